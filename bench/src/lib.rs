@@ -1,0 +1,1 @@
+//! Switchyard benchmarks and load generation (work in progress).

@@ -1,0 +1,1 @@
+//! Sans-IO RFC 6455 framing codec (work in progress).

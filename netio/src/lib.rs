@@ -1,0 +1,1 @@
+//! Thread-per-core, edge-triggered mio reactors (work in progress).

@@ -1,0 +1,1 @@
+//! The Switchyard server library (work in progress).
