@@ -1,0 +1,410 @@
+//! Metrics: per-core counters, merged into Prometheus text on scrape.
+//!
+//! Each reactor owns one [`CoreMetrics`] and is its only writer, so a counter update is a
+//! relaxed load and a relaxed store - two plain moves on x86 and ARM, no locked
+//! read-modify-write and no cache line shared between cores (each block is aligned to 128
+//! bytes). A scrape, on whichever core serves `GET /metrics`, reads every block with relaxed
+//! loads and sums them; a sum may be a few events behind, never torn.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+
+/// A counter with a single writer thread (the reactor that owns it).
+#[derive(Debug, Default)]
+pub struct Counter(AtomicU64);
+
+impl Counter {
+    /// Adds `n`. Only the owning reactor calls this; see the module docs.
+    #[inline]
+    pub fn add(&self, n: u64) {
+        self.0.store(self.0.load(Relaxed).wrapping_add(n), Relaxed);
+    }
+
+    /// Adds one.
+    #[inline]
+    pub fn inc(&self) {
+        self.add(1);
+    }
+
+    /// Subtracts one (gauges only).
+    #[inline]
+    pub fn dec(&self) {
+        self.0.store(self.0.load(Relaxed).wrapping_sub(1), Relaxed);
+    }
+
+    /// Current value.
+    pub fn get(&self) -> u64 {
+        self.0.load(Relaxed)
+    }
+}
+
+/// HTTP statuses counted separately; anything else is counted as `other`.
+pub const STATUSES: [u16; 13] = [
+    200, 400, 403, 404, 405, 408, 413, 426, 431, 500, 501, 503, 505,
+];
+/// Close codes counted separately; anything else is counted as `other`.
+pub const CLOSE_CODES: [u16; 12] = [
+    1000, 1001, 1002, 1003, 1005, 1006, 1007, 1008, 1009, 1010, 1011, 1012,
+];
+
+/// A counter per value of a small label set, plus `other`.
+#[derive(Debug)]
+pub struct Labeled<const N: usize> {
+    keys: &'static [u16; N],
+    counts: [Counter; N],
+    other: Counter,
+}
+
+impl<const N: usize> Labeled<N> {
+    fn new(keys: &'static [u16; N]) -> Self {
+        Self {
+            keys,
+            counts: std::array::from_fn(|_| Counter::default()),
+            other: Counter::default(),
+        }
+    }
+
+    /// Counts one event with label `key`.
+    pub fn inc(&self, key: u16) {
+        match self.keys.iter().position(|&k| k == key) {
+            Some(i) => self.counts[i].inc(),
+            None => self.other.inc(),
+        }
+    }
+
+    /// Count for `key` (or for `other` when `key` is not one of the listed values).
+    pub fn get(&self, key: u16) -> u64 {
+        match self.keys.iter().position(|&k| k == key) {
+            Some(i) => self.counts[i].get(),
+            None => self.other.get(),
+        }
+    }
+}
+
+/// Which side sent the first close frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseBy {
+    /// The client closed (or the TCP connection was lost: code 1006).
+    Client,
+    /// The server closed: a limit, a protocol error, shutdown.
+    Server,
+}
+
+/// One reactor's counters. Only that reactor writes them.
+#[derive(Debug)]
+#[repr(align(128))]
+pub struct CoreMetrics {
+    /// Open TCP connections (gauge).
+    pub connections: Counter,
+    /// Accepted TCP connections.
+    pub accepted: Counter,
+    /// Successful WebSocket upgrades.
+    pub upgrades_websocket: Counter,
+    /// Successful raw `Upgrade: tcp` tunnels.
+    pub upgrades_tcp: Counter,
+    /// Rejected handshakes and connections, by status (400, 403, 408, 426, 431, 503...).
+    pub rejects: Labeled<13>,
+    /// Plain HTTP responses, by status.
+    pub http_responses: Labeled<13>,
+    /// WebSocket messages received.
+    pub messages_in: Counter,
+    /// WebSocket messages sent (a broadcast counts once per recipient).
+    pub messages_out: Counter,
+    /// Payload bytes received (messages and tunnel bytes).
+    pub bytes_in: Counter,
+    /// Payload bytes sent (messages and tunnel bytes).
+    pub bytes_out: Counter,
+    /// Closes started by the client, by code.
+    pub closes_by_client: Labeled<12>,
+    /// Closes started by the server, by code.
+    pub closes_by_server: Labeled<12>,
+    /// Broadcast messages skipped for a slow subscriber.
+    pub broadcast_skipped: Counter,
+    /// Times a sender stopped being read because a receiver's queue was over its cap.
+    pub backpressure_pauses: Counter,
+    /// Bridge backend connections that failed.
+    pub bridge_connect_failures: Counter,
+}
+
+impl Default for CoreMetrics {
+    fn default() -> Self {
+        Self {
+            connections: Counter::default(),
+            accepted: Counter::default(),
+            upgrades_websocket: Counter::default(),
+            upgrades_tcp: Counter::default(),
+            rejects: Labeled::new(&STATUSES),
+            http_responses: Labeled::new(&STATUSES),
+            messages_in: Counter::default(),
+            messages_out: Counter::default(),
+            bytes_in: Counter::default(),
+            bytes_out: Counter::default(),
+            closes_by_client: Labeled::new(&CLOSE_CODES),
+            closes_by_server: Labeled::new(&CLOSE_CODES),
+            broadcast_skipped: Counter::default(),
+            backpressure_pauses: Counter::default(),
+            bridge_connect_failures: Counter::default(),
+        }
+    }
+}
+
+impl CoreMetrics {
+    /// Counts a close sequence.
+    pub fn close(&self, by: CloseBy, code: u16) {
+        match by {
+            CloseBy::Client => self.closes_by_client.inc(code),
+            CloseBy::Server => self.closes_by_server.inc(code),
+        }
+    }
+}
+
+/// Every core's counters; cloned (cheaply) into each reactor.
+#[derive(Debug, Clone)]
+pub struct Registry {
+    cores: Arc<[CoreMetrics]>,
+}
+
+impl Registry {
+    /// A registry for `cores` reactors.
+    pub fn new(cores: usize) -> Self {
+        Self {
+            cores: (0..cores.max(1)).map(|_| CoreMetrics::default()).collect(),
+        }
+    }
+
+    /// The counters of reactor `core`.
+    pub fn core(&self, core: usize) -> &CoreMetrics {
+        &self.cores[core % self.cores.len()]
+    }
+
+    /// Number of cores.
+    pub fn cores(&self) -> usize {
+        self.cores.len()
+    }
+
+    fn sum(&self, f: impl Fn(&CoreMetrics) -> u64) -> u64 {
+        self.cores.iter().map(f).fold(0, u64::wrapping_add)
+    }
+
+    /// Renders every metric in the Prometheus text exposition format (version 0.0.4).
+    pub fn render(&self) -> String {
+        let mut out = String::with_capacity(4096);
+        let head = |out: &mut String, name: &str, kind: &str, help: &str| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        };
+
+        head(
+            &mut out,
+            "switchyard_connections",
+            "gauge",
+            "Open TCP connections, per reactor core.",
+        );
+        for (i, c) in self.cores.iter().enumerate() {
+            // A gauge decremented by its only writer never goes below zero; the cast guards
+            // against a torn read during a wrap that cannot happen in practice.
+            let v = c.connections.get() as i64;
+            let _ = writeln!(out, "switchyard_connections{{core=\"{i}\"}} {v}");
+        }
+        head(
+            &mut out,
+            "switchyard_connections_accepted_total",
+            "counter",
+            "Accepted TCP connections, per reactor core.",
+        );
+        for (i, c) in self.cores.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "switchyard_connections_accepted_total{{core=\"{i}\"}} {}",
+                c.accepted.get()
+            );
+        }
+
+        head(
+            &mut out,
+            "switchyard_upgrades_total",
+            "counter",
+            "Successful protocol upgrades, by protocol.",
+        );
+        let _ = writeln!(
+            out,
+            "switchyard_upgrades_total{{protocol=\"websocket\"}} {}",
+            self.sum(|c| c.upgrades_websocket.get())
+        );
+        let _ = writeln!(
+            out,
+            "switchyard_upgrades_total{{protocol=\"tcp\"}} {}",
+            self.sum(|c| c.upgrades_tcp.get())
+        );
+
+        self.labeled(
+            &mut out,
+            "switchyard_rejects_total",
+            "Rejected handshakes and connections, by HTTP status.",
+            "status",
+            &STATUSES,
+            |c| &c.rejects,
+        );
+        self.labeled(
+            &mut out,
+            "switchyard_http_responses_total",
+            "Plain HTTP responses (page, healthz, metrics, 404), by status.",
+            "status",
+            &STATUSES,
+            |c| &c.http_responses,
+        );
+
+        for (name, help, f) in [
+            (
+                "switchyard_messages_in_total",
+                "WebSocket messages received.",
+                (|c: &CoreMetrics| c.messages_in.get()) as fn(&CoreMetrics) -> u64,
+            ),
+            (
+                "switchyard_messages_out_total",
+                "WebSocket messages sent; a broadcast counts once per recipient.",
+                |c| c.messages_out.get(),
+            ),
+            (
+                "switchyard_bytes_in_total",
+                "Payload bytes received (messages and tunnels).",
+                |c| c.bytes_in.get(),
+            ),
+            (
+                "switchyard_bytes_out_total",
+                "Payload bytes sent (messages and tunnels).",
+                |c| c.bytes_out.get(),
+            ),
+            (
+                "switchyard_broadcast_skipped_total",
+                "Broadcast messages skipped for a subscriber over its outbound cap.",
+                |c| c.broadcast_skipped.get(),
+            ),
+            (
+                "switchyard_backpressure_pauses_total",
+                "Times a sender stopped being read because a receiver was over its outbound cap.",
+                |c| c.backpressure_pauses.get(),
+            ),
+            (
+                "switchyard_bridge_connect_failures_total",
+                "Bridge backend connections that failed.",
+                |c| c.bridge_connect_failures.get(),
+            ),
+        ] {
+            head(&mut out, name, "counter", help);
+            let _ = writeln!(out, "{name} {}", self.sum(f));
+        }
+
+        head(
+            &mut out,
+            "switchyard_closes_total",
+            "counter",
+            "WebSocket closes, by close code and by the side that closed first.",
+        );
+        for (by, pick) in [
+            (
+                "client",
+                (|c: &CoreMetrics| &c.closes_by_client) as fn(&CoreMetrics) -> &Labeled<12>,
+            ),
+            ("server", |c| &c.closes_by_server),
+        ] {
+            for &code in &CLOSE_CODES {
+                let _ = writeln!(
+                    out,
+                    "switchyard_closes_total{{by=\"{by}\",code=\"{code}\"}} {}",
+                    self.sum(|c| pick(c).get(code))
+                );
+            }
+            let _ = writeln!(
+                out,
+                "switchyard_closes_total{{by=\"{by}\",code=\"other\"}} {}",
+                self.sum(|c| pick(c).other.get())
+            );
+        }
+        out
+    }
+
+    fn labeled<const N: usize>(
+        &self,
+        out: &mut String,
+        name: &str,
+        help: &str,
+        label: &str,
+        keys: &[u16; N],
+        pick: impl Fn(&CoreMetrics) -> &Labeled<N>,
+    ) {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+        for &k in keys {
+            let _ = writeln!(
+                out,
+                "{name}{{{label}=\"{k}\"}} {}",
+                self.sum(|c| pick(c).get(k))
+            );
+        }
+        let _ = writeln!(
+            out,
+            "{name}{{{label}=\"other\"}} {}",
+            self.sum(|c| pick(c).other.get())
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn value(text: &str, series: &str) -> u64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("{series} missing from\n{text}"))
+    }
+
+    #[test]
+    fn counters_merge_across_cores_on_render() {
+        let r = Registry::new(2);
+        r.core(0).messages_in.add(3);
+        r.core(1).messages_in.add(4);
+        r.core(0).connections.inc();
+        r.core(1).connections.inc();
+        r.core(1).connections.inc();
+        r.core(1).connections.dec();
+        r.core(1).rejects.inc(431);
+        r.core(0).rejects.inc(431);
+        r.core(0).rejects.inc(999);
+        r.core(0).close(CloseBy::Server, 1009);
+        r.core(1).close(CloseBy::Client, 4000);
+        let t = r.render();
+        assert_eq!(value(&t, "switchyard_messages_in_total"), 7);
+        assert_eq!(value(&t, "switchyard_connections{core=\"0\"}"), 1);
+        assert_eq!(value(&t, "switchyard_connections{core=\"1\"}"), 1);
+        assert_eq!(value(&t, "switchyard_rejects_total{status=\"431\"}"), 2);
+        assert_eq!(value(&t, "switchyard_rejects_total{status=\"other\"}"), 1);
+        assert_eq!(
+            value(&t, "switchyard_closes_total{by=\"server\",code=\"1009\"}"),
+            1
+        );
+        assert_eq!(
+            value(&t, "switchyard_closes_total{by=\"client\",code=\"other\"}"),
+            1
+        );
+    }
+
+    #[test]
+    fn every_sample_line_is_well_formed() {
+        let t = Registry::new(3).render();
+        for line in t.lines() {
+            if line.starts_with('#') {
+                assert!(line.starts_with("# HELP ") || line.starts_with("# TYPE "));
+                continue;
+            }
+            let (series, v) = line.rsplit_once(' ').unwrap();
+            assert!(series.starts_with("switchyard_"), "{line}");
+            v.parse::<i64>().unwrap();
+        }
+    }
+
+    #[test]
+    fn core_blocks_do_not_share_cache_lines() {
+        assert_eq!(std::mem::align_of::<CoreMetrics>(), 128);
+    }
+}
