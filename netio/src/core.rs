@@ -1,0 +1,381 @@
+//! The part of a reactor that callbacks may touch through [`crate::Ctx`]: connections, timers,
+//! the cork, and the queue of deferred work. Nothing here calls the handler: anything that
+//! must reach a handler (pressure, close, a resumed read) is pushed to `deferred` and delivered
+//! by the reactor after the running callback returns, so a callback never re-enters another.
+
+use std::collections::VecDeque;
+use std::io;
+use std::net::{Shutdown, SocketAddr};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mio::net::TcpStream;
+use mio::{Interest, Poll, Token};
+use slab::Slab;
+
+use crate::conn::{flag, Conn, CorkPiece, Flushed, Piece};
+use crate::handler::{CloseReason, ConnId, Handler, NoConnection, Pressure};
+use crate::mailbox::{Mailbox, Shared};
+use crate::timer::{TimerKind, Wheel};
+
+/// Work for the reactor to do once the running callback has returned.
+#[derive(Debug)]
+pub(crate) enum Deferred {
+    Pressure(ConnId, Pressure),
+    /// Read now (a resumed connection, a read budget that ran out, a lingering close).
+    Read(ConnId),
+    /// A close after flush was asked: start lingering once the queue is empty.
+    AfterFlush(ConnId),
+    /// Remove the connection and call `on_close`.
+    Finish(ConnId, CloseReason),
+}
+
+/// Settings the core needs per connection, copied out of `Config`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Limits {
+    pub high_water: usize,
+    pub low_water: usize,
+    pub linger: Duration,
+    pub nodelay: bool,
+    pub max_connections: usize,
+    pub over_limit_grace: usize,
+    pub stage_keep: usize,
+}
+
+pub(crate) struct Core<H: Handler> {
+    pub poll: Poll,
+    pub slab: Slab<Conn<H::Conn>>,
+    pub timers: Wheel,
+    pub now: Instant,
+    /// Bytes corked for the connection whose callback runs (`current`).
+    pub stage: Vec<u8>,
+    pub cork: Vec<CorkPiece>,
+    pub current: Option<usize>,
+    pub deferred: VecDeque<Deferred>,
+    generation: u32,
+    pub index: usize,
+    pub mailboxes: Arc<[Mailbox<H::Message>]>,
+    pub shared: Arc<Shared>,
+    pub limits: Limits,
+    pub shutting_down: bool,
+    /// Connections of this reactor accepted over the limit and still open.
+    pub over_limit_open: usize,
+}
+
+impl<H: Handler> Core<H> {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        poll: Poll,
+        index: usize,
+        mailboxes: Arc<[Mailbox<H::Message>]>,
+        shared: Arc<Shared>,
+        limits: Limits,
+        tick: Duration,
+    ) -> Core<H> {
+        let now = Instant::now();
+        Core {
+            poll,
+            slab: Slab::new(),
+            timers: Wheel::new(now, tick),
+            now,
+            stage: Vec::new(),
+            cork: Vec::new(),
+            current: None,
+            deferred: VecDeque::new(),
+            generation: 0,
+            index,
+            mailboxes,
+            shared,
+            limits,
+            shutting_down: false,
+            over_limit_open: 0,
+        }
+    }
+
+    pub(crate) fn next_generation(&mut self) -> u32 {
+        // u32::MAX is never used: tokens with it are the reactor's own (waker, listeners).
+        self.generation = if self.generation >= u32::MAX - 1 {
+            0
+        } else {
+            self.generation + 1
+        };
+        self.generation
+    }
+
+    /// The slab key of an open connection (not being removed).
+    pub(crate) fn lookup(&self, id: ConnId) -> Option<usize> {
+        let c = self.slab.get(id.key())?;
+        (c.generation == id.generation() && !c.has(flag::FINISHING)).then_some(id.key())
+    }
+
+    fn writable_key(&self, id: ConnId) -> Result<usize, NoConnection> {
+        let key = self.lookup(id).ok_or(NoConnection)?;
+        if self.slab[key].has(flag::CLOSING) {
+            return Err(NoConnection);
+        }
+        Ok(key)
+    }
+
+    /// Queues a removal (once) of an open connection.
+    pub(crate) fn finish(&mut self, key: usize, reason: CloseReason) {
+        let c = &mut self.slab[key];
+        if c.has(flag::FINISHING) {
+            return;
+        }
+        c.flags |= flag::FINISHING | flag::CLOSING;
+        let id = ConnId::new(key, c.generation);
+        self.deferred.push_back(Deferred::Finish(id, reason));
+    }
+
+    fn fail(&mut self, key: usize, err: &io::Error) {
+        log::debug!("reactor {}: connection {key} failed: {err}", self.index);
+        self.finish(key, CloseReason::Error(err.kind()));
+    }
+
+    /// After a write: report crossing the high water mark.
+    fn after_write(&mut self, key: usize, result: io::Result<Flushed>) {
+        match result {
+            Err(e) => self.fail(key, &e),
+            Ok(_) => {
+                let c = &mut self.slab[key];
+                if !c.has(flag::PRESSURE_HIGH) && c.queued() > self.limits.high_water {
+                    c.flags |= flag::PRESSURE_HIGH;
+                    let id = ConnId::new(key, c.generation);
+                    self.deferred
+                        .push_back(Deferred::Pressure(id, Pressure::High));
+                }
+            }
+        }
+    }
+
+    /// After the queue shrank: report draining, continue a close after flush.
+    pub(crate) fn after_drain(&mut self, key: usize) {
+        let c = &mut self.slab[key];
+        let id = ConnId::new(key, c.generation);
+        if c.has(flag::PRESSURE_HIGH) && c.queued() <= self.limits.low_water {
+            c.flags &= !flag::PRESSURE_HIGH;
+            self.deferred
+                .push_back(Deferred::Pressure(id, Pressure::Drained));
+        }
+        if c.queued() == 0 && c.has(flag::CLOSE_AFTER_FLUSH) && !c.has(flag::LINGERING) {
+            self.start_linger(key);
+        }
+    }
+
+    /// Writes `pieces` to `key` now (or queues them behind earlier bytes).
+    pub(crate) fn write_pieces<P: Piece>(&mut self, key: usize, pieces: &mut [P]) {
+        let r = self.slab[key].write_pieces(&[], pieces);
+        self.after_write(key, r);
+    }
+
+    pub(crate) fn write_borrowed(
+        &mut self,
+        id: ConnId,
+        parts: &[&[u8]],
+    ) -> Result<(), NoConnection> {
+        let key = self.writable_key(id)?;
+        if self.current == Some(key) {
+            for p in parts {
+                self.stage_bytes(p);
+            }
+            return Ok(());
+        }
+        match parts {
+            [one] => self.write_pieces(key, &mut [*one]),
+            _ => {
+                let mut pieces: [&[u8]; 16] = [&[]; 16];
+                for chunk in parts.chunks(16) {
+                    pieces[..chunk.len()].copy_from_slice(chunk);
+                    self.write_pieces(key, &mut pieces[..chunk.len()]);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn stage_bytes(&mut self, data: &[u8]) {
+        if data.is_empty() {
+            return;
+        }
+        let start = self.stage.len();
+        self.stage.extend_from_slice(data);
+        let end = self.stage.len();
+        if let Some(CorkPiece::Staged(_, b)) = self.cork.last_mut() {
+            if *b == start {
+                *b = end;
+                return;
+            }
+        }
+        self.cork.push(CorkPiece::Staged(start, end));
+    }
+
+    pub(crate) fn write_owned(&mut self, id: ConnId, data: Vec<u8>) -> Result<(), NoConnection> {
+        let key = self.writable_key(id)?;
+        if self.current == Some(key) {
+            // Small buffers are cheaper copied next to their neighbours than sent as a slice.
+            if data.len() <= 256 {
+                self.stage_bytes(&data);
+            } else {
+                self.cork.push(CorkPiece::Owned(data));
+            }
+            return Ok(());
+        }
+        self.write_pieces(key, &mut [data]);
+        Ok(())
+    }
+
+    pub(crate) fn write_shared(
+        &mut self,
+        id: ConnId,
+        data: crate::SharedBytes,
+    ) -> Result<(), NoConnection> {
+        let key = self.writable_key(id)?;
+        if self.current == Some(key) {
+            self.cork.push(CorkPiece::Shared(data));
+            return Ok(());
+        }
+        self.write_pieces(key, &mut [data]);
+        Ok(())
+    }
+
+    /// Sends what the callback of `key` corked: one `sendmsg`, the rest queued.
+    pub(crate) fn flush_cork(&mut self, key: usize) {
+        if self.cork.is_empty() {
+            return;
+        }
+        let mut pieces = std::mem::take(&mut self.cork);
+        if let Some(c) = self.slab.get_mut(key) {
+            if !c.has(flag::FINISHING) {
+                let r = c.write_pieces(&self.stage, &mut pieces);
+                self.after_write(key, r);
+            }
+        }
+        pieces.clear();
+        self.cork = pieces;
+        self.stage.clear();
+        if self.stage.capacity() > self.limits.stage_keep {
+            self.stage.shrink_to(self.limits.stage_keep);
+        }
+    }
+
+    /// Writes queued bytes after a writable event.
+    pub(crate) fn flush_queue(&mut self, key: usize) {
+        let c = &mut self.slab[key];
+        if c.queued() == 0 || c.has(flag::FINISHING) {
+            return;
+        }
+        match c.flush_queue() {
+            Ok(_) => self.after_drain(key),
+            Err(e) => self.fail(key, &e),
+        }
+    }
+
+    pub(crate) fn close(&mut self, id: ConnId, how: crate::Close) {
+        let Some(key) = self.lookup(id) else { return };
+        let c = &mut self.slab[key];
+        match how {
+            crate::Close::Now => self.finish(key, CloseReason::Requested),
+            crate::Close::AfterFlush => {
+                if c.has(flag::CLOSING) {
+                    return;
+                }
+                c.flags |= flag::CLOSING | flag::CLOSE_AFTER_FLUSH;
+                // Checked once the running callback's cork is flushed.
+                self.deferred.push_back(Deferred::AfterFlush(id));
+            }
+        }
+    }
+
+    /// Queue empty after a close after flush: FIN, then read and discard until EOF or linger.
+    pub(crate) fn start_linger(&mut self, key: usize) {
+        let c = &mut self.slab[key];
+        let id = ConnId::new(key, c.generation);
+        if c.has(flag::READ_CLOSED) {
+            self.finish(key, CloseReason::PeerClosed);
+            return;
+        }
+        if let Err(e) = c.stream.shutdown(Shutdown::Write) {
+            self.fail(key, &e);
+            return;
+        }
+        c.flags |= flag::LINGERING;
+        self.timers
+            .insert(self.now, self.limits.linger, id.0, 0, TimerKind::Linger);
+        self.deferred.push_back(Deferred::Read(id));
+    }
+
+    pub(crate) fn pause_read(&mut self, id: ConnId) {
+        if let Some(key) = self.lookup(id) {
+            self.slab[key].flags |= flag::READ_PAUSED;
+        }
+    }
+
+    pub(crate) fn resume_read(&mut self, id: ConnId) {
+        if let Some(key) = self.lookup(id) {
+            let c = &mut self.slab[key];
+            if c.has(flag::READ_PAUSED) {
+                c.flags &= !flag::READ_PAUSED;
+                // Edges that came while paused were consumed: read what is there now.
+                self.deferred.push_back(Deferred::Read(id));
+            }
+        }
+    }
+
+    /// Registers a new connection; `flags` start as given. Counts it in the limits.
+    pub(crate) fn insert(&mut self, mut stream: TcpStream, flags: u16) -> io::Result<ConnId> {
+        let generation = self.next_generation();
+        let entry = self.slab.vacant_entry();
+        let id = ConnId::new(entry.key(), generation);
+        // Registered once for both directions, edge-triggered (mio always is): never again
+        // touched by epoll_ctl; closing the socket removes it.
+        self.poll.registry().register(
+            &mut stream,
+            Token(id.0 as usize),
+            Interest::READABLE | Interest::WRITABLE,
+        )?;
+        entry.insert(Conn {
+            stream,
+            generation,
+            flags,
+            out: None,
+            state: None,
+        });
+        self.shared.loads[self.index]
+            .0
+            .store(self.slab.len(), Ordering::Relaxed);
+        Ok(id)
+    }
+
+    pub(crate) fn connect(&mut self, addr: SocketAddr) -> io::Result<ConnId> {
+        let stream = TcpStream::connect(addr)?;
+        if self.limits.nodelay {
+            stream.set_nodelay(true)?;
+        }
+        self.shared.active.0.fetch_add(1, Ordering::Relaxed);
+        match self.insert(stream, flag::CONNECTING) {
+            Ok(id) => Ok(id),
+            Err(e) => {
+                self.shared.active.0.fetch_sub(1, Ordering::Relaxed);
+                Err(e)
+            }
+        }
+    }
+
+    /// Takes a connection out of the slab (the socket closes when the result is dropped).
+    pub(crate) fn remove(&mut self, id: ConnId) -> Option<Conn<H::Conn>> {
+        let c = self.slab.get(id.key())?;
+        if c.generation != id.generation() {
+            return None;
+        }
+        let c = self.slab.remove(id.key());
+        if c.has(flag::OVER_LIMIT) {
+            self.over_limit_open -= 1;
+        }
+        self.shared.active.0.fetch_sub(1, Ordering::Relaxed);
+        self.shared.loads[self.index]
+            .0
+            .store(self.slab.len(), Ordering::Relaxed);
+        Some(c)
+    }
+}

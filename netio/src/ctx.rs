@@ -1,0 +1,161 @@
+//! [`Ctx`]: what a handler callback may do on its reactor.
+
+use std::io;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use crate::conn::flag;
+use crate::core::Core;
+use crate::handler::{Close, ConnId, Handler, NoConnection};
+use crate::mailbox::{Mailbox, ShutdownHandle};
+use crate::timer::{TimerId, TimerKind};
+use crate::SharedBytes;
+
+/// The reactor as a callback sees it: act on any connection of this reactor by its
+/// [`ConnId`], set timers, open outbound connections, reach other reactors.
+///
+/// Writes to the connection the callback is for are corked and sent with one `sendmsg` when the
+/// callback returns; writes to other connections are sent at once. Either way bytes the socket
+/// does not take are queued (borrowed bytes copied, owned and shared bytes moved) and written
+/// when it becomes writable, in order. A write never fails for lack of room: watch
+/// [`Handler::on_pressure`] or [`Ctx::queued`] to bound memory.
+///
+/// Effects on other connections that need their handler (pressure, close, resumed reads) are
+/// delivered after the running callback returns, never re-entrantly.
+pub struct Ctx<'a, H: Handler> {
+    pub(crate) core: &'a mut Core<H>,
+}
+
+impl<H: Handler> Ctx<'_, H> {
+    /// Index of this reactor (0-based).
+    pub fn reactor_index(&self) -> usize {
+        self.core.index
+    }
+
+    /// Number of reactors.
+    pub fn reactor_count(&self) -> usize {
+        self.core.mailboxes.len()
+    }
+
+    /// The time this reactor turn started (one clock read per turn).
+    pub fn now(&self) -> Instant {
+        self.core.now
+    }
+
+    /// Writes `data` to connection `id`. Copies only what cannot be written at once.
+    pub fn write(&mut self, id: ConnId, data: &[u8]) -> Result<(), NoConnection> {
+        self.core.write_borrowed(id, &[data])
+    }
+
+    /// Writes several slices, in order, as one vectored write (e.g. a frame header and its
+    /// payload).
+    pub fn write_vectored(&mut self, id: ConnId, parts: &[&[u8]]) -> Result<(), NoConnection> {
+        self.core.write_borrowed(id, parts)
+    }
+
+    /// Writes an owned buffer; if the socket does not take all of it, the rest is queued
+    /// without copying.
+    pub fn write_owned(&mut self, id: ConnId, data: Vec<u8>) -> Result<(), NoConnection> {
+        self.core.write_owned(id, data)
+    }
+
+    /// Writes shared bytes (one encoded broadcast message for many connections); the rest is
+    /// queued by reference count, never copied.
+    pub fn write_shared(&mut self, id: ConnId, data: SharedBytes) -> Result<(), NoConnection> {
+        self.core.write_shared(id, data)
+    }
+
+    /// Bytes queued for `id` and not yet accepted by the socket (`None` if there is no such
+    /// open connection). Corked bytes of the running callback are not counted until it returns.
+    pub fn queued(&self, id: ConnId) -> Option<usize> {
+        self.core.lookup(id).map(|k| self.core.slab[k].queued())
+    }
+
+    /// Closes `id`, now or after flushing ([`Close`]). No more input is delivered; writes are
+    /// refused; [`Handler::on_close`] follows once. Closing twice is harmless; `Now` after
+    /// `AfterFlush` cuts the flush short.
+    pub fn close(&mut self, id: ConnId, how: Close) {
+        self.core.close(id, how);
+    }
+
+    /// Stops reading from `id` (no syscall: the reactor just leaves the bytes in the kernel,
+    /// whose window then pushes back on the peer). Use it when the destination of this
+    /// connection's data is over its high water mark.
+    pub fn pause_read(&mut self, id: ConnId) {
+        self.core.pause_read(id);
+    }
+
+    /// Reads again from `id` after [`Ctx::pause_read`]; whatever arrived meanwhile is delivered
+    /// after the running callback returns.
+    pub fn resume_read(&mut self, id: ConnId) {
+        self.core.resume_read(id);
+    }
+
+    /// True if reading from `id` is paused.
+    pub fn is_read_paused(&self, id: ConnId) -> bool {
+        self.core
+            .lookup(id)
+            .is_some_and(|k| self.core.slab[k].has(flag::READ_PAUSED))
+    }
+
+    /// Calls [`Handler::on_timer`] for `id` with `tag` once `after` has passed (rounded up to
+    /// [`crate::Config::timer_resolution`]). A timer of a connection that closed before it
+    /// fires is dropped silently, so cancelling on close is optional.
+    pub fn set_timer(&mut self, id: ConnId, after: Duration, tag: u64) -> TimerId {
+        self.core
+            .timers
+            .insert(self.core.now, after, id.0, tag, TimerKind::User)
+    }
+
+    /// Cancels a pending timer. False if it already fired or was cancelled.
+    pub fn cancel_timer(&mut self, timer: TimerId) -> bool {
+        self.core.timers.cancel(timer)
+    }
+
+    /// Opens an outbound TCP connection (nonblocking connect) on this reactor, with `state` as
+    /// its handler state. Writes to the returned id are queued until it connects;
+    /// [`Handler::on_connect`] reports the outcome. `TCP_NODELAY` follows
+    /// [`crate::Config::nodelay`]. Outbound connections count in
+    /// [`crate::Config::max_connections`] but are never refused for it.
+    pub fn connect(&mut self, addr: SocketAddr, state: H::Conn) -> io::Result<ConnId> {
+        let id = self.core.connect(addr)?;
+        self.core.slab[id.key()].state = Some(state);
+        Ok(id)
+    }
+
+    /// The state of another connection of this reactor (e.g. the peer of a bridge). `None` for
+    /// the connection whose callback is running (use the `conn` argument), or if `id` is not
+    /// open.
+    pub fn state(&mut self, id: ConnId) -> Option<&mut H::Conn> {
+        let key = self.core.lookup(id)?;
+        self.core.slab[key].state.as_mut()
+    }
+
+    /// Peer address of `id` (one `getpeername` call).
+    pub fn peer_addr(&self, id: ConnId) -> Option<SocketAddr> {
+        let key = self.core.lookup(id)?;
+        self.core.slab[key].stream.peer_addr().ok()
+    }
+
+    /// Open connections on this reactor.
+    pub fn connections(&self) -> usize {
+        self.core.slab.len()
+    }
+
+    /// Mailboxes of all reactors, indexed by reactor (this one included).
+    pub fn mailboxes(&self) -> &[Mailbox<H::Message>] {
+        &self.core.mailboxes
+    }
+
+    /// True once graceful shutdown has begun on this reactor.
+    pub fn is_shutting_down(&self) -> bool {
+        self.core.shutting_down
+    }
+
+    /// A handle to shut all reactors down (e.g. from an admin command).
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        ShutdownHandle {
+            shared: self.core.shared.clone(),
+        }
+    }
+}

@@ -1,0 +1,265 @@
+//! Starting the reactors and the handle that stops and joins them.
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use mio::net::TcpListener;
+use mio::{Events, Interest, Poll, Waker};
+
+use crate::accept::{bind_listener, Acceptor, ACCEPTOR_WAKER};
+use crate::config::{AcceptMode, Config};
+use crate::core::{Core, Limits};
+use crate::handler::Handler;
+use crate::mailbox::{Mailbox, Padded, Shared, ShutdownHandle};
+use crate::reactor::{Reactor, WAKER};
+
+/// What the handler factory learns about the reactor it builds a handler for.
+#[derive(Clone, Copy, Debug)]
+pub struct ReactorInfo {
+    /// Index of the reactor, `0..count`.
+    pub index: usize,
+    /// Number of reactors.
+    pub count: usize,
+    /// The CPU the reactor is pinned to, if pinned.
+    pub cpu: Option<usize>,
+}
+
+/// The running reactors: addresses, mailboxes, shutdown, join. Dropping it shuts the reactors
+/// down and joins them.
+pub struct Reactors<M> {
+    threads: Vec<JoinHandle<()>>,
+    mailboxes: Arc<[Mailbox<M>]>,
+    shutdown: ShutdownHandle,
+    local_addrs: Vec<SocketAddr>,
+}
+
+impl<M> fmt::Debug for Reactors<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Reactors")
+            .field("reactors", &self.mailboxes.len())
+            .field("local_addrs", &self.local_addrs)
+            .finish()
+    }
+}
+
+impl<M: Send + 'static> Reactors<M> {
+    /// The bound address of each entry of [`Config::listen`], in order (port 0 resolved).
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.local_addrs
+    }
+
+    /// Number of reactors.
+    pub fn reactor_count(&self) -> usize {
+        self.mailboxes.len()
+    }
+
+    /// One mailbox per reactor, indexed by reactor.
+    pub fn mailboxes(&self) -> &[Mailbox<M>] {
+        &self.mailboxes
+    }
+
+    /// A cloneable handle that triggers graceful shutdown (safe in a signal handler).
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        self.shutdown.clone()
+    }
+
+    /// Triggers graceful shutdown without waiting.
+    pub fn shutdown(&self) {
+        self.shutdown.shutdown();
+    }
+
+    /// Waits until every thread has exited (after a shutdown was triggered from anywhere).
+    /// An error if a thread panicked.
+    pub fn join(mut self) -> io::Result<()> {
+        self.join_threads()
+    }
+
+    fn join_threads(&mut self) -> io::Result<()> {
+        let mut panicked = 0;
+        for t in self.threads.drain(..) {
+            if t.join().is_err() {
+                panicked += 1;
+            }
+        }
+        if panicked > 0 {
+            return Err(io::Error::other(format!(
+                "{panicked} netio thread(s) panicked"
+            )));
+        }
+        Ok(())
+    }
+}
+
+impl<M> Drop for Reactors<M> {
+    fn drop(&mut self) {
+        self.shutdown.shutdown();
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Starts the reactors: binds [`Config::listen`], spawns one thread per reactor (pinned unless
+/// [`Config::pin`] is false) and, in [`AcceptMode::Acceptor`], the acceptor thread. `factory`
+/// runs on each reactor's thread to build its handler, so the handler need not be `Send`.
+///
+/// Binding errors are returned here, before any thread starts.
+pub fn start<H, F>(config: Config, factory: F) -> io::Result<Reactors<H::Message>>
+where
+    H: Handler,
+    F: Fn(&ReactorInfo) -> H + Send + Sync + 'static,
+{
+    let cpus: Vec<usize> = match &config.cpus {
+        Some(c) => c.clone(),
+        None => core_affinity::get_core_ids()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|c| c.id)
+            .collect(),
+    };
+    let count = if config.reactors > 0 {
+        config.reactors
+    } else if !cpus.is_empty() {
+        cpus.len()
+    } else {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    };
+    let reuse_port = config.accept == AcceptMode::ReusePort;
+
+    // Listeners: per reactor and address with SO_REUSEPORT, else one per address.
+    let mut local_addrs = Vec::with_capacity(config.listen.len());
+    let mut per_reactor: Vec<Vec<TcpListener>> = (0..count).map(|_| Vec::new()).collect();
+    let mut acceptor_listeners = Vec::new();
+    for &addr in &config.listen {
+        let first = bind_listener(addr, &config, reuse_port)?;
+        let bound = first.local_addr()?;
+        local_addrs.push(bound);
+        if reuse_port {
+            per_reactor[0].push(first);
+            for listeners in per_reactor.iter_mut().skip(1) {
+                listeners.push(bind_listener(bound, &config, true)?);
+            }
+        } else {
+            acceptor_listeners.push(first);
+        }
+    }
+
+    let mut polls = Vec::with_capacity(count);
+    let mut wakers = Vec::with_capacity(count + 1);
+    let mut mailboxes = Vec::with_capacity(count);
+    let mut receivers = Vec::with_capacity(count);
+    for i in 0..count {
+        let poll = Poll::new()?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+        let (tx, rx) = crossbeam_channel::unbounded();
+        mailboxes.push(Mailbox::new(tx, Arc::clone(&waker), i));
+        wakers.push(waker);
+        receivers.push(rx);
+        polls.push(poll);
+    }
+    let acceptor_poll = if reuse_port {
+        None
+    } else {
+        let poll = Poll::new()?;
+        wakers.push(Arc::new(Waker::new(poll.registry(), ACCEPTOR_WAKER)?));
+        Some(poll)
+    };
+    let mailboxes: Arc<[Mailbox<H::Message>]> = mailboxes.into();
+    let shared = Arc::new(Shared {
+        shutdown: AtomicBool::new(false),
+        active: Padded(AtomicUsize::new(0)),
+        loads: (0..count).map(|_| Padded(AtomicUsize::new(0))).collect(),
+        wakers,
+    });
+    let limits = Limits {
+        high_water: config.write_high_water,
+        low_water: config.write_low_water.min(config.write_high_water),
+        linger: config.linger,
+        nodelay: config.nodelay,
+        max_connections: config.max_connections,
+        over_limit_grace: config.over_limit_grace,
+        stage_keep: config.read_buffer_size.max(64 << 10),
+    };
+
+    let factory = Arc::new(factory);
+    let mut threads = Vec::with_capacity(count + 1);
+    let iter = polls
+        .into_iter()
+        .zip(receivers)
+        .zip(per_reactor)
+        .enumerate();
+    for (i, ((poll, rx), mut listeners)) in iter {
+        let cpu = (config.pin && !cpus.is_empty()).then(|| cpus[i % cpus.len()]);
+        for (j, l) in listeners.iter_mut().enumerate() {
+            poll.registry()
+                .register(l, mio::Token(usize::MAX - 1 - j), Interest::READABLE)?;
+        }
+        let factory = Arc::clone(&factory);
+        let mailboxes_i = Arc::clone(&mailboxes);
+        let shared_i = Arc::clone(&shared);
+        let cfg = config.clone();
+        let t = std::thread::Builder::new()
+            .name(format!("netio-{i}"))
+            .spawn(move || {
+                if let Some(cpu) = cpu {
+                    if !core_affinity::set_for_current(core_affinity::CoreId { id: cpu }) {
+                        log::warn!("reactor {i}: could not pin to CPU {cpu}");
+                    }
+                }
+                let handler = factory(&ReactorInfo {
+                    index: i,
+                    count,
+                    cpu,
+                });
+                let own_mailbox = mailboxes_i[i].clone();
+                let core = Core::new(poll, i, mailboxes_i, shared_i, limits, cfg.timer_resolution);
+                Reactor {
+                    core,
+                    handler,
+                    read_buf: vec![0; cfg.read_buffer_size.max(1)],
+                    events: Some(Events::with_capacity(cfg.events_capacity.max(16))),
+                    listeners,
+                    rx,
+                    own_mailbox,
+                    expired: Vec::new(),
+                    again: Vec::new(),
+                    accept_paused: false,
+                    accept_more: false,
+                    mailbox_more: false,
+                    accept_backoff: cfg.accept_backoff,
+                    shutdown_timeout: cfg.shutdown_timeout,
+                    shutdown_deadline: None,
+                }
+                .run();
+            })?;
+        threads.push(t);
+    }
+    if let Some(poll) = acceptor_poll {
+        let acceptor = Acceptor {
+            poll,
+            listeners: acceptor_listeners,
+            mailboxes: Arc::clone(&mailboxes),
+            shared: Arc::clone(&shared),
+            balance: match config.accept {
+                AcceptMode::Acceptor(b) => b,
+                AcceptMode::ReusePort => unreachable!("acceptor only in acceptor mode"),
+            },
+            backoff: config.accept_backoff,
+        };
+        threads.push(
+            std::thread::Builder::new()
+                .name("netio-acceptor".into())
+                .spawn(move || acceptor.run())?,
+        );
+    }
+    Ok(Reactors {
+        threads,
+        mailboxes,
+        shutdown: ShutdownHandle { shared },
+        local_addrs,
+    })
+}

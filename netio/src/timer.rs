@@ -1,0 +1,281 @@
+//! A hashed timer wheel owned by one reactor: O(1) insert and cancel, entries in a slab linked
+//! into per-slot doubly linked lists, a bitmap of non-empty slots to find the next deadline.
+//!
+//! Entries whose deadline is more than one rotation away stay in their slot and are skipped
+//! until their round comes (the wheel does not cascade).
+
+use std::time::{Duration, Instant};
+
+use slab::Slab;
+
+const SLOTS: usize = 1024;
+const NONE: u32 = u32::MAX;
+
+/// Identifies a timer set with [`crate::Ctx::set_timer`], for [`crate::Ctx::cancel_timer`].
+/// Carries a generation: cancelling a timer that already fired never cancels a later one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TimerId(u64);
+
+/// What a timer is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TimerKind {
+    /// A handler's timer: `on_timer(tag)`.
+    User,
+    /// End of a lingering close.
+    Linger,
+    /// End of an accept backoff (owner unused).
+    AcceptBackoff,
+}
+
+/// A timer that fired.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Expired {
+    pub owner: u64,
+    pub tag: u64,
+    pub kind: TimerKind,
+}
+
+struct Entry {
+    deadline: u64,
+    owner: u64,
+    tag: u64,
+    prev: u32,
+    next: u32,
+    generation: u32,
+    kind: TimerKind,
+}
+
+pub(crate) struct Wheel {
+    entries: Slab<Entry>,
+    heads: Vec<u32>,
+    nonempty: [u64; SLOTS / 64],
+    start: Instant,
+    tick_nanos: u64,
+    /// Every deadline at or before this tick has been expired.
+    now_tick: u64,
+    generation: u32,
+}
+
+impl Wheel {
+    pub(crate) fn new(start: Instant, tick: Duration) -> Wheel {
+        Wheel {
+            entries: Slab::new(),
+            heads: vec![NONE; SLOTS],
+            nonempty: [0; SLOTS / 64],
+            start,
+            tick_nanos: (tick.as_nanos() as u64).max(1),
+            now_tick: 0,
+            generation: 0,
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    fn tick_of(&self, t: Instant) -> u64 {
+        (t.saturating_duration_since(self.start).as_nanos() as u64) / self.tick_nanos
+    }
+
+    /// Adds a timer that fires `delay` after `now` (rounded up to the next tick).
+    pub(crate) fn insert(
+        &mut self,
+        now: Instant,
+        delay: Duration,
+        owner: u64,
+        tag: u64,
+        kind: TimerKind,
+    ) -> TimerId {
+        let at = now
+            .checked_add(delay)
+            .unwrap_or(now + Duration::from_secs(86400 * 365));
+        let nanos = at.saturating_duration_since(self.start).as_nanos() as u64;
+        let deadline = nanos.div_ceil(self.tick_nanos).max(self.now_tick + 1);
+        self.generation = self.generation.wrapping_add(1);
+        let generation = self.generation;
+        let slot = (deadline % SLOTS as u64) as usize;
+        let head = self.heads[slot];
+        let key = self.entries.insert(Entry {
+            deadline,
+            owner,
+            tag,
+            prev: NONE,
+            next: head,
+            generation,
+            kind,
+        });
+        let key32 = key as u32;
+        if head != NONE {
+            self.entries[head as usize].prev = key32;
+        }
+        self.heads[slot] = key32;
+        self.nonempty[slot / 64] |= 1 << (slot % 64);
+        TimerId(u64::from(key32) | (u64::from(generation) << 32))
+    }
+
+    /// Removes a pending timer; false if it already fired or was cancelled.
+    pub(crate) fn cancel(&mut self, id: TimerId) -> bool {
+        let key = (id.0 & 0xFFFF_FFFF) as usize;
+        let generation = (id.0 >> 32) as u32;
+        match self.entries.get(key) {
+            Some(e) if e.generation == generation => {
+                self.unlink(key);
+                self.entries.remove(key);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn unlink(&mut self, key: usize) {
+        let (prev, next, deadline) = {
+            let e = &self.entries[key];
+            (e.prev, e.next, e.deadline)
+        };
+        let slot = (deadline % SLOTS as u64) as usize;
+        if prev == NONE {
+            self.heads[slot] = next;
+            if next == NONE {
+                self.nonempty[slot / 64] &= !(1 << (slot % 64));
+            }
+        } else {
+            self.entries[prev as usize].next = next;
+        }
+        if next != NONE {
+            self.entries[next as usize].prev = prev;
+        }
+    }
+
+    /// How long until the next non-empty slot comes due (`None` if no timer is pending).
+    pub(crate) fn next_timeout(&self, now: Instant) -> Option<Duration> {
+        if self.entries.is_empty() {
+            return None;
+        }
+        let from = self.now_tick + 1;
+        let mut ahead = SLOTS as u64; // at worst a full rotation
+        let mut step = 0u64;
+        while step < SLOTS as u64 {
+            let slot = ((from + step) % SLOTS as u64) as usize;
+            let word = self.nonempty[slot / 64] >> (slot % 64);
+            if word != 0 {
+                ahead = step + u64::from(word.trailing_zeros());
+                break;
+            }
+            step += 64 - (slot % 64) as u64; // nothing in the rest of this word
+        }
+        let due_tick = from + ahead;
+        let due = self.start + Duration::from_nanos(due_tick.saturating_mul(self.tick_nanos));
+        Some(due.saturating_duration_since(now))
+    }
+
+    /// Expires every timer whose deadline tick has passed, appending them to `out`.
+    pub(crate) fn advance(&mut self, now: Instant, out: &mut Vec<Expired>) {
+        let target = self.tick_of(now);
+        if target <= self.now_tick {
+            return;
+        }
+        let span = (target - self.now_tick).min(SLOTS as u64);
+        for step in 1..=span {
+            let slot = ((self.now_tick + step) % SLOTS as u64) as usize;
+            if self.nonempty[slot / 64] & (1 << (slot % 64)) == 0 {
+                continue;
+            }
+            let mut key = self.heads[slot];
+            while key != NONE {
+                let e = &self.entries[key as usize];
+                let next = e.next;
+                if e.deadline <= target {
+                    out.push(Expired {
+                        owner: e.owner,
+                        tag: e.tag,
+                        kind: e.kind,
+                    });
+                    self.unlink(key as usize);
+                    self.entries.remove(key as usize);
+                }
+                key = next;
+            }
+        }
+        self.now_tick = target;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn fires_in_deadline_order_of_ticks_and_not_before() {
+        let t0 = Instant::now();
+        let mut w = Wheel::new(t0, ms(10));
+        w.insert(t0, ms(25), 1, 10, TimerKind::User);
+        w.insert(t0, ms(5), 2, 20, TimerKind::User);
+        let mut out = Vec::new();
+        w.advance(t0 + ms(9), &mut out);
+        assert!(out.is_empty());
+        w.advance(t0 + ms(10), &mut out);
+        assert_eq!(out.iter().map(|e| e.tag).collect::<Vec<_>>(), vec![20]);
+        out.clear();
+        w.advance(t0 + ms(29), &mut out);
+        assert!(out.is_empty(), "25 ms rounds up to tick 3");
+        w.advance(t0 + ms(30), &mut out);
+        assert_eq!(out[0].owner, 1);
+        assert_eq!(w.len(), 0);
+        assert_eq!(w.next_timeout(t0), None);
+    }
+
+    #[test]
+    fn cancel_is_exact_and_stale_ids_do_nothing() {
+        let t0 = Instant::now();
+        let mut w = Wheel::new(t0, ms(1));
+        let a = w.insert(t0, ms(3), 0, 1, TimerKind::User);
+        let b = w.insert(t0, ms(3), 0, 2, TimerKind::User);
+        let c = w.insert(t0, ms(3), 0, 3, TimerKind::User);
+        assert!(w.cancel(b));
+        assert!(!w.cancel(b));
+        let mut out = Vec::new();
+        w.advance(t0 + ms(3), &mut out);
+        let mut tags: Vec<_> = out.iter().map(|e| e.tag).collect();
+        tags.sort();
+        assert_eq!(tags, vec![1, 3]);
+        assert!(!w.cancel(a) && !w.cancel(c));
+        // The slot is reused: an old id must not cancel the new timer.
+        let d = w.insert(t0 + ms(3), ms(1), 0, 4, TimerKind::User);
+        assert!(!w.cancel(a));
+        assert!(w.cancel(d));
+    }
+
+    #[test]
+    fn long_timers_wait_for_their_round_and_big_jumps_expire_everything() {
+        let t0 = Instant::now();
+        let mut w = Wheel::new(t0, ms(1));
+        w.insert(t0, ms(SLOTS as u64 + 5), 0, 1, TimerKind::User);
+        w.insert(t0, ms(5), 0, 2, TimerKind::User);
+        let mut out = Vec::new();
+        w.advance(t0 + ms(6), &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].tag, 2);
+        out.clear();
+        let left = w.next_timeout(t0 + ms(6)).unwrap();
+        assert!(left <= ms(SLOTS as u64), "{left:?}");
+        w.advance(t0 + ms(SLOTS as u64 + 4), &mut out);
+        assert!(out.is_empty());
+        w.advance(t0 + ms(10 * SLOTS as u64), &mut out);
+        assert_eq!(out.len(), 1);
+    }
+
+    #[test]
+    fn next_timeout_points_at_the_nearest_slot() {
+        let t0 = Instant::now();
+        let mut w = Wheel::new(t0, ms(10));
+        w.insert(t0, ms(500), 0, 1, TimerKind::User);
+        w.insert(t0, ms(70), 0, 2, TimerKind::User);
+        assert_eq!(w.next_timeout(t0), Some(ms(70)));
+        assert_eq!(w.next_timeout(t0 + ms(100)), Some(ms(0)));
+    }
+}
