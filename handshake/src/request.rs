@@ -1,0 +1,389 @@
+//! Incremental request-head parsing into caller-provided storage (RFC 9112).
+
+use crate::head::{diagnose, HeadScanner};
+use crate::tokens::{is_ows, list_contains, list_elements, CommaList};
+use crate::{HandshakeError, Header, Status};
+
+/// Size limits of the request parser. Exceeding either is answered with 431 (RFC 6585 section 5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    max_head_bytes: usize,
+    max_headers: usize,
+}
+
+/// The default head limit: 8 KiB, the common figure of nginx and most browsers' own limits;
+/// a Chromium upgrade request with cookies is 0.5 to 2 KiB.
+pub const DEFAULT_MAX_HEAD_BYTES: usize = 8 * 1024;
+
+/// The default header-count limit, and a good length for the caller's header storage: 64
+/// fields is four times what browsers send on an upgrade.
+pub const DEFAULT_MAX_HEADERS: usize = 64;
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_head_bytes: DEFAULT_MAX_HEAD_BYTES,
+            max_headers: DEFAULT_MAX_HEADERS,
+        }
+    }
+}
+
+impl Limits {
+    /// Largest request head, request line through blank line. Default
+    /// [`DEFAULT_MAX_HEAD_BYTES`] (8 KiB). Beyond it: 431 [`HandshakeError::HeadTooLarge`].
+    pub fn max_head_bytes(mut self, bytes: usize) -> Self {
+        self.max_head_bytes = bytes;
+        self
+    }
+
+    /// Most header fields; the caller's storage length caps it too. Default
+    /// [`DEFAULT_MAX_HEADERS`] (64). Beyond it: 431 [`HandshakeError::TooManyHeaders`].
+    pub fn max_headers(mut self, count: usize) -> Self {
+        self.max_headers = count;
+        self
+    }
+
+    /// The configured head limit in bytes.
+    pub fn head_bytes_limit(&self) -> usize {
+        self.max_head_bytes
+    }
+
+    /// The configured header-count limit.
+    pub fn headers_limit(&self) -> usize {
+        self.max_headers
+    }
+}
+
+/// The HTTP version of a request or response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Version {
+    /// HTTP/1.0: Upgrade is ignored, connections close unless `Connection: keep-alive`.
+    Http10,
+    /// HTTP/1.1.
+    Http11,
+}
+
+/// How the body after the head is framed (RFC 9112 section 6.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Body {
+    /// No body: no Content-Length (or zero) and no Transfer-Encoding.
+    None,
+    /// A body of exactly this many bytes (Content-Length, non-zero).
+    Length(u64),
+    /// A chunked body (Transfer-Encoding: chunked).
+    Chunked,
+}
+
+/// A parsed request head, borrowed from the caller's buffer and header storage.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    method: &'a str,
+    target: &'a str,
+    version: Version,
+    headers: &'a [Header<'a>],
+    host: Option<&'a [u8]>,
+    body: Body,
+    keep_alive: bool,
+    head_len: usize,
+    leftover: &'a [u8],
+}
+
+impl<'a> Request<'a> {
+    /// The method, case-sensitive as RFC 9110 section 9.1 says (`GET`, not `get`).
+    pub fn method(&self) -> &'a str {
+        self.method
+    }
+
+    /// The request target as sent (`/chat?room=1`, or absolute-form `http://host/chat`).
+    pub fn target(&self) -> &'a str {
+        self.target
+    }
+
+    /// The path of an origin-form target: the target up to `?` (`/chat` for `/chat?room=1`).
+    pub fn path(&self) -> &'a str {
+        self.target
+            .split_once('?')
+            .map_or(self.target, |(path, _)| path)
+    }
+
+    /// The query of the target after `?`, if any.
+    pub fn query(&self) -> Option<&'a str> {
+        self.target.split_once('?').map(|(_, query)| query)
+    }
+
+    /// The HTTP version.
+    pub fn version(&self) -> Version {
+        self.version
+    }
+
+    /// All header fields in order of arrival.
+    pub fn headers(&self) -> &'a [Header<'a>] {
+        self.headers
+    }
+
+    /// The value of the first field named `name` (case-insensitive), OWS-trimmed by httparse.
+    pub fn header(&self, name: &str) -> Option<&'a [u8]> {
+        self.headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| h.value)
+    }
+
+    /// Every element of the comma-separated list field `name`, across repeated field lines
+    /// (RFC 9110 section 5.3), trimmed, empty elements skipped.
+    pub fn list(&self, name: &'static str) -> impl Iterator<Item = &'a [u8]> + Clone + 'a {
+        list_elements(self.headers, name)
+    }
+
+    /// The Host value; required and unique in HTTP/1.1, so only an HTTP/1.0 request lacks it.
+    pub fn host(&self) -> Option<&'a [u8]> {
+        self.host
+    }
+
+    /// How the body is framed; the body's bytes start at [`Request::leftover`].
+    pub fn body(&self) -> Body {
+        self.body
+    }
+
+    /// Whether the connection stays open after the response (RFC 9112 section 9.3): HTTP/1.1
+    /// unless `Connection: close`; HTTP/1.0 only with `Connection: keep-alive`.
+    pub fn keep_alive(&self) -> bool {
+        self.keep_alive
+    }
+
+    /// Whether the client sent `Expect: 100-continue` (RFC 9110 section 10.1.1).
+    pub fn expects_continue(&self) -> bool {
+        list_contains(self.headers, "expect", "100-continue")
+    }
+
+    /// Whether the Connection field lists `token` (case-insensitive).
+    pub fn connection_has(&self, token: &str) -> bool {
+        list_contains(self.headers, "connection", token)
+    }
+
+    /// Length of the head in bytes, through its blank line: the caller discards this many bytes.
+    pub fn head_len(&self) -> usize {
+        self.head_len
+    }
+
+    /// The bytes that arrived after the head (a body, a pipelined request, or a first WebSocket
+    /// frame sent along with the upgrade). They belong to whatever reads next.
+    pub fn leftover(&self) -> &'a [u8] {
+        self.leftover
+    }
+}
+
+/// Parses a request head as its bytes arrive. One per connection; reusable.
+///
+/// Calling order: append received bytes to your buffer, call [`RequestParser::parse`] with the
+/// whole buffer; on [`Status::Partial`] read more and call again with the grown buffer; on
+/// [`Status::Complete`] the parser is ready for the next request (after you discard
+/// [`Request::head_len`] bytes plus any body). An error means: answer with its status and close.
+#[derive(Debug, Clone, Default)]
+pub struct RequestParser {
+    limits: Limits,
+    scanner: HeadScanner,
+}
+
+impl RequestParser {
+    /// A parser with the given limits.
+    pub fn new(limits: Limits) -> Self {
+        RequestParser {
+            limits,
+            scanner: HeadScanner::default(),
+        }
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// Forgets a partly received head (the caller threw its bytes away).
+    pub fn reset(&mut self) {
+        self.scanner.reset();
+    }
+
+    /// Parses the head at the start of `buf`, which holds everything received so far on this
+    /// request. Only new bytes are scanned on each call. Header fields are stored in `headers`
+    /// (its length caps the header count). Incomplete input is [`Status::Partial`], never an
+    /// error.
+    pub fn parse<'b: 'h, 'h>(
+        &mut self,
+        buf: &'b [u8],
+        headers: &'h mut [Header<'b>],
+    ) -> Result<Status<Request<'h>>, HandshakeError> {
+        let Some(head_len) = self.scanner.scan(buf) else {
+            if buf.len() > self.limits.max_head_bytes {
+                self.scanner.reset();
+                return Err(HandshakeError::HeadTooLarge {
+                    limit: self.limits.max_head_bytes,
+                });
+            }
+            return Ok(Status::Partial);
+        };
+        if head_len > self.limits.max_head_bytes {
+            return Err(HandshakeError::HeadTooLarge {
+                limit: self.limits.max_head_bytes,
+            });
+        }
+        let limit = headers.len().min(self.limits.max_headers);
+        parse_head(&buf[..head_len], &mut headers[..limit])
+            .and_then(|parsed| {
+                let (method, target, version, count) = parsed;
+                let headers: &'h [Header<'b>] = &headers[..count];
+                finish(method, target, version, headers, head_len, &buf[head_len..])
+                    .map(Status::Complete)
+            })
+            .map_err(|e| match e {
+                HandshakeError::TooManyHeaders { .. } => HandshakeError::TooManyHeaders { limit },
+                e => e,
+            })
+    }
+}
+
+/// httparse over a complete head.
+fn parse_head<'b>(
+    head: &'b [u8],
+    headers: &mut [Header<'b>],
+) -> Result<(&'b str, &'b str, Version, usize), HandshakeError> {
+    let mut request = httparse::Request::new(headers);
+    match request.parse(head) {
+        Ok(httparse::Status::Complete(n)) if n == head.len() => {}
+        // The scanner found the blank line, so httparse must too; anything else is a line
+        // ending httparse reads differently, and that is malformed.
+        Ok(_) => return Err(HandshakeError::MalformedRequestLine),
+        Err(e) => return Err(diagnose(head, e)),
+    }
+    let version = match request.version {
+        Some(0) => Version::Http10,
+        Some(1) => Version::Http11,
+        _ => return Err(HandshakeError::UnsupportedHttpVersion),
+    };
+    let (Some(method), Some(target)) = (request.method, request.path) else {
+        return Err(HandshakeError::MalformedRequestLine);
+    };
+    let count = request.headers.len();
+    Ok((method, target, version, count))
+}
+
+/// The checks RFC 9112 asks of every request, whatever it asks for: Host, framing, keep-alive.
+fn finish<'h>(
+    method: &'h str,
+    target: &'h str,
+    version: Version,
+    headers: &'h [Header<'h>],
+    head_len: usize,
+    leftover: &'h [u8],
+) -> Result<Request<'h>, HandshakeError> {
+    let mut host = None;
+    let mut content_length: Option<u64> = None;
+    let mut chunked = false;
+    let mut transfer_encoding = false;
+    for h in headers {
+        let name = h.name.as_bytes();
+        if name.eq_ignore_ascii_case(b"host") {
+            if host.is_some() {
+                return Err(HandshakeError::DuplicateHost);
+            }
+            if !is_valid_host(h.value) {
+                return Err(HandshakeError::InvalidHost);
+            }
+            host = Some(h.value);
+        } else if name.eq_ignore_ascii_case(b"content-length") {
+            for element in CommaList::new(h.value) {
+                let value = parse_content_length(element)?;
+                if content_length.is_some_and(|known| known != value) {
+                    return Err(HandshakeError::InvalidContentLength);
+                }
+                content_length = Some(value);
+            }
+            if content_length.is_none() {
+                return Err(HandshakeError::InvalidContentLength);
+            }
+        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+            transfer_encoding = true;
+            for coding in CommaList::new(h.value) {
+                // Only chunked is implemented, and it may be applied once (RFC 9112 section 7).
+                if !coding.eq_ignore_ascii_case(b"chunked") || chunked {
+                    return Err(HandshakeError::UnsupportedTransferCoding);
+                }
+                chunked = true;
+            }
+        }
+    }
+    if version == Version::Http11 && host.is_none() {
+        return Err(HandshakeError::MissingHost);
+    }
+    let body = if transfer_encoding {
+        if version == Version::Http10 {
+            return Err(HandshakeError::TransferEncodingInHttp10);
+        }
+        if content_length.is_some() {
+            return Err(HandshakeError::ConflictingFraming);
+        }
+        if !chunked {
+            return Err(HandshakeError::UnsupportedTransferCoding);
+        }
+        Body::Chunked
+    } else {
+        match content_length {
+            None | Some(0) => Body::None,
+            Some(n) => Body::Length(n),
+        }
+    };
+    let keep_alive = match version {
+        Version::Http11 => !list_contains(headers, "connection", "close"),
+        Version::Http10 => list_contains(headers, "connection", "keep-alive"),
+    };
+    Ok(Request {
+        method,
+        target,
+        version,
+        headers,
+        host,
+        body,
+        keep_alive,
+        head_len,
+        leftover,
+    })
+}
+
+fn parse_content_length(digits: &[u8]) -> Result<u64, HandshakeError> {
+    if digits.is_empty() || digits.len() > 19 || !digits.iter().all(u8::is_ascii_digit) {
+        return Err(HandshakeError::InvalidContentLength);
+    }
+    Ok(digits
+        .iter()
+        .fold(0u64, |n, &d| n * 10 + u64::from(d - b'0')))
+}
+
+/// `uri-host [ ":" port ]` (RFC 9112 section 3.2, RFC 3986 section 3.2.2), checked by alphabet:
+/// what matters here is that nothing that could smuggle a path, user info or whitespace passes.
+/// Empty is allowed (the target had no authority).
+pub(crate) fn is_valid_host(value: &[u8]) -> bool {
+    value.iter().all(|&b| {
+        b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'-' | b'.'
+                    | b'_'
+                    | b'~'
+                    | b'%'
+                    | b'!'
+                    | b'$'
+                    | b'&'
+                    | b'\''
+                    | b'('
+                    | b')'
+                    | b'*'
+                    | b'+'
+                    | b','
+                    | b';'
+                    | b'='
+                    | b':'
+                    | b'['
+                    | b']'
+            )
+    }) && !value.first().is_some_and(|&b| is_ows(b))
+}

@@ -1,0 +1,2 @@
+//! Placeholder: replaced by the counting-allocator test.
+fn main() {}
