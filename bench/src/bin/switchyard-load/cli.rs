@@ -1,0 +1,128 @@
+//! Command-line interface of `switchyard-load`.
+
+use std::net::SocketAddr;
+
+use clap::{Args, Parser, Subcommand};
+
+/// WebSocket load generator for loopback benchmarks: one mio thread, pinnable, bounded runs.
+///
+/// Every scenario speaks real WebSocket (upgrade request, accept value checked, masked frames,
+/// payloads checked byte for byte). With --server-pid it reports the server's CPU time per
+/// operation (utime+stime from /proc) and, for `idle`, its resident memory per connection.
+#[derive(Debug, Parser)]
+#[command(name = "switchyard-load", version)]
+pub struct Cli {
+    /// What to measure.
+    #[command(subcommand)]
+    pub scenario: Scenario,
+    /// Options shared by every scenario.
+    #[command(flatten)]
+    pub common: Common,
+}
+
+/// Options shared by every scenario.
+#[derive(Debug, Args)]
+pub struct Common {
+    /// Server address (loopback only: 127.0.0.0/8 or ::1).
+    #[arg(long, global = true, default_value = "127.0.0.1:9001")]
+    pub addr: SocketAddr,
+    /// Host header (default: the address).
+    #[arg(long, global = true)]
+    pub host: Option<String>,
+    /// Request path of the upgrade.
+    #[arg(long, global = true, default_value = "/")]
+    pub path: String,
+    /// Pin the generator's thread to this CPU (or run it under `taskset`).
+    #[arg(long, global = true)]
+    pub cpu: Option<usize>,
+    /// Measurement time in seconds (after warm-up); every run stops by itself.
+    #[arg(long, global = true, default_value_t = 5.0)]
+    pub duration: f64,
+    /// PID of the server: report its CPU per operation (and memory per connection for `idle`).
+    #[arg(long, global = true)]
+    pub server_pid: Option<u32>,
+    /// Number of source addresses 127.0.0.1, 127.0.0.2, ... to spread connections over (each
+    /// gives about 28,000 ports towards one server address).
+    #[arg(long, global = true, default_value_t = 16)]
+    pub sources: usize,
+    /// Print the result as one JSON object on stdout instead of a table.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// No progress line on stderr.
+    #[arg(long, global = true)]
+    pub quiet: bool,
+}
+
+/// The scenarios.
+#[derive(Debug, Clone, Subcommand)]
+pub enum Scenario {
+    /// Connection storm: connect, upgrade, check the accept value, close; repeat.
+    Upgrade {
+        /// Upgrades in progress at once.
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+        /// Stop after this many upgrades (else after --duration).
+        #[arg(long)]
+        count: Option<u64>,
+    },
+    /// C connections, W messages in flight on each, every echo checked byte for byte.
+    Echo {
+        /// Connections.
+        #[arg(short = 'c', long, default_value_t = 100)]
+        connections: usize,
+        /// Messages in flight per connection.
+        #[arg(short = 'w', long, default_value_t = 16)]
+        in_flight: usize,
+        /// Payload size in bytes.
+        #[arg(short = 's', long, default_value_t = 16)]
+        size: usize,
+        /// Send binary messages (default: text).
+        #[arg(long)]
+        binary: bool,
+        /// Seconds of traffic before measuring.
+        #[arg(long, default_value_t = 1.0)]
+        warmup: f64,
+    },
+    /// Hold N upgraded connections; with --server-pid report resident memory per connection.
+    Idle {
+        /// Connections to hold.
+        #[arg(short = 'c', long, default_value_t = 10_000)]
+        connections: usize,
+        /// Connection attempts in progress at once while opening.
+        #[arg(long, default_value_t = 256)]
+        concurrency: usize,
+        /// Seconds to wait after the last upgrade before reading the server's memory.
+        #[arg(long, default_value_t = 1.0)]
+        settle: f64,
+    },
+    /// One publisher, N subscribers on the same path; fan-out rate and publish-to-receive latency.
+    Broadcast {
+        /// Subscribers.
+        #[arg(short = 'c', long, default_value_t = 100)]
+        subscribers: usize,
+        /// Messages in flight (published but not yet received by every subscriber).
+        #[arg(short = 'w', long, default_value_t = 4)]
+        in_flight: usize,
+        /// Payload size in bytes.
+        #[arg(short = 's', long, default_value_t = 64)]
+        size: usize,
+        /// Send binary messages (default: text).
+        #[arg(long)]
+        binary: bool,
+        /// Seconds of traffic before measuring.
+        #[arg(long, default_value_t = 1.0)]
+        warmup: f64,
+    },
+}
+
+impl Scenario {
+    /// The scenario's name as typed on the command line.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Upgrade { .. } => "upgrade",
+            Self::Echo { .. } => "echo",
+            Self::Idle { .. } => "idle",
+            Self::Broadcast { .. } => "broadcast",
+        }
+    }
+}

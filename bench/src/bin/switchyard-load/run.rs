@@ -1,0 +1,418 @@
+//! Running a scenario: opening connections, warm-up, the measurement window, and the report.
+
+use std::io::{self, Write as _};
+use std::time::{Duration, Instant};
+
+use switchyard_bench::procfs;
+use switchyard_bench::wire::opcode;
+
+use crate::cli::{Common, Scenario};
+use crate::engine::{Engine, Mode, Role};
+use crate::net::Connector;
+use crate::report::Report;
+
+/// How long one poll waits at most: the progress line and deadlines are checked this often.
+const TICK: Duration = Duration::from_millis(50);
+/// Longest wait for connections to open before a scenario gives up on the missing ones.
+const OPEN_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Counters and CPU times at one instant.
+struct Snapshot {
+    at: Instant,
+    ops: u64,
+    bytes: u64,
+    server_cpu: Option<Duration>,
+    self_cpu: Duration,
+}
+
+fn snapshot(engine: &Engine, server_pid: Option<u32>) -> Snapshot {
+    Snapshot {
+        at: Instant::now(),
+        ops: engine.counters.ops,
+        bytes: engine.counters.payload_bytes,
+        server_cpu: server_pid.and_then(|pid| procfs::cpu_time(pid).ok()),
+        self_cpu: procfs::self_cpu_time().unwrap_or_default(),
+    }
+}
+
+/// The once-a-second progress line on stderr.
+struct Progress {
+    quiet: bool,
+    start: Instant,
+    last: Instant,
+    last_ops: u64,
+    printed: bool,
+}
+
+impl Progress {
+    fn new(quiet: bool) -> Self {
+        let now = Instant::now();
+        Self {
+            quiet,
+            start: now,
+            last: now,
+            last_ops: 0,
+            printed: false,
+        }
+    }
+
+    fn tick(&mut self, engine: &Engine, phase: &str) {
+        let now = Instant::now();
+        if self.quiet || now - self.last < Duration::from_secs(1) {
+            return;
+        }
+        let rate = (engine.counters.ops - self.last_ops) as f64 / (now - self.last).as_secs_f64();
+        eprint!(
+            "\r[{:6.1}s] {phase:<9} open {:>6}  opening {:>5}  ops {:>10}  {:>10.0}/s  errors {}   ",
+            (now - self.start).as_secs_f64(),
+            engine.open,
+            engine.in_progress,
+            engine.counters.ops,
+            rate,
+            engine.counters.error_count()
+        );
+        let _ = io::stderr().flush();
+        self.last = now;
+        self.last_ops = engine.counters.ops;
+        self.printed = true;
+    }
+
+    fn finish(&self) {
+        if self.printed {
+            eprintln!();
+        }
+    }
+}
+
+/// Runs `scenario` and returns its report.
+pub fn run(scenario: &Scenario, common: &Common) -> io::Result<Report> {
+    let connector = Connector::new(common.addr, common.sources)?;
+    let host = common
+        .host
+        .clone()
+        .unwrap_or_else(|| common.addr.to_string());
+    let text_or_binary = |binary: bool| if binary { opcode::BINARY } else { opcode::TEXT };
+    let mode = match *scenario {
+        Scenario::Upgrade { .. } => Mode::Upgrade,
+        Scenario::Echo {
+            in_flight,
+            size,
+            binary,
+            ..
+        } => Mode::Echo {
+            in_flight,
+            size,
+            opcode: text_or_binary(binary),
+        },
+        Scenario::Idle { .. } => Mode::Idle,
+        Scenario::Broadcast {
+            in_flight,
+            size,
+            binary,
+            ..
+        } => Mode::Broadcast {
+            in_flight,
+            size,
+            opcode: text_or_binary(binary),
+        },
+    };
+    let mut engine = Engine::new(connector, host, common.path.clone(), mode)?;
+    let mut progress = Progress::new(common.quiet);
+    let duration = Duration::from_secs_f64(common.duration);
+    let mut report = Report::default();
+    report.text("scenario", scenario.name());
+    report.text("server", common.addr.to_string());
+
+    let result = match *scenario {
+        Scenario::Upgrade { concurrency, count } => {
+            report.num("concurrency", concurrency as f64, 0, "");
+            upgrade(
+                &mut engine,
+                &mut progress,
+                common,
+                concurrency,
+                count,
+                &mut report,
+            )
+        }
+        Scenario::Echo {
+            connections,
+            in_flight,
+            size,
+            binary,
+            warmup,
+        } => {
+            report.num("connections", connections as f64, 0, "");
+            report.num("in_flight", in_flight as f64, 0, "per connection");
+            report.num("size", size as f64, 0, "bytes");
+            report.text("kind", if binary { "binary" } else { "text" });
+            open_all(&mut engine, &mut progress, connections, 256, Role::Plain)?;
+            measure(
+                &mut engine,
+                &mut progress,
+                common,
+                Duration::from_secs_f64(warmup),
+                duration,
+                "messages",
+                &mut report,
+            )
+        }
+        Scenario::Idle {
+            connections,
+            concurrency,
+            settle,
+        } => idle(
+            &mut engine,
+            &mut progress,
+            common,
+            connections,
+            concurrency,
+            Duration::from_secs_f64(settle),
+            &mut report,
+        ),
+        Scenario::Broadcast {
+            subscribers,
+            in_flight,
+            size,
+            binary,
+            warmup,
+        } => {
+            report.num("subscribers", subscribers as f64, 0, "");
+            report.num("in_flight", in_flight as f64, 0, "messages");
+            report.num("size", size as f64, 0, "bytes");
+            report.text("kind", if binary { "binary" } else { "text" });
+            open_all(&mut engine, &mut progress, subscribers, 256, Role::Plain)?;
+            open_all(&mut engine, &mut progress, 1, 1, Role::Publisher)?;
+            if engine.publisher_open() {
+                engine.start_publishing();
+            } else {
+                engine.error("publisher did not open");
+            }
+            let result = measure(
+                &mut engine,
+                &mut progress,
+                common,
+                Duration::from_secs_f64(warmup),
+                duration,
+                "deliveries",
+                &mut report,
+            );
+            report.num(
+                "broadcasts_complete",
+                engine.counters.broadcasts_complete as f64,
+                0,
+                "messages",
+            );
+            result
+        }
+    };
+    progress.finish();
+    result?;
+    report.num("errors", engine.counters.error_count() as f64, 0, "");
+    for (kind, count) in &engine.counters.errors {
+        report.text("error", format!("{count} x {kind}"));
+    }
+    Ok(report)
+}
+
+/// Opens `count` connections, `concurrency` at a time, and waits until they are open (or failed,
+/// or OPEN_TIMEOUT passed).
+fn open_all(
+    engine: &mut Engine,
+    progress: &mut Progress,
+    count: usize,
+    concurrency: usize,
+    role: Role,
+) -> io::Result<()> {
+    let start = Instant::now();
+    let target_attempts = engine.counters.attempted + count as u64;
+    while Instant::now() - start < OPEN_TIMEOUT {
+        while engine.in_progress < concurrency && engine.counters.attempted < target_attempts {
+            if !engine.connect(role) {
+                break;
+            }
+        }
+        if engine.counters.attempted >= target_attempts && engine.in_progress == 0 {
+            break;
+        }
+        engine.step(TICK)?;
+        progress.tick(engine, "opening");
+    }
+    Ok(())
+}
+
+fn upgrade(
+    engine: &mut Engine,
+    progress: &mut Progress,
+    common: &Common,
+    concurrency: usize,
+    count: Option<u64>,
+    report: &mut Report,
+) -> io::Result<()> {
+    let start = snapshot(engine, common.server_pid);
+    let deadline = start.at + Duration::from_secs_f64(common.duration);
+    loop {
+        let now = Instant::now();
+        let enough = match count {
+            Some(count) => engine.counters.attempted >= count,
+            None => now >= deadline,
+        };
+        if !enough {
+            while engine.in_progress < concurrency {
+                if !engine.connect(Role::Plain) {
+                    break;
+                }
+                if count.is_some_and(|c| engine.counters.attempted >= c) {
+                    break;
+                }
+            }
+        } else if engine.in_progress == 0 || now >= deadline.max(start.at) + OPEN_TIMEOUT {
+            break;
+        }
+        engine.step(TICK)?;
+        progress.tick(engine, "upgrading");
+    }
+    let elapsed = Instant::now() - start.at;
+    // Let the server finish closing the last connections before reading its CPU time.
+    std::thread::sleep(Duration::from_millis(300));
+    let mut end = snapshot(engine, common.server_pid);
+    end.at = start.at + elapsed;
+    figures(engine, &start, &end, "upgrades", report);
+    Ok(())
+}
+
+/// Warm-up, then the measurement window of `duration`.
+fn measure(
+    engine: &mut Engine,
+    progress: &mut Progress,
+    common: &Common,
+    warmup: Duration,
+    duration: Duration,
+    unit: &'static str,
+    report: &mut Report,
+) -> io::Result<()> {
+    report.num("open", engine.open as f64, 0, "connections");
+    let warm_until = Instant::now() + warmup;
+    while Instant::now() < warm_until {
+        engine.step(TICK)?;
+        progress.tick(engine, "warm-up");
+    }
+    engine.latency.reset();
+    let start = snapshot(engine, common.server_pid);
+    let deadline = start.at + duration;
+    while Instant::now() < deadline {
+        engine.step(TICK.min(deadline.saturating_duration_since(Instant::now())))?;
+        progress.tick(engine, "measuring");
+    }
+    let end = snapshot(engine, common.server_pid);
+    engine.sending = false;
+    figures(engine, &start, &end, unit, report);
+    let mib = (end.bytes - start.bytes) as f64 / (1 << 20) as f64;
+    report.num(
+        "payload_mib_per_s",
+        mib / (end.at - start.at).as_secs_f64(),
+        2,
+        "MiB/s (payload, one way)",
+    );
+    Ok(())
+}
+
+/// Throughput, latency percentiles and CPU per operation over a window.
+fn figures(
+    engine: &Engine,
+    start: &Snapshot,
+    end: &Snapshot,
+    unit: &'static str,
+    report: &mut Report,
+) {
+    let seconds = (end.at - start.at).as_secs_f64();
+    let ops = end.ops - start.ops;
+    report.num("duration_s", seconds, 3, "s");
+    report.num("ops", ops as f64, 0, unit);
+    report.num("ops_per_s", ops as f64 / seconds, 0, "/s");
+    let us = |q: f64| engine.latency.value_at_quantile(q) as f64 / 1000.0;
+    report.num("latency_p50_us", us(0.5), 1, "us");
+    report.num("latency_p99_us", us(0.99), 1, "us");
+    report.num("latency_p999_us", us(0.999), 1, "us");
+    report.num(
+        "latency_max_us",
+        engine.latency.max() as f64 / 1000.0,
+        1,
+        "us",
+    );
+    if let (Some(before), Some(after)) = (start.server_cpu, end.server_cpu) {
+        let cpu = (after - before).as_secs_f64();
+        report.num("server_cpu_s", cpu, 2, "s (utime+stime)");
+        report.num("server_cpu_pct", 100.0 * cpu / seconds, 1, "% of one core");
+        report.num(
+            "server_cpu_us_per_op",
+            if ops > 0 {
+                cpu * 1e6 / ops as f64
+            } else {
+                f64::NAN
+            },
+            3,
+            "us",
+        );
+    }
+    let load_cpu = (end.self_cpu - start.self_cpu).as_secs_f64();
+    report.num(
+        "load_cpu_pct",
+        100.0 * load_cpu / seconds,
+        1,
+        "% of one core",
+    );
+}
+
+fn idle(
+    engine: &mut Engine,
+    progress: &mut Progress,
+    common: &Common,
+    connections: usize,
+    concurrency: usize,
+    settle: Duration,
+    report: &mut Report,
+) -> io::Result<()> {
+    report.num("connections", connections as f64, 0, "requested");
+    let rss_before = common
+        .server_pid
+        .and_then(|pid| procfs::rss_bytes(pid).ok());
+    let start = snapshot(engine, common.server_pid);
+    open_all(engine, progress, connections, concurrency, Role::Plain)?;
+    let opened_in = Instant::now() - start.at;
+    let end = snapshot(engine, common.server_pid);
+    let settle_until = Instant::now() + settle;
+    while Instant::now() < settle_until {
+        engine.step(TICK)?;
+        progress.tick(engine, "holding");
+    }
+    let held = engine.open;
+    report.num("open", held as f64, 0, "connections");
+    report.num("open_time_s", opened_in.as_secs_f64(), 2, "s");
+    report.num(
+        "upgrades_per_s",
+        engine.counters.upgraded as f64 / opened_in.as_secs_f64(),
+        0,
+        "/s",
+    );
+    if let (Some(before), Some(after)) = (start.server_cpu, end.server_cpu) {
+        report.num(
+            "server_cpu_us_per_conn",
+            (after - before).as_secs_f64() * 1e6 / engine.counters.upgraded.max(1) as f64,
+            2,
+            "us (open only)",
+        );
+    }
+    if let (Some(pid), Some(before)) = (common.server_pid, rss_before) {
+        let after = procfs::rss_bytes(pid)?;
+        report.num("server_rss_before_kib", before as f64 / 1024.0, 0, "KiB");
+        report.num("server_rss_after_kib", after as f64 / 1024.0, 0, "KiB");
+        report.num(
+            "server_rss_per_conn_bytes",
+            (after as f64 - before as f64) / held.max(1) as f64,
+            1,
+            "bytes",
+        );
+    }
+    Ok(())
+}
