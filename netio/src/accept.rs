@@ -144,3 +144,48 @@ impl<M: Send + 'static> Acceptor<M> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// The crate relies on Linux copying listener options to accepted sockets (no setsockopt
+    /// per connection): prove it for the options we set.
+    #[test]
+    fn accepted_sockets_inherit_listener_options() {
+        let cfg = Config {
+            send_buffer_size: Some(8192),
+            ..Config::default()
+        };
+        let listener = bind_listener("127.0.0.1:0".parse().unwrap(), &cfg, true).unwrap();
+        let _client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let stream = loop {
+            match listener.accept() {
+                Ok((s, _)) => break s,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    std::thread::sleep(Duration::from_millis(5))
+                }
+                Err(e) => panic!("{e}"),
+            }
+        };
+        assert!(stream.nodelay().unwrap(), "TCP_NODELAY inherited");
+        let sock = socket2::SockRef::from(&stream);
+        // The kernel doubles the requested size for bookkeeping.
+        assert_eq!(sock.send_buffer_size().unwrap(), 2 * 8192);
+        assert!(sock.nonblocking().unwrap(), "accept4(SOCK_NONBLOCK)");
+    }
+
+    #[test]
+    fn resource_exhaustion_errors_are_recognised() {
+        assert!(is_resource_exhaustion(&io::Error::from_raw_os_error(
+            libc::EMFILE
+        )));
+        assert!(is_resource_exhaustion(&io::Error::from_raw_os_error(
+            libc::ENFILE
+        )));
+        assert!(!is_resource_exhaustion(&io::Error::from_raw_os_error(
+            libc::ECONNABORTED
+        )));
+    }
+}
