@@ -1,0 +1,390 @@
+//! The receive side: header parsing, role and extension rules, unmasking, message assembly,
+//! incoming close frames.
+
+use std::borrow::Cow;
+
+use crate::close::{parse_close_payload, CloseCode};
+use crate::config::Role;
+use crate::connection::{CloseState, Connection, Event, Progress, RecvPhase};
+use crate::control::ControlFrame;
+use crate::error::{Error, Failure};
+use crate::extension::ExtensionError;
+use crate::header::{FrameHeader, MAX_HEADER_LEN};
+use crate::mask::{apply_mask, rotate_mask};
+use crate::opcode::OpCode;
+use crate::utf8;
+
+impl Connection {
+    /// Decodes `input` (bytes read from the peer, in order) up to the next event. See the calling
+    /// order on [`Connection`]. Unmasks payloads in place, which is why `input` is `&mut`.
+    ///
+    /// Any split of the byte stream into inputs yields the same events.
+    // The Err variant carries the close frame inline (about 160 bytes) so that failing never
+    // allocates; it is the cold path, returned once per connection.
+    #[allow(clippy::result_large_err)]
+    #[inline]
+    pub fn handle_bytes<'a>(&mut self, input: &'a mut [u8]) -> Result<Progress<'a>, Failure> {
+        match self.decode(input) {
+            Ok(progress) => Ok(progress),
+            Err(error) => Err(self.fail(error)),
+        }
+    }
+
+    fn decode<'a>(&mut self, input: &'a mut [u8]) -> Result<Progress<'a>, Error> {
+        if self.state == CloseState::Closed {
+            // RFC 6455 section 1.4: after the close handshake further data is discarded.
+            return Ok(Progress {
+                consumed: input.len(),
+                event: None,
+            });
+        }
+        let mut pos = 0;
+        loop {
+            if let RecvPhase::Payload { .. } = self.recv {
+                let (used, event) = self.payload_step(&mut input[pos..])?;
+                pos += used;
+                if event.is_some() || matches!(self.recv, RecvPhase::Payload { .. }) {
+                    // Either an event, or the input ended inside the payload.
+                    return Ok(Progress {
+                        consumed: pos,
+                        event,
+                    });
+                }
+                continue;
+            }
+            let Some((header, header_len)) = self.take_header(&input[pos..])? else {
+                return Ok(Progress {
+                    consumed: input.len(),
+                    event: None,
+                });
+            };
+            pos += header_len;
+            self.check_header(&header)?;
+            let available = (input.len() - pos) as u64;
+            let opcode = header.opcode;
+            if opcode == OpCode::Ping && self.state == CloseState::Closing {
+                // We may send nothing after our close, so a ping cannot be answered: skip it.
+                if header.payload_len <= available {
+                    pos += header.payload_len as usize;
+                    continue;
+                }
+            } else if header.payload_len <= available
+                && (opcode.is_control()
+                    || (header.fin && opcode != OpCode::Continuation && !header.rsv1))
+            {
+                // Hot path: the whole frame is in the input and is a whole message or a control
+                // frame: deliver it borrowed.
+                return self.deliver_borrowed(input, pos, header);
+            }
+            self.start_payload(&header);
+        }
+    }
+
+    /// Completes a header from the bytes stashed by the previous input and `rest`. Returns the
+    /// header and how many bytes of `rest` it used, or `None` (having stashed `rest`) if the
+    /// header is still incomplete.
+    #[inline]
+    fn take_header(&mut self, rest: &[u8]) -> Result<Option<(FrameHeader, usize)>, Error> {
+        let RecvPhase::Header { buf, len } = &mut self.recv else {
+            return Ok(None);
+        };
+        let have = usize::from(*len);
+        if have == 0 {
+            return match FrameHeader::parse(rest)? {
+                Some(parsed) => Ok(Some(parsed)),
+                None => {
+                    // Incomplete means shorter than the header length, which is at most 14.
+                    buf[..rest.len()].copy_from_slice(rest);
+                    *len = rest.len() as u8;
+                    Ok(None)
+                }
+            };
+        }
+        let mut joined = [0u8; MAX_HEADER_LEN];
+        joined[..have].copy_from_slice(&buf[..have]);
+        let take = (MAX_HEADER_LEN - have).min(rest.len());
+        joined[have..have + take].copy_from_slice(&rest[..take]);
+        match FrameHeader::parse(&joined[..have + take])? {
+            Some((header, header_len)) => {
+                *len = 0;
+                Ok(Some((header, header_len - have)))
+            }
+            None => {
+                // Still incomplete: fewer than 14 bytes in total, so `rest` was used up.
+                buf[..have + take].copy_from_slice(&joined[..have + take]);
+                *len = (have + take) as u8;
+                Ok(None)
+            }
+        }
+    }
+
+    /// Rules that depend on the role, the extension and the message in progress.
+    #[inline]
+    fn check_header(&self, header: &FrameHeader) -> Result<(), Error> {
+        if header.rsv2 || header.rsv3 {
+            return Err(Error::ReservedBitsSet);
+        }
+        match (self.role, header.mask.is_some()) {
+            (Role::Server, false) => return Err(Error::UnmaskedFrameFromClient),
+            (Role::Client, true) => return Err(Error::MaskedFrameFromServer),
+            _ => {}
+        }
+        let opcode = header.opcode;
+        if header.rsv1 {
+            if self.extension.is_none() {
+                return Err(Error::Rsv1WithoutExtension);
+            }
+            if opcode.is_control() {
+                return Err(Error::Rsv1OnControlFrame);
+            }
+            if opcode == OpCode::Continuation {
+                return Err(Error::Rsv1OnContinuation);
+            }
+        }
+        if opcode.is_control() {
+            return Ok(());
+        }
+        let open = self.assembly.as_deref().and_then(|a| a.kind.map(|_| a));
+        match (opcode, open) {
+            (OpCode::Continuation, None) => return Err(Error::UnexpectedContinuation),
+            (OpCode::Text | OpCode::Binary, Some(_)) => return Err(Error::ExpectedContinuation),
+            _ => {}
+        }
+        if header.payload_len > self.max_frame_size as u64 {
+            return Err(Error::FrameTooLarge {
+                len: header.payload_len,
+                max: self.max_frame_size,
+            });
+        }
+        let compressed = header.rsv1 || open.is_some_and(|a| a.compressed);
+        // Compressed payloads are streamed through the extension, which bounds its output.
+        if !compressed {
+            let so_far = open.map_or(0, |a| a.message.len()) as u64;
+            if so_far + header.payload_len > self.max_message_size as u64 {
+                return Err(Error::MessageTooLarge {
+                    max: self.max_message_size,
+                });
+            }
+        }
+        if let Some(open) = open {
+            if open.fragments >= self.max_fragments {
+                return Err(Error::TooManyFragments {
+                    max: self.max_fragments,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The hot path: a control frame or a single-frame message wholly inside `input`.
+    #[inline]
+    fn deliver_borrowed<'a>(
+        &mut self,
+        input: &'a mut [u8],
+        start: usize,
+        header: FrameHeader,
+    ) -> Result<Progress<'a>, Error> {
+        let end = start + header.payload_len as usize;
+        let payload = &mut input[start..end];
+        if let Some(mask) = header.mask {
+            apply_mask(payload, mask);
+        }
+        let payload: &'a [u8] = payload;
+        let event = match header.opcode {
+            OpCode::Text => Event::Text(Cow::Borrowed(
+                utf8::validate(payload).map_err(|_| Error::InvalidUtf8)?,
+            )),
+            OpCode::Binary => Event::Binary(Cow::Borrowed(payload)),
+            OpCode::Ping => Event::Ping(Cow::Borrowed(payload)),
+            OpCode::Pong => Event::Pong(Cow::Borrowed(payload)),
+            OpCode::Close => {
+                let (code, reason) = parse_close_payload(payload)?;
+                let reply = self.receive_close(code);
+                Event::Close {
+                    code,
+                    reason: Cow::Borrowed(reason),
+                    reply,
+                }
+            }
+            // Excluded by the caller; no panic even so.
+            OpCode::Continuation => return Err(Error::UnexpectedContinuation),
+        };
+        Ok(Progress {
+            consumed: end,
+            event: Some(event),
+        })
+    }
+
+    /// Enters the payload phase for a frame that must be assembled or streamed.
+    fn start_payload(&mut self, header: &FrameHeader) {
+        let assembly = self.assembly.get_or_insert_with(Box::default);
+        match header.opcode {
+            OpCode::Text | OpCode::Binary => {
+                assembly.kind = Some(header.opcode);
+                assembly.compressed = header.rsv1;
+                assembly.fragments = 1;
+            }
+            OpCode::Continuation => assembly.fragments += 1,
+            _ => {}
+        }
+        self.recv = RecvPhase::Payload {
+            remaining: header.payload_len,
+            mask: header.mask,
+            opcode: header.opcode,
+            fin: header.fin,
+        };
+    }
+
+    /// Consumes payload bytes of the current frame from `chunk`. Returns how many were used and
+    /// the event if the frame completed one.
+    fn payload_step(&mut self, chunk: &mut [u8]) -> Result<(usize, Option<Event<'static>>), Error> {
+        let RecvPhase::Payload {
+            remaining,
+            mask,
+            opcode,
+            fin,
+        } = &mut self.recv
+        else {
+            return Ok((0, None));
+        };
+        let take = (*remaining).min(chunk.len() as u64) as usize;
+        let piece = &mut chunk[..take];
+        if let Some(key) = mask {
+            apply_mask(piece, *key);
+            *key = rotate_mask(*key, take);
+        }
+        *remaining -= take as u64;
+        let done = *remaining == 0;
+        let (opcode, fin) = (*opcode, *fin);
+        if done {
+            self.recv = RecvPhase::IDLE;
+        }
+        let piece: &[u8] = piece;
+        let Some(assembly) = self.assembly.as_deref_mut() else {
+            // start_payload always creates it; treat a violation as the protocol error it hides.
+            return Err(Error::UnexpectedContinuation);
+        };
+        if opcode.is_control() {
+            assembly.control.extend_from_slice(piece);
+            if !done {
+                return Ok((take, None));
+            }
+            let payload = core::mem::take(&mut assembly.control);
+            self.release_if_idle();
+            if opcode == OpCode::Ping && self.state == CloseState::Closing {
+                return Ok((take, None));
+            }
+            return Ok((take, Some(self.control_event(opcode, payload)?)));
+        }
+
+        let end_of_message = done && fin;
+        let text = assembly.kind == Some(OpCode::Text);
+        if assembly.compressed {
+            if take > 0 || end_of_message {
+                let before = assembly.message.len();
+                let extension = self
+                    .extension
+                    .as_deref_mut()
+                    .ok_or(Error::Rsv1WithoutExtension)?;
+                extension
+                    .decode_piece(
+                        piece,
+                        end_of_message,
+                        &mut assembly.message,
+                        self.max_message_size,
+                    )
+                    .map_err(|e| match e {
+                        ExtensionError::TooBig => Error::DecompressedMessageTooLarge {
+                            max: self.max_message_size,
+                        },
+                        _ => Error::InvalidCompressedData,
+                    })?;
+                if assembly.message.len() > self.max_message_size {
+                    return Err(Error::DecompressedMessageTooLarge {
+                        max: self.max_message_size,
+                    });
+                }
+                if text {
+                    assembly
+                        .utf8
+                        .feed(&assembly.message[before..])
+                        .map_err(|_| Error::InvalidUtf8)?;
+                }
+            }
+        } else {
+            if text {
+                // Validate before copying: fail as soon as the sequence is certainly invalid.
+                assembly.utf8.feed(piece).map_err(|_| Error::InvalidUtf8)?;
+            }
+            assembly.message.extend_from_slice(piece);
+        }
+        if !end_of_message {
+            return Ok((take, None));
+        }
+        let message = core::mem::take(&mut assembly.message);
+        let event = if text {
+            assembly.utf8.finish().map_err(|_| Error::InvalidUtf8)?;
+            Event::Text(Cow::Owned(
+                String::from_utf8(message).map_err(|_| Error::InvalidUtf8)?,
+            ))
+        } else {
+            Event::Binary(Cow::Owned(message))
+        };
+        assembly.kind = None;
+        self.release_if_idle();
+        Ok((take, Some(event)))
+    }
+
+    /// Drops the assembly state once nothing is in progress, so an idle connection holds no heap.
+    fn release_if_idle(&mut self) {
+        let idle = self
+            .assembly
+            .as_deref()
+            .is_some_and(|a| a.kind.is_none() && a.control.is_empty());
+        if idle && matches!(self.recv, RecvPhase::Header { .. }) {
+            self.assembly = None;
+        }
+    }
+
+    fn control_event(&mut self, opcode: OpCode, payload: Vec<u8>) -> Result<Event<'static>, Error> {
+        Ok(match opcode {
+            OpCode::Ping => Event::Ping(Cow::Owned(payload)),
+            OpCode::Pong => Event::Pong(Cow::Owned(payload)),
+            _ => {
+                let (code, reason) = parse_close_payload(&payload)?;
+                let reason = reason.to_owned();
+                let reply = self.receive_close(code);
+                Event::Close {
+                    code,
+                    reason: Cow::Owned(reason),
+                    reply,
+                }
+            }
+        })
+    }
+
+    /// The peer's close arrived: answer it unless we already sent ours (RFC 6455 section 5.5.1).
+    fn receive_close(&mut self, code: Option<CloseCode>) -> Option<ControlFrame> {
+        let reply = match self.state {
+            CloseState::Open => Some(self.close_frame(code, "")),
+            _ => None,
+        };
+        self.state = CloseState::Closed;
+        self.assembly = None;
+        self.recv = RecvPhase::IDLE;
+        reply
+    }
+
+    /// Fails the connection (RFC 6455 section 7.1.7): close frame unless ours was sent, then
+    /// Closed, with all assembly memory released.
+    fn fail(&mut self, error: Error) -> Failure {
+        let close_frame = match self.state {
+            CloseState::Open => Some(self.close_frame(Some(error.close_code()), error.reason())),
+            _ => None,
+        };
+        self.state = CloseState::Closed;
+        self.assembly = None;
+        self.recv = RecvPhase::IDLE;
+        Failure { error, close_frame }
+    }
+}
