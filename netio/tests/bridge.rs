@@ -1,0 +1,212 @@
+//! Outbound connections on the same reactor and connections addressing each other by id: the
+//! shape of the server's TCP bridge, with backpressure across the pair.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::sync::{Arc, Mutex};
+
+use common::*;
+use switchyard_netio::{
+    start, Accepted, Close, CloseReason, Config, ConnId, Ctx, Handler, Pressure,
+};
+
+/// Each accepted client is tied to a fresh backend connection; bytes flow both ways; when one
+/// side's output is over the high water mark the other side stops reading.
+struct Bridge {
+    backend: SocketAddr,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+struct Side {
+    peer: Option<ConnId>,
+    is_client: bool,
+}
+
+impl Handler for Bridge {
+    type Conn = Side;
+    type Message = ();
+    fn accept(&mut self, ctx: &mut Ctx<'_, Self>, id: ConnId, _: &Accepted) -> Option<Side> {
+        match ctx.connect(
+            self.backend,
+            Side {
+                peer: Some(id),
+                is_client: false,
+            },
+        ) {
+            Ok(b) => Some(Side {
+                peer: Some(b),
+                is_client: true,
+            }),
+            Err(e) => {
+                self.log.lock().unwrap().push(format!("connect: {e}"));
+                None
+            }
+        }
+    }
+    fn on_connect(
+        &mut self,
+        ctx: &mut Ctx<'_, Self>,
+        id: ConnId,
+        side: &mut Side,
+        r: std::io::Result<()>,
+    ) {
+        self.log
+            .lock()
+            .unwrap()
+            .push(format!("connect {:?}", r.as_ref().map_err(|e| e.kind())));
+        if r.is_err() {
+            let client = side.peer.take().unwrap();
+            let _ = ctx.write(client, b"backend down");
+            ctx.close(client, Close::AfterFlush);
+        } else {
+            let client = side.peer.unwrap();
+            assert!(
+                ctx.state(client).unwrap().is_client,
+                "state of the peer is reachable"
+            );
+            assert!(
+                ctx.state(id).is_none(),
+                "own state is the argument, not in the slab"
+            );
+        }
+    }
+    fn on_data(&mut self, ctx: &mut Ctx<'_, Self>, _: ConnId, side: &mut Side, data: &[u8]) {
+        if let Some(p) = side.peer {
+            let _ = ctx.write(p, data);
+        }
+    }
+    fn on_eof(&mut self, ctx: &mut Ctx<'_, Self>, id: ConnId, side: &mut Side) {
+        if let Some(p) = side.peer {
+            ctx.close(p, Close::AfterFlush);
+        }
+        ctx.close(id, Close::AfterFlush);
+    }
+    fn on_pressure(&mut self, ctx: &mut Ctx<'_, Self>, _: ConnId, side: &mut Side, p: Pressure) {
+        self.log.lock().unwrap().push(format!(
+            "{} {p:?}",
+            if side.is_client { "client" } else { "backend" }
+        ));
+        if let Some(peer) = side.peer {
+            match p {
+                Pressure::High => ctx.pause_read(peer),
+                Pressure::Drained => ctx.resume_read(peer),
+            }
+        }
+    }
+    fn on_close(&mut self, ctx: &mut Ctx<'_, Self>, _: ConnId, side: Side, reason: CloseReason) {
+        self.log
+            .lock()
+            .unwrap()
+            .push(format!("close {} {reason:?}", side.is_client));
+        if let Some(p) = side.peer {
+            ctx.close(p, Close::AfterFlush);
+        }
+    }
+}
+
+/// A backend that sends `prefix` bytes first, then echoes.
+fn backend(prefix: Vec<u8>) -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let mut s = s.unwrap();
+            let prefix = prefix.clone();
+            std::thread::spawn(move || {
+                s.write_all(&prefix).unwrap();
+                let mut buf = [0; 8192];
+                loop {
+                    match s.read(&mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => s.write_all(&buf[..n]).unwrap(),
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[test]
+fn bridge_pipes_both_ways_with_backpressure() {
+    let big = pattern(5, 6 << 20);
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let (l, b) = (log.clone(), backend(big.clone()));
+    let cfg = Config {
+        listen: vec!["127.0.0.1:0".parse().unwrap()],
+        reactors: 2,
+        send_buffer_size: Some(8192),
+        write_high_water: 128 << 10,
+        write_low_water: 32 << 10,
+        ..Config::default()
+    };
+    let server = start(cfg, move |_| Bridge {
+        backend: b,
+        log: l.clone(),
+    })
+    .unwrap();
+    let mut c = client(server.local_addrs()[0]);
+    std::thread::sleep(std::time::Duration::from_millis(300)); // let the backend flood
+    assert!(read_n(&mut c, big.len()) == big, "backend bytes intact");
+    send(&mut c, b"ping through the bridge");
+    assert_eq!(read_n(&mut c, 23), b"ping through the bridge");
+    c.shutdown(std::net::Shutdown::Write).unwrap();
+    assert_eq!(read_to_end(&mut c), b"");
+    wait_until("both sides closed", || {
+        log.lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.starts_with("close"))
+            .count()
+            == 2
+    });
+    let log = log.lock().unwrap();
+    assert!(log.contains(&"connect Ok(())".to_string()), "{log:?}");
+    assert!(
+        log.contains(&"client High".to_string()),
+        "the client side filled up: {log:?}"
+    );
+    assert!(log.contains(&"client Drained".to_string()), "{log:?}");
+}
+
+#[test]
+fn failed_outbound_connect_is_reported_then_closed() {
+    // A port that was just free: connecting is refused.
+    let dead = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let l = log.clone();
+    let cfg = Config {
+        listen: vec!["127.0.0.1:0".parse().unwrap()],
+        reactors: 1,
+        ..Config::default()
+    };
+    let server = start(cfg, move |_| Bridge {
+        backend: dead,
+        log: l.clone(),
+    })
+    .unwrap();
+    let mut c = client(server.local_addrs()[0]);
+    assert_eq!(read_to_end(&mut c), b"backend down");
+    wait_until("both closes", || {
+        log.lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.starts_with("close"))
+            .count()
+            == 2
+    });
+    let log = log.lock().unwrap();
+    assert!(
+        log.contains(&"connect Err(ConnectionRefused)".to_string()),
+        "{log:?}"
+    );
+    assert!(
+        log.contains(&"close false Error(ConnectionRefused)".to_string()),
+        "{log:?}"
+    );
+}

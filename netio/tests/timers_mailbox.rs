@@ -1,0 +1,238 @@
+//! Timers on the reactor, and mailboxes between threads and reactors (a broadcast fan-out).
+
+mod common;
+
+use std::io::{ErrorKind, Read};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::*;
+use switchyard_netio::{start, Accepted, Config, ConnId, Ctx, Handler, SharedBytes, TimerId};
+
+fn config(reactors: usize) -> Config {
+    Config {
+        listen: vec!["127.0.0.1:0".parse().unwrap()],
+        reactors,
+        ..Config::default()
+    }
+}
+
+/// On accept: timers 1 (60 ms), 2 (120 ms, cancelled at once), 3 (180 ms, cancelled by timer 1).
+struct Timed {
+    fired: Arc<Mutex<Vec<(u64, Duration)>>>,
+}
+
+struct TimedConn {
+    start: Instant,
+    third: TimerId,
+}
+
+impl Handler for Timed {
+    type Conn = TimedConn;
+    type Message = ();
+    fn accept(&mut self, ctx: &mut Ctx<'_, Self>, id: ConnId, _: &Accepted) -> Option<TimedConn> {
+        ctx.set_timer(id, Duration::from_millis(60), 1);
+        let second = ctx.set_timer(id, Duration::from_millis(120), 2);
+        assert!(ctx.cancel_timer(second));
+        assert!(!ctx.cancel_timer(second), "cancel twice");
+        let third = ctx.set_timer(id, Duration::from_millis(180), 3);
+        ctx.set_timer(id, Duration::from_millis(240), 4);
+        Some(TimedConn {
+            start: Instant::now(),
+            third,
+        })
+    }
+    fn on_data(&mut self, _: &mut Ctx<'_, Self>, _: ConnId, _: &mut TimedConn, _: &[u8]) {}
+    fn on_timer(&mut self, ctx: &mut Ctx<'_, Self>, id: ConnId, conn: &mut TimedConn, tag: u64) {
+        self.fired.lock().unwrap().push((tag, conn.start.elapsed()));
+        if tag == 1 {
+            assert!(ctx.cancel_timer(conn.third));
+        }
+        ctx.write(id, &[tag as u8]).unwrap();
+    }
+}
+
+#[test]
+fn timers_fire_after_their_delay_and_cancelled_ones_never() {
+    let fired = Arc::new(Mutex::new(Vec::new()));
+    let f = fired.clone();
+    let server = start(config(1), move |_| Timed { fired: f.clone() }).unwrap();
+    let mut c = client(server.local_addrs()[0]);
+    assert_eq!(read_n(&mut c, 2), vec![1, 4]);
+    c.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let err = c.read(&mut [0; 1]).unwrap_err();
+    assert!(matches!(
+        err.kind(),
+        ErrorKind::WouldBlock | ErrorKind::TimedOut
+    ));
+    let fired = fired.lock().unwrap();
+    assert_eq!(fired.iter().map(|f| f.0).collect::<Vec<_>>(), vec![1, 4]);
+    assert!(fired[0].1 >= Duration::from_millis(60), "{:?}", fired[0]);
+    assert!(fired[1].1 >= Duration::from_millis(240), "{:?}", fired[1]);
+}
+
+/// Timer of a connection that closed before it fired.
+struct Orphan {
+    fired: Arc<AtomicUsize>,
+}
+
+impl Handler for Orphan {
+    type Conn = ();
+    type Message = ();
+    fn accept(&mut self, ctx: &mut Ctx<'_, Self>, id: ConnId, _: &Accepted) -> Option<()> {
+        ctx.set_timer(id, Duration::from_millis(50), 0);
+        Some(())
+    }
+    fn on_data(&mut self, _: &mut Ctx<'_, Self>, _: ConnId, _: &mut (), _: &[u8]) {}
+    fn on_timer(&mut self, _: &mut Ctx<'_, Self>, _: ConnId, _: &mut (), _: u64) {
+        self.fired.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn a_closed_connections_timer_is_dropped_even_if_its_slot_is_reused() {
+    let fired = Arc::new(AtomicUsize::new(0));
+    let f = fired.clone();
+    let server = start(config(1), move |_| Orphan { fired: f.clone() }).unwrap();
+    let addr = server.local_addrs()[0];
+    drop(client(addr)); // its timer is pending; it closes at once
+    std::thread::sleep(Duration::from_millis(20));
+    let _kept = client(addr); // likely reuses the slab slot
+    std::thread::sleep(Duration::from_millis(150));
+    assert_eq!(
+        fired.load(Ordering::SeqCst),
+        1,
+        "only the live connection's timer fired"
+    );
+}
+
+/// Broadcast: a client line "pub" sends the rest to every reactor's mailbox; each reactor
+/// writes the one shared buffer to all its connections.
+struct Hub {
+    conns: Vec<ConnId>,
+    messages: Arc<AtomicUsize>,
+}
+
+impl Handler for Hub {
+    type Conn = ();
+    type Message = SharedBytes;
+    fn accept(&mut self, ctx: &mut Ctx<'_, Self>, id: ConnId, _: &Accepted) -> Option<()> {
+        self.conns.push(id);
+        ctx.write(id, b"+").unwrap();
+        Some(())
+    }
+    fn on_data(&mut self, ctx: &mut Ctx<'_, Self>, _: ConnId, _: &mut (), data: &[u8]) {
+        let msg = SharedBytes::from(data); // encoded once
+        for m in ctx.mailboxes() {
+            m.send(msg.clone()).unwrap();
+        }
+    }
+    fn on_message(&mut self, ctx: &mut Ctx<'_, Self>, msg: SharedBytes) {
+        self.messages.fetch_add(1, Ordering::SeqCst);
+        for &id in &self.conns {
+            let _ = ctx.write_shared(id, msg.clone());
+        }
+    }
+    fn on_close(
+        &mut self,
+        _: &mut Ctx<'_, Self>,
+        id: ConnId,
+        _: (),
+        _: switchyard_netio::CloseReason,
+    ) {
+        self.conns.retain(|c| *c != id);
+    }
+}
+
+#[test]
+fn broadcast_through_mailboxes_reaches_every_connection_on_every_reactor() {
+    let messages = Arc::new(AtomicUsize::new(0));
+    let m = messages.clone();
+    let cfg = Config {
+        accept: switchyard_netio::AcceptMode::Acceptor(switchyard_netio::Balance::RoundRobin),
+        ..config(2)
+    };
+    let server = start(cfg, move |_| Hub {
+        conns: Vec::new(),
+        messages: m.clone(),
+    })
+    .unwrap();
+    let mut clients: Vec<_> = (0..10).map(|_| client(server.local_addrs()[0])).collect();
+    for c in &mut clients {
+        assert_eq!(read_n(c, 1), b"+");
+    }
+    send(&mut clients[3], b"hello all");
+    for c in &mut clients {
+        assert_eq!(read_n(c, 9), b"hello all");
+    }
+    assert_eq!(
+        messages.load(Ordering::SeqCst),
+        2,
+        "one message per reactor"
+    );
+}
+
+/// Counts messages from outside threads and checks their order per sender.
+struct Counter {
+    last: Vec<Option<u64>>,
+    total: Arc<AtomicUsize>,
+}
+
+impl Handler for Counter {
+    type Conn = ();
+    type Message = (usize, u64);
+    fn accept(&mut self, _: &mut Ctx<'_, Self>, _: ConnId, _: &Accepted) -> Option<()> {
+        None
+    }
+    fn on_data(&mut self, _: &mut Ctx<'_, Self>, _: ConnId, _: &mut (), _: &[u8]) {}
+    fn on_message(&mut self, _: &mut Ctx<'_, Self>, (sender, seq): (usize, u64)) {
+        assert_eq!(
+            self.last[sender].map_or(0, |l| l + 1),
+            seq,
+            "in order per sender"
+        );
+        self.last[sender] = Some(seq);
+        self.total.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn mailbox_delivers_every_message_in_order_from_many_threads() {
+    const SENDERS: usize = 4;
+    const EACH: u64 = 20_000;
+    let total = Arc::new(AtomicUsize::new(0));
+    let t = total.clone();
+    let server = start(config(2), move |_| Counter {
+        last: vec![None; SENDERS],
+        total: t.clone(),
+    })
+    .unwrap();
+    let threads: Vec<_> = (0..SENDERS)
+        .map(|s| {
+            let boxes = server.mailboxes().to_vec();
+            std::thread::spawn(move || {
+                for seq in 0..EACH {
+                    for b in &boxes {
+                        b.send((s, seq)).unwrap();
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    wait_until("every message", || {
+        total.load(Ordering::SeqCst) == SENDERS * EACH as usize * 2
+    });
+    server.shutdown();
+    let boxes = server.mailboxes().to_vec();
+    server.join().unwrap();
+    assert_eq!(
+        boxes[0].send((0, 0)),
+        Err((0, 0)),
+        "a stopped reactor's mailbox gives the message back"
+    );
+}
