@@ -8,7 +8,8 @@
 //! - [`accept`]: the `Sec-WebSocket-Accept` value (RFC 6455 section 4.2.2), used by the null
 //!   server, which must stay independent of the crates it is the yardstick for;
 //! - [`mask`]: XOR masking of payloads with a 4-byte key (RFC 6455 section 5.3);
-//! - [`wire`]: the client side of the protocol as the load generator speaks it.
+//! - [`wire`]: the client side of the protocol as the load generator speaks it: the opening
+//!   handshake through `switchyard-handshake`'s client, and masked client frames.
 //!
 //! Crates used and why: `hdrhistogram` gives latency percentiles with bounded error and constant
 //! memory however many samples are recorded; `mio` is the event loop the server itself uses, so

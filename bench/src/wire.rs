@@ -7,9 +7,9 @@
 use std::fmt;
 use std::ops::Range;
 
-use base64::Engine as _;
+pub use switchyard_handshake::ClientError;
+use switchyard_handshake::{ClientRequest, Status, WebSocketKey, EMPTY_HEADER};
 
-use crate::accept::{accept_value, ACCEPT_LEN};
 use crate::mask::apply_mask;
 
 /// WebSocket opcodes (RFC 6455 section 5.2) the generator sends or expects.
@@ -54,113 +54,48 @@ impl FastRng {
     }
 }
 
-/// Why a server's answer to the upgrade request was refused.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum HandshakeError {
-    /// The response head is not valid HTTP/1.1.
-    Malformed,
-    /// The status is not 101 Switching Protocols.
-    Status(u16),
-    /// `Upgrade: websocket` or `Connection: Upgrade` is missing.
-    NotWebSocket,
-    /// `Sec-WebSocket-Accept` is missing or does not match the key we sent.
-    BadAccept,
-    /// The response head did not end within the bytes we accept.
-    TooLarge,
-}
+/// Header fields a 101 may carry that the generator has room for.
+const MAX_RESPONSE_HEADERS: usize = 32;
 
-impl fmt::Display for HandshakeError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Malformed => f.write_str("malformed response head"),
-            Self::Status(code) => write!(f, "status {code} instead of 101"),
-            Self::NotWebSocket => f.write_str("response does not upgrade to websocket"),
-            Self::BadAccept => f.write_str("wrong or missing Sec-WebSocket-Accept"),
-            Self::TooLarge => f.write_str("response head too large"),
-        }
-    }
-}
-
-impl std::error::Error for HandshakeError {}
-
-/// Largest response head accepted from a server under test.
-const MAX_RESPONSE_HEAD: usize = 8192;
-
-/// One client's opening handshake: the key it sent and the accept value it expects.
+/// One client's opening handshake, through `switchyard-handshake`'s client side: writes the
+/// upgrade request and checks the server's 101 (status, Upgrade, Connection, accept value).
 #[derive(Debug, Clone)]
-pub struct ClientHandshake {
-    key: [u8; 24],
-    expected_accept: [u8; ACCEPT_LEN],
-}
+pub struct ClientHandshake<'a>(switchyard_handshake::ClientHandshake<'a>);
 
-impl ClientHandshake {
-    /// A handshake with a fresh 16-byte nonce as its key (RFC 6455 section 4.1).
-    pub fn new(rng: &mut FastRng) -> Self {
+impl<'a> ClientHandshake<'a> {
+    /// A handshake for `GET path` with `Host: host` and a fresh 16-byte nonce as its key
+    /// (RFC 6455 section 4.1), drawn from `rng` (a getrandom call per connection would cost
+    /// more than the rest of the client's work).
+    pub fn new(host: &'a str, path: &'a str, rng: &mut FastRng) -> Result<Self, ClientError> {
         let mut nonce = [0u8; 16];
         nonce[..8].copy_from_slice(&rng.next_u64().to_ne_bytes());
         nonce[8..].copy_from_slice(&rng.next_u64().to_ne_bytes());
-        let mut key = [0u8; 24];
-        base64::engine::general_purpose::STANDARD
-            .encode_slice(nonce, &mut key)
-            .expect("24 bytes hold the base64 of 16");
-        Self {
-            key,
-            expected_accept: accept_value(&key),
-        }
+        switchyard_handshake::ClientHandshake::new(
+            ClientRequest::new(host, path),
+            WebSocketKey::from_nonce(nonce),
+        )
+        .map(Self)
     }
 
     /// Appends the upgrade request to `out`.
-    pub fn write_request(&self, host: &str, path: &str, out: &mut Vec<u8>) {
-        out.extend_from_slice(b"GET ");
-        out.extend_from_slice(path.as_bytes());
-        out.extend_from_slice(b" HTTP/1.1\r\nHost: ");
-        out.extend_from_slice(host.as_bytes());
-        out.extend_from_slice(
-            b"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\
-              Sec-WebSocket-Key: ",
-        );
-        out.extend_from_slice(&self.key);
-        out.extend_from_slice(b"\r\n\r\n");
+    pub fn write_request(&self, out: &mut Vec<u8>) {
+        let mut request = [0u8; 1024];
+        let len = self
+            .0
+            .write_request(&mut request)
+            .expect("1 KiB holds a request with a loopback host and a short path");
+        out.extend_from_slice(&request[..len]);
     }
 
-    /// Reads the server's response from `buf`: `Ok(None)` until the head is complete, then
-    /// `Ok(Some(consumed))` if it is a valid 101 for our key; bytes after `consumed` are frames.
-    pub fn read_response(&self, buf: &[u8]) -> Result<Option<usize>, HandshakeError> {
-        let mut headers = [httparse::EMPTY_HEADER; 16];
-        let mut response = httparse::Response::new(&mut headers);
-        let consumed = match response.parse(buf) {
-            Ok(httparse::Status::Complete(n)) => n,
-            Ok(httparse::Status::Partial) if buf.len() > MAX_RESPONSE_HEAD => {
-                return Err(HandshakeError::TooLarge)
-            }
-            Ok(httparse::Status::Partial) => return Ok(None),
-            Err(_) => return Err(HandshakeError::Malformed),
-        };
-        match response.code {
-            Some(101) => {}
-            Some(code) => return Err(HandshakeError::Status(code)),
-            None => return Err(HandshakeError::Malformed),
+    /// Reads the server's response from `buf` (everything received so far): `Ok(None)` until
+    /// the head is complete, then `Ok(Some(consumed))` if it is a valid 101 for our key; bytes
+    /// after `consumed` are frames.
+    pub fn read_response(&mut self, buf: &[u8]) -> Result<Option<usize>, ClientError> {
+        let mut headers = [EMPTY_HEADER; MAX_RESPONSE_HEADERS];
+        match self.0.read_response(buf, &mut headers)? {
+            Status::Partial => Ok(None),
+            Status::Complete(accepted) => Ok(Some(accepted.head_len)),
         }
-        let (mut upgrade, mut connection, mut accept) = (false, false, false);
-        for header in response.headers.iter() {
-            if header.name.eq_ignore_ascii_case("upgrade") {
-                upgrade |= header.value.eq_ignore_ascii_case(b"websocket");
-            } else if header.name.eq_ignore_ascii_case("connection") {
-                connection |= header
-                    .value
-                    .split(|&b| b == b',')
-                    .any(|token| token.trim_ascii().eq_ignore_ascii_case(b"upgrade"));
-            } else if header.name.eq_ignore_ascii_case("sec-websocket-accept") {
-                accept = header.value.trim_ascii() == self.expected_accept;
-            }
-        }
-        if !(upgrade && connection) {
-            return Err(HandshakeError::NotWebSocket);
-        }
-        if !accept {
-            return Err(HandshakeError::BadAccept);
-        }
-        Ok(Some(consumed))
     }
 }
 
@@ -262,33 +197,37 @@ mod tests {
     #[test]
     fn request_and_response_round_trip() {
         let mut rng = FastRng::new(7);
-        let hs = ClientHandshake::new(&mut rng);
+        let mut hs = ClientHandshake::new("localhost", "/chat", &mut rng).unwrap();
         let mut req = Vec::new();
-        hs.write_request("localhost", "/chat", &mut req);
+        hs.write_request(&mut req);
         let text = String::from_utf8(req).unwrap();
         assert!(text.starts_with("GET /chat HTTP/1.1\r\nHost: localhost\r\n"));
         let key = text
             .lines()
             .find_map(|l| l.strip_prefix("Sec-WebSocket-Key: "))
             .unwrap();
-        let accept = String::from_utf8(accept_value(key.as_bytes()).to_vec()).unwrap();
+        let accept =
+            String::from_utf8(crate::accept::accept_value(key.as_bytes()).to_vec()).unwrap();
         let resp = format!(
             "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
              Connection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n\x01\x00"
         );
         for cut in 0..resp.len() - 2 {
-            assert_eq!(hs.read_response(&resp.as_bytes()[..cut]), Ok(None));
+            assert_eq!(hs.clone().read_response(&resp.as_bytes()[..cut]), Ok(None));
         }
-        assert_eq!(hs.read_response(resp.as_bytes()), Ok(Some(resp.len() - 2)));
-        let wrong = resp.replace(&accept, "s3pPLMBiTxaQ9kXsQ3vwQbsAB6o=");
         assert_eq!(
-            hs.read_response(wrong.as_bytes()),
-            Err(HandshakeError::BadAccept)
+            hs.clone().read_response(resp.as_bytes()),
+            Ok(Some(resp.len() - 2))
+        );
+        let wrong = resp.replace(&accept, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+        assert_eq!(
+            hs.clone().read_response(wrong.as_bytes()),
+            Err(ClientError::InvalidAccept)
         );
         let refused = "HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n";
         assert_eq!(
             hs.read_response(refused.as_bytes()),
-            Err(HandshakeError::Status(400))
+            Err(ClientError::UnexpectedStatus { status: 400 })
         );
     }
 

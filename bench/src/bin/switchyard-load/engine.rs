@@ -11,7 +11,7 @@ use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
 use switchyard_bench::wire::{
-    decode_server_frame, encode_client_frame, opcode, ClientHandshake, FastRng,
+    decode_server_frame, encode_client_frame, opcode, ClientError, ClientHandshake, FastRng,
 };
 
 use crate::net::Connector;
@@ -63,7 +63,7 @@ struct Conn {
     stream: TcpStream,
     phase: Phase,
     role: Role,
-    handshake: ClientHandshake,
+    handshake: ClientHandshake<'static>,
     started: Instant,
     /// Bytes of an incomplete response head or frame.
     pending: Vec<u8>,
@@ -136,8 +136,8 @@ pub struct Engine {
     conns: Slab<Conn>,
     connector: Connector,
     rng: FastRng,
-    host: String,
-    path: String,
+    host: &'static str,
+    path: &'static str,
     mode: Mode,
     pattern: Vec<u8>,
     scratch: Vec<u8>,
@@ -156,7 +156,12 @@ pub struct Engine {
 
 impl Engine {
     /// An engine talking to the connector's server with `Host: host` and `GET path`.
-    pub fn new(connector: Connector, host: String, path: String, mode: Mode) -> io::Result<Self> {
+    pub fn new(
+        connector: Connector,
+        host: &'static str,
+        path: &'static str,
+        mode: Mode,
+    ) -> io::Result<Self> {
         let size = match mode {
             Mode::Echo { size, .. } | Mode::Broadcast { size, .. } => size,
             Mode::Upgrade | Mode::Idle => 0,
@@ -199,6 +204,13 @@ impl Engine {
                 return false;
             }
         };
+        let handshake = match ClientHandshake::new(self.host, self.path, &mut self.rng) {
+            Ok(handshake) => handshake,
+            Err(_) => {
+                self.error("invalid host or path for a request");
+                return false;
+            }
+        };
         let entry = self.conns.vacant_entry();
         if self
             .poll
@@ -220,7 +232,7 @@ impl Engine {
             stream,
             phase: Phase::Connecting,
             role,
-            handshake: ClientHandshake::new(&mut self.rng),
+            handshake,
             started: Instant::now(),
             pending: Vec::new(),
             unsent: Vec::new(),
@@ -260,6 +272,25 @@ impl Engine {
         }
     }
 
+    /// Echo: every open connection starts its `in_flight` messages (connections are all opened
+    /// first, so that early ones do not starve the handshakes of later ones).
+    pub fn start_echo(&mut self) {
+        let Mode::Echo { in_flight, .. } = self.mode else {
+            return;
+        };
+        self.sending = true;
+        let now = Instant::now();
+        let keys: Vec<usize> = self.conns.iter().map(|(key, _)| key).collect();
+        for key in keys {
+            if self.conns[key].phase == Phase::Open {
+                for _ in 0..in_flight {
+                    self.send_echo(key, now);
+                }
+                self.flush(key);
+            }
+        }
+    }
+
     /// Whether the broadcast publisher is open.
     pub fn publisher_open(&self) -> bool {
         self.fanout
@@ -285,8 +316,7 @@ impl Engine {
                 return;
             }
             conn.phase = Phase::Upgrading;
-            conn.handshake
-                .write_request(&self.host, &self.path, &mut conn.unsent);
+            conn.handshake.write_request(&mut conn.unsent);
             if !self.flush(key) {
                 return;
             }
@@ -584,13 +614,17 @@ fn connect_error_kind(e: &io::Error) -> &'static str {
     }
 }
 
-fn handshake_error_kind(e: &switchyard_bench::wire::HandshakeError) -> &'static str {
-    use switchyard_bench::wire::HandshakeError as H;
+fn handshake_error_kind(e: &ClientError) -> &'static str {
     match e {
-        H::Malformed => "handshake: malformed response",
-        H::Status(_) => "handshake: status not 101",
-        H::NotWebSocket => "handshake: no websocket upgrade",
-        H::BadAccept => "handshake: wrong accept value",
-        H::TooLarge => "handshake: response head too large",
+        ClientError::MalformedResponse => "handshake: malformed response",
+        ClientError::UnexpectedStatus { .. } => "handshake: status not 101",
+        ClientError::InvalidUpgrade | ClientError::InvalidConnection => {
+            "handshake: no websocket upgrade"
+        }
+        ClientError::InvalidAccept => "handshake: wrong accept value",
+        ClientError::HeadTooLarge { .. } | ClientError::TooManyHeaders { .. } => {
+            "handshake: response head too large"
+        }
+        _ => "handshake: refused",
     }
 }

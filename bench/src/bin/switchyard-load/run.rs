@@ -87,10 +87,13 @@ impl Progress {
 /// Runs `scenario` and returns its report.
 pub fn run(scenario: &Scenario, common: &Common) -> io::Result<Report> {
     let connector = Connector::new(common.addr, common.sources)?;
-    let host = common
+    // Leaked once: every connection's handshake borrows them for the whole run.
+    let host: &'static str = common
         .host
         .clone()
-        .unwrap_or_else(|| common.addr.to_string());
+        .unwrap_or_else(|| common.addr.to_string())
+        .leak();
+    let path: &'static str = common.path.clone().leak();
     let text_or_binary = |binary: bool| if binary { opcode::BINARY } else { opcode::TEXT };
     let mode = match *scenario {
         Scenario::Upgrade { .. } => Mode::Upgrade,
@@ -116,7 +119,7 @@ pub fn run(scenario: &Scenario, common: &Common) -> io::Result<Report> {
             opcode: text_or_binary(binary),
         },
     };
-    let mut engine = Engine::new(connector, host, common.path.clone(), mode)?;
+    let mut engine = Engine::new(connector, host, path, mode)?;
     let mut progress = Progress::new(common.quiet);
     let duration = Duration::from_secs_f64(common.duration);
     let mut report = Report::default();
@@ -146,7 +149,9 @@ pub fn run(scenario: &Scenario, common: &Common) -> io::Result<Report> {
             report.num("in_flight", in_flight as f64, 0, "per connection");
             report.num("size", size as f64, 0, "bytes");
             report.text("kind", if binary { "binary" } else { "text" });
+            engine.sending = false;
             open_all(&mut engine, &mut progress, connections, 256, Role::Plain)?;
+            engine.start_echo();
             measure(
                 &mut engine,
                 &mut progress,

@@ -1,0 +1,662 @@
+#!/usr/bin/env python3
+"""Side-by-side benchmark of Switchyard, the null server and peer servers; writes BENCHMARKS.md.
+
+Every server runs pinned to core 0 (`taskset -c 0`; Switchyard with one worker pinned to core 0),
+the load generator `switchyard-load` pinned to core 1. Runs are interleaved (A B C D ... per
+scenario, round after round) so that drifting machine load hits every server alike, and each
+server process is fresh for each run. Reported: medians with min-max over the rounds, ratios to
+the best peer and to the null server, the server's CPU time per operation (utime+stime from /proc),
+resident memory per idle connection, and an SVG chart. Only the Python standard library is used.
+
+    bench/compare.py            # full run (~15 min), writes BENCHMARKS.md and bench/results/
+    bench/compare.py --quick    # smoke test (~2 min), writes BENCHMARKS.quick.md
+    bench/compare.py --strace   # syscalls per upgrade (strace -c -f), null vs switchyard
+
+Loopback only; every run is bounded in time.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TARGET = os.environ.get("SWITCHYARD_BENCH_TARGET", "/work/target-bench")
+PEERS_TARGET = os.environ.get("SWITCHYARD_PEERS_TARGET", "/work/target-bench-peers")
+RELEASE = os.path.join(TARGET, "release")
+PEERS_RELEASE = os.path.join(PEERS_TARGET, "release")
+NODE_DIR = os.path.join(ROOT, "bench", "peers", "node")
+SERVER_CPU = "0"
+LOAD_CPU = "1"
+
+
+def log(msg):
+    print(f"[compare {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Servers
+
+
+def servers():
+    """Name -> (port, argv without taskset). Ports differ so a lingering socket never collides."""
+    return {
+        "switchyard": (9100, [os.path.join(RELEASE, "switchyard"), "--listen", "127.0.0.1:9100",
+                              "--workers", "1", "--cpus", SERVER_CPU, "--log-level", "warn"]),
+        "null": (9101, [os.path.join(RELEASE, "switchyard-null"), "127.0.0.1:9101"]),
+        "tokio-tungstenite": (9102, [os.path.join(PEERS_RELEASE, "peer-tungstenite"),
+                                     "127.0.0.1:9102"]),
+        "fastwebsockets": (9103, [os.path.join(PEERS_RELEASE, "peer-fastwebsockets"),
+                                  "127.0.0.1:9103"]),
+        "node-ws": (9104, ["node", os.path.join(NODE_DIR, "server.js"), "127.0.0.1:9104"]),
+    }
+
+
+PEERS = ["tokio-tungstenite", "fastwebsockets", "node-ws"]
+
+
+def wait_for_port(port, proc, timeout=10.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode} before listening")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listening on {port} after {timeout} s")
+
+
+class Server:
+    """A server process pinned to SERVER_CPU, started fresh for one run."""
+
+    def __init__(self, name, wrap=None):
+        self.name = name
+        self.port, argv = servers()[name]
+        argv = ["taskset", "-c", SERVER_CPU] + argv
+        if wrap:
+            argv = wrap + argv
+        self.log_path = f"/tmp/switchyard-compare-{name}.log"
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(argv, stdout=self.log, stderr=self.log,
+                                     preexec_fn=raise_nofile)
+        try:
+            wait_for_port(self.port, self.proc)
+        except Exception:
+            self.stop()
+            raise
+        # taskset execs the server, so the PID is the server's (strace: its child; see below).
+        self.pid = self.proc.pid
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=8)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
+def raise_nofile():
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+# ---------------------------------------------------------------------------------------------
+# Scenarios
+
+
+def scenarios(quick):
+    d = "1" if quick else "4"
+    warm = "0.5" if quick else "1"
+    idle_small = "2000" if quick else "10000"
+    out = [
+        ("upgrade", "Upgrade storm (connect, 101, close; 32 in progress)",
+         ["upgrade", "--concurrency", "32", "--duration", d], "upgrades"),
+        ("echo16", "Echo 16 B text, 100 connections x 16 in flight",
+         ["echo", "-c", "100", "-w", "16", "-s", "16", "--warmup", warm, "--duration", d],
+         "messages"),
+        ("echo16k", "Echo 16 KiB binary, 100 connections x 16 in flight",
+         ["echo", "-c", "100", "-w", "16", "-s", "16384", "--binary", "--warmup", warm,
+          "--duration", d], "messages"),
+        (f"idle{int(idle_small) // 1000}k", f"Idle, {int(idle_small):,} upgraded connections",
+         ["idle", "-c", idle_small, "--settle", "1"], "connections"),
+    ]
+    if not quick:
+        # 100,000 cannot be reached here (RLIMIT_NOFILE hard limit); see BENCHMARKS.md.
+        out.append(("idle19k", "Idle, 19,000 upgraded connections (the most this sandbox allows)",
+                    ["idle", "-c", "19000", "--settle", "1"], "connections"))
+    return out
+
+
+def broadcast_scenario(quick):
+    d = "1" if quick else "4"
+    return ("broadcast", "Broadcast 64 B, 1 publisher -> 100 subscribers, 4 in flight",
+            ["broadcast", "-c", "100", "-w", "4", "-s", "64", "--path", "/broadcast",
+             "--warmup", "0.5", "--duration", d], "deliveries")
+
+
+def load_argv(server, args):
+    return (["taskset", "-c", LOAD_CPU, os.path.join(RELEASE, "switchyard-load"),
+             "--addr", f"127.0.0.1:{server.port}", "--server-pid", str(server.pid),
+             "--json", "--quiet"] + args)
+
+
+def run_one(name, args):
+    server = Server(name)
+    try:
+        time.sleep(0.2)
+        argv = load_argv(server, args)
+        res = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+        if res.returncode != 0:
+            raise RuntimeError(f"load failed: {res.stderr.strip()[-500:]}")
+        result = json.loads(res.stdout)
+        result["command"] = " ".join(argv)
+        return result
+    finally:
+        server.stop()
+
+
+# ---------------------------------------------------------------------------------------------
+# Building
+
+
+def build(skip, names):
+    if skip:
+        return
+    env = dict(os.environ, CARGO_TARGET_DIR=TARGET)
+    pkgs = ["-p", "switchyard-bench"] + (["-p", "switchyard"] if "switchyard" in names else [])
+    log("building switchyard-bench and switchyard (release)")
+    subprocess.run(["cargo", "build", "--release"] + pkgs, cwd=ROOT, env=env, check=True)
+    if any(n in names for n in ("tokio-tungstenite", "fastwebsockets")):
+        log("building the peer servers (bench/peers, release)")
+        subprocess.run(["cargo", "build", "--release", "--manifest-path",
+                        os.path.join(ROOT, "bench", "peers", "Cargo.toml")],
+                       env=dict(os.environ, CARGO_TARGET_DIR=PEERS_TARGET), check=True)
+    if "node-ws" in names:
+        log("installing ws from npm (bench/peers/node)")
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--silent"], cwd=NODE_DIR,
+                       check=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Machine facts
+
+
+def machine():
+    model = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    import resource
+    return {
+        "cpu": model,
+        "cores": os.cpu_count(),
+        "memory_gib": round(mem_gib, 1),
+        "kernel": platform.release(),
+        "nofile_hard": resource.getrlimit(resource.RLIMIT_NOFILE)[1],
+        "rustc": subprocess.run(["rustc", "--version"], capture_output=True,
+                                text=True).stdout.strip(),
+        "node": subprocess.run(["node", "--version"], capture_output=True,
+                               text=True).stdout.strip(),
+    }
+
+
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
+
+def busy_processes():
+    """Other processes using CPU at the moment (the machine is shared)."""
+    res = subprocess.run(["ps", "-eo", "pcpu,comm", "--sort=-pcpu", "--no-headers"],
+                         capture_output=True, text=True)
+    rows = []
+    for line in res.stdout.splitlines()[:6]:
+        parts = line.split(None, 1)
+        if len(parts) == 2 and float(parts[0]) >= 5.0:
+            rows.append(f"{parts[1]} {parts[0]}%")
+    return ", ".join(rows) or "none above 5%"
+
+
+# ---------------------------------------------------------------------------------------------
+# Statistics and the report
+
+
+def stat(values):
+    values = [v for v in values if v is not None]
+    if not values:
+        return None
+    return {"median": statistics.median(values), "min": min(values), "max": max(values),
+            "n": len(values)}
+
+
+def fmt(x, digits=None):
+    if x is None:
+        return "-"
+    if digits is None:
+        digits = 0 if abs(x) >= 100 else (1 if abs(x) >= 10 else (2 if abs(x) >= 1 else 3))
+    return f"{x:,.{digits}f}"
+
+
+def fmt_stat(s, digits=None):
+    if s is None:
+        return "-"
+    return f"{fmt(s['median'], digits)} ({fmt(s['min'], digits)}-{fmt(s['max'], digits)})"
+
+
+def summarize(results):
+    """results: {scenario: {server: [json, ...]}} -> {scenario: {server: {metric: stat}}}."""
+    keys = ["ops_per_s", "server_cpu_us_per_op", "latency_p50_us", "latency_p99_us",
+            "latency_p999_us", "server_cpu_pct", "load_cpu_pct", "payload_mib_per_s",
+            "server_rss_per_conn_bytes", "upgrades_per_s", "server_cpu_us_per_conn", "open",
+            "errors"]
+    out = {}
+    for scen, per_server in results.items():
+        out[scen] = {}
+        for server, runs in per_server.items():
+            out[scen][server] = {k: stat([r.get(k) for r in runs]) for k in keys}
+    return out
+
+
+def med(summary, scen, server, key):
+    s = summary.get(scen, {}).get(server, {}).get(key)
+    return s["median"] if s else None
+
+
+def ratio(a, b):
+    if a is None or b is None or b == 0:
+        return None
+    return a / b
+
+
+def best_peer(summary, scen, key, higher_is_better=True):
+    vals = [(med(summary, scen, p, key), p) for p in PEERS]
+    vals = [v for v in vals if v[0] is not None]
+    if not vals:
+        return None, None
+    return (max(vals) if higher_is_better else min(vals))
+
+
+def svg_chart(summary, scen_list, servers_order):
+    """Two panels of grouped bars, each server relative to the null server (null = 1.0):
+    throughput (higher is better) and server CPU per operation (lower is better)."""
+    colors = {"switchyard": "#1f77b4", "null": "#7f7f7f", "tokio-tungstenite": "#ff7f0e",
+              "fastwebsockets": "#2ca02c", "node-ws": "#d62728"}
+    panels = [("Throughput relative to the null server (higher is better)", "ops_per_s"),
+              ("Server CPU per operation relative to the null server (lower is better)",
+               "server_cpu_us_per_op")]
+    scen_list = [s for s in scen_list if s[0] in summary and not s[0].startswith("idle")]
+    width, panel_h, top, left = 860, 250, 40, 60
+    height = top + len(panels) * (panel_h + 70) + 30
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+           f'font-family="sans-serif" font-size="11">',
+           f'<rect width="{width}" height="{height}" fill="white"/>']
+    x = left
+    for name in servers_order:
+        out.append(f'<rect x="{x}" y="10" width="12" height="12" fill="{colors.get(name, "#000")}"/>')
+        out.append(f'<text x="{x + 16}" y="20">{name}</text>')
+        x += 30 + 7 * len(name)
+    for pi, (title, key) in enumerate(panels):
+        y0 = top + pi * (panel_h + 70)
+        out.append(f'<text x="{left}" y="{y0 + 14}" font-size="13" font-weight="bold">{title}</text>')
+        vals = []
+        for scen, *_ in scen_list:
+            null = med(summary, scen, "null", key)
+            for s in servers_order:
+                r = ratio(med(summary, scen, s, key), null)
+                if r is not None:
+                    vals.append(r)
+        vmax = max(vals + [1.0]) * 1.1
+        base = y0 + 20 + panel_h
+        plot_w = width - left - 20
+        out.append(f'<line x1="{left}" y1="{base}" x2="{left + plot_w}" y2="{base}" stroke="black"/>')
+        for tick in [0.25 * i for i in range(0, int(vmax / 0.25) + 1)]:
+            ty = base - tick / vmax * panel_h
+            if tick in (0.0, 1.0) or (tick * 4) % 2 == 0:
+                out.append(f'<line x1="{left}" y1="{ty:.1f}" x2="{left + plot_w}" y2="{ty:.1f}" '
+                           f'stroke="{"#444" if tick == 1.0 else "#ddd"}" '
+                           f'stroke-dasharray="{"4,3" if tick == 1.0 else ""}"/>')
+                out.append(f'<text x="{left - 6}" y="{ty + 4:.1f}" text-anchor="end">{tick:.2g}x</text>')
+        group_w = plot_w / max(1, len(scen_list))
+        bar_w = group_w * 0.8 / max(1, len(servers_order))
+        for gi, (scen, label, *_rest) in enumerate(scen_list):
+            gx = left + gi * group_w + group_w * 0.1
+            null = med(summary, scen, "null", key)
+            for si, s in enumerate(servers_order):
+                r = ratio(med(summary, scen, s, key), null)
+                if r is None:
+                    continue
+                h = r / vmax * panel_h
+                bx = gx + si * bar_w
+                out.append(f'<rect x="{bx:.1f}" y="{base - h:.1f}" width="{bar_w - 2:.1f}" '
+                           f'height="{h:.1f}" fill="{colors.get(s, "#000")}"/>')
+                out.append(f'<text x="{bx + bar_w / 2 - 1:.1f}" y="{base - h - 3:.1f}" '
+                           f'text-anchor="middle" font-size="9">{r:.2f}</text>')
+            out.append(f'<text x="{gx + group_w * 0.4:.1f}" y="{base + 15}" '
+                       f'text-anchor="middle">{scen}</text>')
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
+
+
+def target_lines(summary, quick):
+    """The issue-6 targets, judged from the medians."""
+    rows = []
+
+    def line(name, ok, detail):
+        verdict = "n/a" if ok is None else ("MET" if ok else "MISSED")
+        rows.append(f"| {name} | {verdict} | {detail} |")
+
+    sy, null = "switchyard", "null"
+    r = ratio(med(summary, "upgrade", sy, "server_cpu_us_per_op"),
+              med(summary, "upgrade", null, "server_cpu_us_per_op"))
+    line("Upgrade: server CPU per upgrade <= 0.85x null", None if r is None else r <= 0.85,
+         f"{fmt(r, 2)}x null" if r else "not measured")
+    bp, bpn = best_peer(summary, "upgrade", "ops_per_s")
+    r = ratio(med(summary, "upgrade", sy, "ops_per_s"), bp)
+    line("Upgrade: throughput >= best peer", None if r is None else r >= 1.0,
+         f"{fmt(r, 2)}x {bpn}" if r else "not measured")
+    r = ratio(med(summary, "echo16", sy, "server_cpu_us_per_op"),
+              med(summary, "echo16", null, "server_cpu_us_per_op"))
+    line("Echo 16 B: CPU per message <= 0.9x null", None if r is None else r <= 0.9,
+         f"{fmt(r, 2)}x null" if r else "not measured")
+    r = ratio(med(summary, "echo16k", sy, "server_cpu_us_per_op"),
+              med(summary, "echo16k", null, "server_cpu_us_per_op"))
+    line("Echo 16 KiB: CPU per message <= 1.0x null", None if r is None else r <= 1.0,
+         f"{fmt(r, 2)}x null" if r else "not measured")
+    bp, bpn = best_peer(summary, "echo16k", "ops_per_s")
+    r = ratio(med(summary, "echo16k", sy, "ops_per_s"), bp)
+    line("Echo 16 KiB: throughput >= 1.2x best peer", None if r is None else r >= 1.2,
+         f"{fmt(r, 2)}x {bpn}" if r else "not measured")
+    for scen in [s for s in summary if s.startswith("idle")]:
+        v = med(summary, scen, sy, "server_rss_per_conn_bytes")
+        line(f"{scen}: <= 100 B resident memory per connection",
+             None if v is None else v <= 100, f"{fmt(v, 0)} B" if v is not None else "not measured")
+    line("idle100k: <= 100 B per connection at 100,000", None,
+         "cannot run here: RLIMIT_NOFILE hard limit (see below)")
+    return rows
+
+
+def write_markdown(path, summary, scen_list, servers_order, meta, chart_name, strace_rows):
+    L = []
+    L.append("# Benchmarks" + (" (quick smoke run)" if meta["quick"] else ""))
+    L.append("")
+    L.append("Written by `bench/compare.py`" + (" --quick" if meta["quick"] else "") +
+             "; every figure below comes from the run it describes. Raw per-run JSON: "
+             f"`{meta['raw']}`.")
+    L.append("")
+    L.append("## The run")
+    L.append("")
+    m = meta["machine"]
+    L.append(f"- Date: {meta['started']} to {meta['finished']} (UTC).")
+    L.append(f"- Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, Linux "
+             f"{m['kernel']}; {m['rustc']}; Node {m['node']}.")
+    L.append(f"- Load on the machine (shared with other work): load average {meta['load_before']} "
+             f"before, {meta['load_after']} after; busiest other processes at the start: "
+             f"{meta['busy_before']}; at the end: {meta['busy_after']}.")
+    L.append(f"- Layout: each server pinned to core {SERVER_CPU} (`taskset -c {SERVER_CPU}`; "
+             f"Switchyard with `--workers 1 --cpus {SERVER_CPU}`), the load generator "
+             f"`switchyard-load` to core {LOAD_CPU}; one fresh server process per run.")
+    L.append(f"- Rounds: {meta['rounds']}, interleaved (every server once per scenario per round, "
+             "then the next round). Figures are medians, with (min-max) over the rounds.")
+    L.append("- Server CPU per operation: utime+stime of the server process from "
+             "`/proc/PID/stat` over the measurement window, divided by the operations in it.")
+    L.append("- Peers: tokio-tungstenite and fastwebsockets echo servers on a tokio "
+             "`current_thread` runtime (`bench/peers/`), Node's `ws` (`bench/peers/node/`), and "
+             "`switchyard-null` (`bench/src/bin/switchyard-null.rs`): one mio thread, reads to "
+             "the blank line, fixed 101, unmask and rewrite header, no validation.")
+    L.append("")
+    L.append("## Reproduce")
+    L.append("")
+    L.append("```")
+    L.append(meta["invocation"])
+    L.append("```")
+    L.append("")
+    L.append("Each run is a fresh server plus one command of this shape (from the first round):")
+    L.append("")
+    L.append("```")
+    for cmd in meta["commands"]:
+        L.append(cmd)
+    L.append("```")
+    L.append("")
+    L.append("## Targets of issue 6")
+    L.append("")
+    L.append("| target | verdict | median |")
+    L.append("|---|---|---|")
+    L.extend(target_lines(summary, meta["quick"]))
+    L.append("")
+    L.append(f"![chart]({chart_name})")
+    L.append("")
+    for scen, label, _args, unit in scen_list:
+        if scen not in summary:
+            continue
+        L.append(f"## {label}")
+        L.append("")
+        if scen.startswith("idle"):
+            L.append("| server | RSS per connection (B) | connections held | upgrades/s while "
+                     "opening | server CPU per connection opened (us) |")
+            L.append("|---|---|---|---|---|")
+            for s in servers_order:
+                d = summary[scen].get(s)
+                if not d:
+                    continue
+                L.append(f"| {s} | {fmt_stat(d['server_rss_per_conn_bytes'], 0)} | "
+                         f"{fmt_stat(d['open'], 0)} | {fmt_stat(d['upgrades_per_s'], 0)} | "
+                         f"{fmt_stat(d['server_cpu_us_per_conn'])} |")
+            L.append("")
+            continue
+        bp, bpn = best_peer(summary, scen, "ops_per_s")
+        null_ops = med(summary, scen, "null", "ops_per_s")
+        null_cpu = med(summary, scen, "null", "server_cpu_us_per_op")
+        L.append(f"| server | {unit}/s | server CPU/op (us) | CPU/op vs null | "
+                 f"throughput vs best peer ({bpn or '-'}) | throughput vs null | p50 (us) | "
+                 f"p99 (us) | p99.9 (us) | server core % | load core % | errors |")
+        L.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
+        for s in servers_order:
+            d = summary[scen].get(s)
+            if not d:
+                continue
+            L.append(f"| {s} | {fmt_stat(d['ops_per_s'], 0)} | "
+                     f"{fmt_stat(d['server_cpu_us_per_op'])} | "
+                     f"{fmt(ratio(med(summary, scen, s, 'server_cpu_us_per_op'), null_cpu), 2)}x | "
+                     f"{fmt(ratio(med(summary, scen, s, 'ops_per_s'), bp), 2)}x | "
+                     f"{fmt(ratio(med(summary, scen, s, 'ops_per_s'), null_ops), 2)}x | "
+                     f"{fmt(med(summary, scen, s, 'latency_p50_us'))} | "
+                     f"{fmt(med(summary, scen, s, 'latency_p99_us'))} | "
+                     f"{fmt(med(summary, scen, s, 'latency_p999_us'))} | "
+                     f"{fmt(med(summary, scen, s, 'server_cpu_pct'), 0)} | "
+                     f"{fmt(med(summary, scen, s, 'load_cpu_pct'), 0)} | "
+                     f"{fmt(med(summary, scen, s, 'errors'), 0)} |")
+        L.append("")
+    if strace_rows:
+        L.append("## Syscalls per upgrade (strace -c -f)")
+        L.append("")
+        L.extend(strace_rows)
+        L.append("")
+    L.append("## What could not be measured here")
+    L.append("")
+    L.append(f"- Idle at 100,000 connections: the sandbox's hard `RLIMIT_NOFILE` is "
+             f"{m['nofile_hard']:,} and the processes lack CAP_SYS_RESOURCE, so neither the "
+             "server nor one load process can hold more than about that many sockets; the idle "
+             "scenario is run at 10,000 and at 19,000 instead. The load generator itself spreads "
+             "source addresses over 127.0.0.x (`--sources`) and would go past 28,000 "
+             "connections given the descriptors.")
+    L.append("")
+    with open(path, "w") as f:
+        f.write("\n".join(L))
+
+
+# ---------------------------------------------------------------------------------------------
+# strace
+
+
+def strace_upgrades(names, count):
+    """Syscalls per upgrade for each server: strace -c -f over `count` upgrades."""
+    rows = ["| server | syscall | calls per upgrade |", "|---|---|---|"]
+    totals = []
+    for name in names:
+        out_path = f"/tmp/switchyard-strace-{name}.txt"
+        server = Server(name, wrap=["strace", "-c", "-f", "-o", out_path])
+        try:
+            time.sleep(0.5)
+            # With strace in front, the traced server is strace's child; CPU figures are not
+            # taken here (tracing dominates them), only call counts.
+            argv = ["taskset", "-c", LOAD_CPU, os.path.join(RELEASE, "switchyard-load"),
+                    "--addr", f"127.0.0.1:{server.port}", "--json", "--quiet", "upgrade",
+                    "--concurrency", "8", "--count", str(count)]
+            res = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+            done = json.loads(res.stdout).get("ops", 0) if res.returncode == 0 else 0
+            time.sleep(0.5)
+        finally:
+            # Kill the traced server (strace's child); strace then writes its summary and exits.
+            child = subprocess.run(["pgrep", "-P", str(server.pid)], capture_output=True,
+                                   text=True).stdout.split()
+            for pid in child:
+                os.kill(int(pid), signal.SIGKILL)
+            server.stop()
+        calls = parse_strace(out_path)
+        total = sum(calls.values())
+        totals.append((name, total / max(done, 1), done))
+        for sc, n in sorted(calls.items(), key=lambda kv: -kv[1]):
+            per = n / max(done, 1)
+            if per >= 0.01:
+                rows.append(f"| {name} | {sc} | {per:.2f} |")
+    rows.insert(0, "")
+    rows.insert(0, "Totals: " + "; ".join(f"{n}: {t:.2f} syscalls per upgrade over {d} upgrades"
+                                          for n, t, d in totals) + ".")
+    return rows
+
+
+def parse_strace(path):
+    calls = {}
+    try:
+        with open(path) as f:
+            for line in f:
+                parts = line.split()
+                # % time, seconds, usecs/call, calls, [errors], syscall
+                if len(parts) >= 5 and parts[0].replace(".", "").isdigit() and \
+                        parts[-1] not in ("total",):
+                    try:
+                        n = int(parts[3])
+                    except ValueError:
+                        continue
+                    calls[parts[-1]] = calls.get(parts[-1], 0) + n
+    except OSError:
+        pass
+    return calls
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="one short round (~2 min), smoke test")
+    ap.add_argument("--rounds", type=int, help="rounds (default 5, quick 1)")
+    ap.add_argument("--servers", default="switchyard,null,tokio-tungstenite,fastwebsockets,node-ws",
+                    help="comma-separated subset")
+    ap.add_argument("--scenarios", help="comma-separated subset of scenario names")
+    ap.add_argument("--no-build", action="store_true", help="use the binaries already built")
+    ap.add_argument("--strace", action="store_true",
+                    help="also count syscalls per upgrade (null and switchyard)")
+    ap.add_argument("--strace-only", action="store_true", help="only the strace count")
+    ap.add_argument("--out", help="markdown output (default BENCHMARKS.md, quick: "
+                    "BENCHMARKS.quick.md)")
+    a = ap.parse_args()
+    names = [n for n in a.servers.split(",") if n]
+    for n in names:
+        if n not in servers():
+            sys.exit(f"unknown server {n}; known: {', '.join(servers())}")
+    rounds = a.rounds or (1 if a.quick else 5)
+    out_md = a.out or os.path.join(ROOT, "BENCHMARKS.quick.md" if a.quick else "BENCHMARKS.md")
+    for tool in ("taskset", "node") + (("strace",) if a.strace or a.strace_only else ()):
+        if not shutil.which(tool):
+            sys.exit(f"{tool} is missing (apt-get install util-linux strace nodejs)")
+    build(a.no_build, names)
+
+    started = datetime.datetime.now(datetime.timezone.utc)
+    meta = {"quick": a.quick, "rounds": rounds, "machine": machine(),
+            "started": started.strftime("%Y-%m-%d %H:%M:%S"), "load_before": loadavg(),
+            "busy_before": busy_processes(),
+            "invocation": "python3 bench/compare.py " + " ".join(sys.argv[1:])}
+    scen_list = scenarios(a.quick)
+    if "switchyard" in names:
+        scen_list.append(broadcast_scenario(a.quick))
+    if a.scenarios:
+        keep = a.scenarios.split(",")
+        scen_list = [s for s in scen_list if s[0] in keep]
+    results = {s[0]: {} for s in scen_list}
+    commands = {}
+    if not a.strace_only:
+        for r in range(rounds):
+            for scen, label, args, _unit in scen_list:
+                for name in names:
+                    if scen == "broadcast" and name != "switchyard":
+                        continue  # only Switchyard has a broadcast route
+                    log(f"round {r + 1}/{rounds} {scen} {name}")
+                    try:
+                        res = run_one(name, args)
+                    except Exception as e:  # noqa: BLE001 - one failed run must not stop the rest
+                        log(f"  FAILED: {e}")
+                        res = {"failed": str(e)}
+                    res["round"] = r + 1
+                    results[scen].setdefault(name, []).append(res)
+                    if "command" in res and scen not in commands:
+                        commands[scen] = re.sub(r"--server-pid \d+", "--server-pid PID",
+                                                res["command"])
+                    if "ops_per_s" in res:
+                        log(f"  {fmt(res['ops_per_s'], 0)}/s, server "
+                            f"{fmt(res.get('server_cpu_us_per_op'), 3)} us/op, server core "
+                            f"{fmt(res.get('server_cpu_pct'), 0)}%, load core "
+                            f"{fmt(res.get('load_cpu_pct'), 0)}%, errors {res.get('errors')}")
+                    elif "server_rss_per_conn_bytes" in res:
+                        log(f"  {fmt(res['open'], 0)} held, "
+                            f"{fmt(res['server_rss_per_conn_bytes'], 0)} B/conn, "
+                            f"errors {res.get('errors')}")
+    strace_rows = []
+    if a.strace or a.strace_only:
+        sn = [n for n in ("null", "switchyard") if n in names]
+        log(f"strace -c -f over upgrades: {', '.join(sn)}")
+        strace_rows = strace_upgrades(sn, 2000 if a.quick else 5000)
+    finished = datetime.datetime.now(datetime.timezone.utc)
+    meta.update({"finished": finished.strftime("%Y-%m-%d %H:%M:%S"), "load_after": loadavg(),
+                 "busy_after": busy_processes()})
+    stamp = started.strftime("%Y%m%dT%H%M%SZ")
+    raw_dir = os.path.join(ROOT, "bench", "results")
+    os.makedirs(raw_dir, exist_ok=True)
+    raw = os.path.join(raw_dir, f"{'quick-' if a.quick else ''}{stamp}.json")
+    with open(raw, "w") as f:
+        json.dump({"meta": meta, "results": results, "strace": strace_rows}, f, indent=1)
+    meta["raw"] = os.path.relpath(raw, ROOT)
+    meta["commands"] = [commands[s[0]] for s in scen_list if s[0] in commands]
+    ok = {s: {n: [r for r in runs if "failed" not in r] for n, runs in per.items()}
+          for s, per in results.items()}
+    summary = summarize(ok)
+    chart = os.path.splitext(out_md)[0] + ".svg"
+    with open(chart, "w") as f:
+        f.write(svg_chart(summary, scen_list, names))
+    write_markdown(out_md, summary, scen_list, names, meta, os.path.basename(chart), strace_rows)
+    log(f"wrote {os.path.relpath(out_md, ROOT)}, {os.path.relpath(chart, ROOT)}, {meta['raw']}")
+
+
+if __name__ == "__main__":
+    main()
