@@ -374,6 +374,25 @@ impl Config {
         Ok(cfg)
     }
 
+    /// The start-up log line's description: workers, pinning, routes, limits.
+    pub fn summary(&self) -> String {
+        let pinning = if !self.pin {
+            "unpinned".to_owned()
+        } else if self.cpus.is_empty() {
+            "pinned to cores 0..".to_owned() + &self.workers.to_string()
+        } else {
+            format!("pinned to cpus {:?}", self.cpus)
+        };
+        format!(
+            "workers={} ({pinning}) routes=[{}] subprotocols={:?} max_message_size={} max_connections={}",
+            self.workers,
+            self.routes.describe(),
+            self.subprotocols,
+            self.max_message_size,
+            self.max_connections,
+        )
+    }
+
     /// Checks cross-field rules.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |m: &str| Err(ConfigError::Invalid(m.to_owned()));

@@ -1,6 +1,44 @@
-//! The `switchyard` binary.
+//! The `switchyard` binary: flags and config file in, a running server out, until SIGINT or
+//! SIGTERM.
 
-fn main() {
-    eprintln!("switchyard: the server is not built yet; see README.md");
-    std::process::exit(1);
+use std::process::ExitCode;
+
+use clap::Parser as _;
+use switchyard::config::{Cli, Config};
+use switchyard::{logging, signals, Server};
+
+fn main() -> ExitCode {
+    let config = match Config::from_cli(Cli::parse()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("switchyard: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    logging::init(&config.log_level);
+    let summary = config.summary();
+    let server = match Server::start(config) {
+        Ok(s) => s,
+        Err(e) => {
+            log::error!("cannot start: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let addrs: Vec<String> = server.local_addrs().iter().map(|a| a.to_string()).collect();
+    log::info!("switchyard listening on {} {summary}", addrs.join(", "));
+    let handle = server.shutdown_handle();
+    if let Err(e) = signals::spawn(move || handle.shutdown()) {
+        log::error!("cannot install signal handlers: {e}");
+        return ExitCode::FAILURE;
+    }
+    match server.join() {
+        Ok(()) => {
+            log::info!("switchyard stopped");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            log::error!("{e}");
+            ExitCode::FAILURE
+        }
+    }
 }

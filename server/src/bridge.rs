@@ -1,0 +1,155 @@
+//! Bridge routes: each client gets a fresh TCP connection to the backend on the same reactor
+//! (netio's outbound connect), and bytes flow both ways: as binary WebSocket messages to a
+//! WebSocket client (as websockify does), as they are to a raw `Upgrade: tcp` client.
+//!
+//! Backpressure is symmetric: when one side's outbound queue passes the cap, the other side is
+//! no longer read (see `Reactor::on_pressure`), so a slow reader on either end bounds memory.
+
+use std::io;
+use std::net::SocketAddr;
+
+use switchyard_netio::{Close, CloseReason, ConnId, Ctx};
+
+use crate::conn::{ws_flag, Backend, Conn};
+use crate::reactor::Reactor;
+use crate::routes::{App, RouteId};
+use crate::wire;
+
+impl Reactor {
+    /// Opens the backend connection for client `client`; `None` if no address could be tried.
+    pub(crate) fn connect_backend(
+        &mut self,
+        ctx: &mut Ctx<'_, Self>,
+        client: ConnId,
+        addrs: &[SocketAddr],
+        websocket: bool,
+    ) -> Option<ConnId> {
+        for &addr in addrs {
+            let state = Conn::Backend(Backend {
+                client,
+                websocket,
+                connected: false,
+            });
+            match ctx.connect(addr, state) {
+                Ok(backend) => return Some(backend),
+                Err(e) => log::debug!("bridge connect to {addr}: {e}"),
+            }
+        }
+        self.metrics().bridge_connect_failures.inc();
+        None
+    }
+
+    /// After a `101` for `Upgrade: tcp`: tie the client to a backend and forward the bytes that
+    /// came with the head.
+    pub(crate) fn start_raw_tunnel(
+        &mut self,
+        ctx: &mut Ctx<'_, Self>,
+        id: ConnId,
+        conn: &mut Conn,
+        route: RouteId,
+        leftover: &[u8],
+    ) {
+        let App::Bridge { addrs, .. } = self.shared.config.routes.app(route).clone() else {
+            // The tcp protocol only accepts bridge routes (see `TcpTunnel::check`).
+            self.finish(ctx, id, conn);
+            return;
+        };
+        match self.connect_backend(ctx, id, &addrs, false) {
+            Some(backend) => {
+                *conn = Conn::Raw(backend);
+                if !leftover.is_empty() {
+                    self.metrics().bytes_in.add(leftover.len() as u64);
+                    let _ = ctx.write(backend, leftover);
+                }
+            }
+            None => self.finish(ctx, id, conn),
+        }
+    }
+
+    /// Bytes from a backend, for its client.
+    pub(crate) fn backend_data(
+        &mut self,
+        ctx: &mut Ctx<'_, Self>,
+        client: ConnId,
+        websocket: bool,
+        data: &[u8],
+    ) {
+        let m = self.metrics();
+        m.bytes_out.add(data.len() as u64);
+        if websocket {
+            m.messages_out.inc();
+            let h = wire::header(switchyard_frame::OpCode::Binary, data.len());
+            let _ = ctx.write_vectored(client, &[h.as_bytes(), data]);
+        } else {
+            let _ = ctx.write(client, data);
+        }
+    }
+
+    /// The backend's connect finished.
+    pub(crate) fn backend_connected(
+        &mut self,
+        _ctx: &mut Ctx<'_, Self>,
+        id: ConnId,
+        conn: &mut Conn,
+        result: io::Result<()>,
+    ) {
+        let Conn::Backend(b) = conn else { return };
+        match result {
+            Ok(()) => b.connected = true,
+            Err(e) => log::debug!("bridge backend {id:?} for {:?}: {e}", b.client),
+        }
+    }
+
+    /// The backend closed its sending side: the tunnel is over once everything is flushed.
+    pub(crate) fn backend_eof(&mut self, ctx: &mut Ctx<'_, Self>, id: ConnId, conn: &mut Conn) {
+        let Conn::Backend(b) = conn else { return };
+        let client = b.client;
+        ctx.close(id, Close::AfterFlush);
+        self.end_client(ctx, client, 1000, "backend closed");
+    }
+
+    /// The backend connection is gone (after its EOF, an error, or a failed connect).
+    pub(crate) fn backend_closed(
+        &mut self,
+        ctx: &mut Ctx<'_, Self>,
+        _id: ConnId,
+        b: Backend,
+        reason: CloseReason,
+    ) {
+        let (code, why) = match reason {
+            _ if !b.connected => {
+                self.metrics().bridge_connect_failures.inc();
+                // 1014 (Bad Gateway) is registered, but clients such as tungstenite 0.24
+                // refuse it as reserved; 1011 is understood everywhere.
+                (1011, "backend unreachable")
+            }
+            CloseReason::Error(_) => (1011, "backend error"),
+            _ => (1000, "backend closed"),
+        };
+        self.end_client(ctx, b.client, code, why);
+    }
+
+    /// Ends the client side of a bridge, with a close frame for a WebSocket client.
+    fn end_client(&mut self, ctx: &mut Ctx<'_, Self>, client: ConnId, code: u16, why: &str) {
+        let Some(state) = ctx.state(client) else {
+            return;
+        };
+        let mut conn = std::mem::replace(state, Conn::Done);
+        match &mut conn {
+            Conn::WsBridge(b) => {
+                if !b.ws.has(ws_flag::CLOSE_SENT) {
+                    self.close_ws(ctx, client, &mut b.ws, code, why);
+                }
+            }
+            Conn::Raw(_) => {}
+            _ => {
+                // Already ending: leave it as it was.
+                if let Some(state) = ctx.state(client) {
+                    *state = conn;
+                }
+                return;
+            }
+        }
+        self.finish(ctx, client, &mut conn);
+    }
+}

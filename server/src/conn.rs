@@ -1,0 +1,123 @@
+//! The per-connection state kept in netio's slab: one small enum, so that an idle connection
+//! costs a few dozen bytes (issue 6: at most 100 bytes of server memory per idle WebSocket).
+//!
+//! Nothing buffered lives inline. A partial request head, a frame split across reads, a
+//! fragmented message: each is boxed and exists only while needed (`None` when idle).
+
+use switchyard_frame::Connection as Codec;
+use switchyard_netio::{ConnId, TimerId};
+
+use crate::routes::RouteId;
+
+/// What one connection is doing.
+pub enum Conn {
+    /// Reading an HTTP request head (a new connection, or between keep-alive requests).
+    Http(HttpConn),
+    /// A WebSocket on an echo or broadcast route.
+    Ws(WsConn),
+    /// A WebSocket on a bridge route, tied to its backend connection (boxed: bridged
+    /// connections are few and each has a backend socket anyway, and it keeps `Conn` small).
+    WsBridge(Box<Bridged>),
+    /// A raw `Upgrade: tcp` tunnel: the client side, tied to its backend connection.
+    Raw(ConnId),
+    /// The server's connection to a bridge backend, tied to its client.
+    Backend(Backend),
+    /// Answered and closing (a reject, a closed WebSocket): input is ignored.
+    Done,
+}
+
+/// A connection before its upgrade.
+pub struct HttpConn {
+    /// Bytes of a request head that did not arrive in one read; `None` when nothing is pending.
+    pub partial: Option<Box<Vec<u8>>>,
+    /// The head timeout (408), re-armed per request; cancelling one that fired is harmless.
+    pub timer: TimerId,
+    /// Requests already answered on this connection (keep-alive).
+    pub served: u32,
+}
+
+/// Flags of a [`WsConn`].
+pub mod ws_flag {
+    /// We sent our close frame; waiting for the client's.
+    pub const CLOSE_SENT: u8 = 1 << 0;
+    /// Broadcast: this subscriber is over its outbound cap and skipped (skip policy).
+    pub const SKIPPING: u8 = 1 << 1;
+    /// Bridge: the backend connected (writes before that are queued by netio anyway).
+    pub const BACKEND_UP: u8 = 1 << 2;
+}
+
+/// A WebSocket connection.
+pub struct WsConn {
+    /// The codec, only while it holds state between reads (a split frame, a fragmented message,
+    /// a close in progress); `None` at a message boundary, which is where idle connections sit.
+    pub codec: Option<Box<Codec>>,
+    /// Slot in the reactor's keepalive table.
+    pub keepalive: u32,
+    /// Slot in the route's subscriber table (broadcast routes only).
+    pub subscriber: u32,
+    /// The route the client asked for.
+    pub route: RouteId,
+    /// [`ws_flag`] bits.
+    pub flags: u8,
+}
+
+/// A bridged WebSocket and its backend.
+pub struct Bridged {
+    /// The WebSocket side.
+    pub ws: WsConn,
+    /// The backend connection.
+    pub backend: ConnId,
+}
+
+impl Conn {
+    /// The WebSocket state, for `Ws` and `WsBridge`.
+    pub fn ws_mut(&mut self) -> Option<&mut WsConn> {
+        match self {
+            Conn::Ws(ws) => Some(ws),
+            Conn::WsBridge(b) => Some(&mut b.ws),
+            _ => None,
+        }
+    }
+
+    /// The bridge backend of a `WsBridge` or `Raw` client.
+    pub fn backend(&self) -> Option<ConnId> {
+        match self {
+            Conn::WsBridge(b) => Some(b.backend),
+            Conn::Raw(backend) => Some(*backend),
+            _ => None,
+        }
+    }
+}
+
+/// The backend side of a bridge.
+pub struct Backend {
+    /// The client connection.
+    pub client: ConnId,
+    /// The client speaks WebSocket (bytes travel as binary messages) rather than raw TCP.
+    pub websocket: bool,
+    /// The connect completed.
+    pub connected: bool,
+}
+
+impl WsConn {
+    /// Whether a flag is set.
+    pub fn has(&self, flag: u8) -> bool {
+        self.flags & flag != 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connection_state_stays_small() {
+        // An idle WebSocket is `Conn::Ws` with `codec: None`: this is all it holds inline.
+        let size = std::mem::size_of::<Conn>();
+        let slot = switchyard_netio::conn_slot_size::<Conn>();
+        eprintln!("size_of::<Conn>() = {size}, netio slot = {slot}");
+        assert!(size <= 32, "Conn is {size} bytes");
+        assert!(std::mem::size_of::<WsConn>() <= 24);
+        assert!(slot <= 64, "netio slot is {slot} bytes");
+    }
+}

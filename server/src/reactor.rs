@@ -1,0 +1,444 @@
+//! The netio handler: one [`Reactor`] per core, dispatching each connection's events on its
+//! [`Conn`] state. The protocol phases live in `head.rs` (HTTP), `ws.rs` (WebSocket, echo and
+//! broadcast) and `bridge.rs` (backends and raw tunnels).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use switchyard_handshake::{Acceptor, ProtocolId};
+use switchyard_netio::{
+    Accepted, Close, CloseReason, ConnId, Ctx, Handler, Pressure, ReactorInfo, SharedBytes,
+};
+
+use crate::config::{Config, SlowSubscriber};
+use crate::conn::{ws_flag, Conn, HttpConn, WsConn};
+use crate::metrics::{CloseBy, CoreMetrics, Registry};
+use crate::routes::{App, RouteId};
+use crate::slots::SlotTable;
+use crate::{http, wire};
+
+/// Timer tags.
+pub(crate) mod tag {
+    /// The request head did not complete in time (408).
+    pub const HEAD: u64 = 1;
+    /// A connection asked to close after flushing did not finish in time: cut it.
+    pub const CLOSE_DEADLINE: u64 = 2;
+}
+
+/// Keepalive values are in units of this many milliseconds since the reactor started.
+const KEEPALIVE_UNIT_MS: u64 = 10;
+/// Set in a keepalive value once a ping was sent for the current silence.
+const PINGED: u32 = 1 << 31;
+/// How long a connection may take to flush its last bytes after we decided to close it.
+const CLOSE_FLUSH_DEADLINE: Duration = Duration::from_secs(10);
+
+/// Messages between reactors (netio's per-reactor mailbox).
+pub enum Message {
+    /// A broadcast frame, encoded once, for this reactor's subscribers of `route`.
+    Broadcast {
+        /// The broadcast route.
+        route: RouteId,
+        /// The whole frame, header and payload.
+        frame: SharedBytes,
+    },
+    /// Periodic: sweep keepalives (sent by the server's ticker thread).
+    Tick,
+}
+
+/// What every reactor shares, read-only.
+pub struct Shared {
+    /// The resolved configuration.
+    pub config: Config,
+    /// The handshake acceptor (WebSocket plus the `tcp` protocol).
+    pub acceptor: Acceptor,
+    /// The id of the registered `tcp` protocol.
+    pub tcp: ProtocolId,
+    /// Codec limits for every WebSocket.
+    pub codec: switchyard_frame::Config,
+    /// Every core's metrics.
+    pub metrics: Registry,
+}
+
+/// The per-core handler.
+pub struct Reactor {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) core: usize,
+    /// Every WebSocket of this reactor, with its last activity (see [`Reactor::touch`]).
+    pub(crate) keepalive: SlotTable,
+    /// Broadcast subscribers, by route id.
+    pub(crate) subscribers: Vec<SlotTable>,
+    /// Response bytes from the handshake acceptor (101s and rejections).
+    pub(crate) hs_out: Box<[u8]>,
+    /// Plain HTTP responses are built here.
+    pub(crate) scratch: Vec<u8>,
+    /// A mutable copy of the input for the codec, which unmasks in place.
+    pub(crate) input: Vec<u8>,
+    /// Ids gathered for a loop that acts on connections.
+    pub(crate) ids: Vec<ConnId>,
+    epoch: Instant,
+}
+
+impl Reactor {
+    /// Builds the handler of one reactor.
+    pub fn new(shared: Arc<Shared>, info: &ReactorInfo) -> Self {
+        let routes = shared.config.routes.len();
+        Reactor {
+            shared,
+            core: info.index,
+            keepalive: SlotTable::default(),
+            subscribers: (0..routes).map(|_| SlotTable::default()).collect(),
+            hs_out: vec![0u8; 4096].into_boxed_slice(),
+            scratch: Vec::new(),
+            input: Vec::new(),
+            ids: Vec::new(),
+            epoch: Instant::now(),
+        }
+    }
+
+    /// This core's counters.
+    #[inline]
+    pub(crate) fn metrics(&self) -> &CoreMetrics {
+        self.shared.metrics.core(self.core)
+    }
+
+    /// The keepalive clock: units of [`KEEPALIVE_UNIT_MS`] since the reactor started.
+    #[inline]
+    pub(crate) fn clock(&self, ctx: &Ctx<'_, Self>) -> u32 {
+        let ms = ctx.now().saturating_duration_since(self.epoch).as_millis() as u64;
+        ((ms / KEEPALIVE_UNIT_MS) as u32) & !PINGED
+    }
+
+    /// Records activity on a WebSocket (hot path: a clock read from the turn and one store).
+    #[inline]
+    pub(crate) fn touch(&mut self, ctx: &Ctx<'_, Self>, ws: &WsConn) {
+        let now = self.clock(ctx);
+        self.keepalive.set(ws.keepalive, now);
+    }
+
+    /// Registers a new WebSocket in the keepalive table (and as a subscriber on a broadcast
+    /// route).
+    pub(crate) fn register_ws(
+        &mut self,
+        ctx: &Ctx<'_, Self>,
+        id: ConnId,
+        route: RouteId,
+    ) -> WsConn {
+        let now = self.clock(ctx);
+        let keepalive = self.keepalive.insert(id, now);
+        let subscriber = match self.shared.config.routes.app(route) {
+            App::Broadcast => self.subscribers[usize::from(route)].insert(id, 1),
+            _ => u32::MAX,
+        };
+        WsConn {
+            codec: None,
+            keepalive,
+            subscriber,
+            route,
+            flags: 0,
+        }
+    }
+
+    /// Removes a WebSocket from the keepalive and subscriber tables.
+    pub(crate) fn unregister_ws(&mut self, id: ConnId, ws: &WsConn) {
+        self.keepalive.remove(ws.keepalive, id);
+        if ws.subscriber != u32::MAX {
+            self.subscribers[usize::from(ws.route)].remove(ws.subscriber, id);
+        }
+    }
+
+    /// Sends our close frame (once), counts it, and closes after flushing, with a deadline.
+    pub(crate) fn close_ws(
+        &mut self,
+        ctx: &mut Ctx<'_, Self>,
+        id: ConnId,
+        ws: &mut WsConn,
+        code: u16,
+        reason: &str,
+    ) {
+        if !ws.has(ws_flag::CLOSE_SENT) {
+            ws.flags |= ws_flag::CLOSE_SENT;
+            self.metrics().close(CloseBy::Server, code);
+            let _ = ctx.write(id, &wire::close(code, reason));
+        }
+        // Nothing more goes out after our close; wait for the client's close frame (answered in
+        // `ws.rs`), bounded by the deadline timer.
+        ctx.set_timer(id, CLOSE_FLUSH_DEADLINE, tag::CLOSE_DEADLINE);
+    }
+
+    /// Closes after flushing, with a deadline, and forgets the connection's tables.
+    pub(crate) fn finish(&mut self, ctx: &mut Ctx<'_, Self>, id: ConnId, conn: &mut Conn) {
+        match std::mem::replace(conn, Conn::Done) {
+            Conn::Ws(ws) => self.unregister_ws(id, &ws),
+            Conn::WsBridge(b) => self.unregister_ws(id, &b.ws),
+            Conn::Http(h) => {
+                ctx.cancel_timer(h.timer);
+            }
+            _ => {}
+        }
+        ctx.close(id, Close::AfterFlush);
+        ctx.set_timer(id, CLOSE_FLUSH_DEADLINE, tag::CLOSE_DEADLINE);
+    }
+
+    /// A reject: one debug line, one metric, the response, close.
+    pub(crate) fn reject(
+        &mut self,
+        ctx: &mut Ctx<'_, Self>,
+        id: ConnId,
+        conn: &mut Conn,
+        status: u16,
+        why: &dyn std::fmt::Display,
+        response: Option<&[u8]>,
+    ) {
+        self.metrics().rejects.inc(status);
+        if log::log_enabled!(log::Level::Debug) {
+            let peer = ctx.peer_addr(id);
+            log::debug!("reject {status} to {peer:?}: {why}");
+        }
+        match response {
+            Some(r) => {
+                let _ = ctx.write(id, r);
+            }
+            None => {
+                let mut out = std::mem::take(&mut self.scratch);
+                out.clear();
+                http::write_reject(&mut out, status);
+                let _ = ctx.write(id, &out);
+                self.scratch = out;
+            }
+        }
+        self.finish(ctx, id, conn);
+    }
+
+    /// Sweeps the keepalive table: ping the quiet, close the silent.
+    fn sweep(&mut self, ctx: &mut Ctx<'_, Self>) {
+        let now = self.clock(ctx);
+        let unit = KEEPALIVE_UNIT_MS as u128;
+        let ping_after = (self.shared.config.ping_interval.as_millis() / unit) as u32;
+        let close_after = (self.shared.config.idle_timeout.as_millis() / unit) as u32;
+        let mut ping = Vec::new();
+        let mut close = Vec::new();
+        for (slot, id, v) in self.keepalive.iter() {
+            let quiet = now.wrapping_sub(v & !PINGED) & !PINGED;
+            if quiet >= close_after {
+                close.push(id);
+            } else if quiet >= ping_after && v & PINGED == 0 {
+                ping.push((slot, id, v | PINGED));
+            }
+        }
+        for (slot, id, v) in ping {
+            self.keepalive.set(slot, v);
+            let _ = ctx.write(id, &wire::frame(switchyard_frame::OpCode::Ping, b""));
+        }
+        for id in close {
+            log::debug!("closing {id:?}: idle timeout");
+            let Some(conn) = ctx.state(id) else { continue };
+            let mut conn = std::mem::replace(conn, Conn::Done);
+            if let Some(ws) = conn.ws_mut() {
+                self.close_ws(ctx, id, ws, 1001, "idle timeout");
+            }
+            if let Some(backend) = conn.backend() {
+                ctx.close(backend, Close::AfterFlush);
+            }
+            self.finish(ctx, id, &mut conn);
+        }
+    }
+
+    /// Delivers a broadcast frame to this reactor's subscribers of `route`.
+    pub(crate) fn deliver(&mut self, ctx: &mut Ctx<'_, Self>, route: RouteId, frame: &SharedBytes) {
+        let Some(table) = self.subscribers.get(usize::from(route)) else {
+            return;
+        };
+        let mut ids = std::mem::take(&mut self.ids);
+        table.ids_into(&mut ids);
+        let skip = self.shared.config.slow_subscriber == SlowSubscriber::Skip;
+        let cap = self.shared.config.outbound_cap;
+        let mut sent = 0u64;
+        for &id in &ids {
+            if skip && ctx.queued(id).unwrap_or(0) >= cap {
+                self.metrics().broadcast_skipped.inc();
+                continue;
+            }
+            if let Some(Conn::Ws(ws)) = ctx.state(id) {
+                if ws.has(ws_flag::CLOSE_SENT) {
+                    continue;
+                }
+            }
+            if ctx.write_shared(id, frame.clone()).is_ok() {
+                sent += 1;
+            }
+        }
+        self.ids = ids;
+        let m = self.metrics();
+        m.messages_out.add(sent);
+        m.bytes_out.add(sent * frame.len() as u64);
+    }
+}
+
+impl Handler for Reactor {
+    type Conn = Conn;
+    type Message = Message;
+
+    fn accept(&mut self, ctx: &mut Ctx<'_, Self>, id: ConnId, info: &Accepted) -> Option<Conn> {
+        let m = self.metrics();
+        m.accepted.inc();
+        m.connections.inc();
+        if info.over_limit {
+            let mut conn = Conn::Done;
+            self.reject(ctx, id, &mut conn, 503, &"over max_connections", None);
+            return Some(conn);
+        }
+        let timer = ctx.set_timer(id, self.shared.config.head_timeout, tag::HEAD);
+        Some(Conn::Http(HttpConn {
+            partial: None,
+            timer,
+            served: 0,
+        }))
+    }
+
+    fn on_data(&mut self, ctx: &mut Ctx<'_, Self>, id: ConnId, conn: &mut Conn, data: &[u8]) {
+        match conn {
+            Conn::Http(_) => self.on_http_data(ctx, id, conn, data),
+            Conn::Ws(_) | Conn::WsBridge(_) => self.on_ws_data(ctx, id, conn, data),
+            Conn::Raw(backend) => {
+                let backend = *backend;
+                self.metrics().bytes_in.add(data.len() as u64);
+                let _ = ctx.write(backend, data);
+            }
+            Conn::Backend(b) => {
+                let (client, websocket) = (b.client, b.websocket);
+                self.backend_data(ctx, client, websocket, data);
+            }
+            Conn::Done => {}
+        }
+    }
+
+    fn on_connect(
+        &mut self,
+        ctx: &mut Ctx<'_, Self>,
+        id: ConnId,
+        conn: &mut Conn,
+        result: std::io::Result<()>,
+    ) {
+        self.backend_connected(ctx, id, conn, result);
+    }
+
+    fn on_eof(&mut self, ctx: &mut Ctx<'_, Self>, id: ConnId, conn: &mut Conn) {
+        match conn {
+            Conn::Backend(_) => self.backend_eof(ctx, id, conn),
+            Conn::Raw(backend) => {
+                // The client finished sending; the backend may still answer, but netio has no
+                // half-close, so the tunnel ends here after flushing both ways.
+                let backend = *backend;
+                ctx.close(backend, Close::AfterFlush);
+                self.finish(ctx, id, conn);
+            }
+            Conn::Ws(_) | Conn::WsBridge(_) => {
+                if let Some(ws) = conn.ws_mut() {
+                    if !ws.has(ws_flag::CLOSE_SENT) {
+                        ws.flags |= ws_flag::CLOSE_SENT;
+                        self.metrics().close(CloseBy::Client, 1006);
+                    }
+                }
+                if let Some(backend) = conn.backend() {
+                    ctx.close(backend, Close::AfterFlush);
+                }
+                self.finish(ctx, id, conn);
+            }
+            _ => self.finish(ctx, id, conn),
+        }
+    }
+
+    fn on_timer(&mut self, ctx: &mut Ctx<'_, Self>, id: ConnId, conn: &mut Conn, t: u64) {
+        match t {
+            tag::HEAD => {
+                let Conn::Http(h) = conn else { return };
+                if h.served > 0 && h.partial.is_none() {
+                    // An idle keep-alive connection: just close, as nginx does.
+                    self.finish(ctx, id, conn);
+                } else {
+                    self.reject(ctx, id, conn, 408, &"request head timeout", None);
+                }
+            }
+            tag::CLOSE_DEADLINE => ctx.close(id, Close::Now),
+            _ => {}
+        }
+    }
+
+    fn on_pressure(&mut self, ctx: &mut Ctx<'_, Self>, id: ConnId, conn: &mut Conn, p: Pressure) {
+        let high = p == Pressure::High;
+        // Who feeds this connection's queue: pause it while the queue is over its cap.
+        let source = match conn {
+            Conn::Ws(ws) => match self.shared.config.routes.app(ws.route) {
+                App::Broadcast => {
+                    if high && self.shared.config.slow_subscriber == SlowSubscriber::Close {
+                        log::debug!("closing {id:?}: slow broadcast subscriber");
+                        self.close_ws(ctx, id, ws, 1008, "slow consumer");
+                        self.finish(ctx, id, conn);
+                    }
+                    // With the skip policy, `deliver` checks the queue per message.
+                    return;
+                }
+                // Echo: the sender is the receiver.
+                _ => id,
+            },
+            Conn::WsBridge(b) => b.backend,
+            Conn::Raw(backend) => *backend,
+            Conn::Backend(b) => b.client,
+            _ => return,
+        };
+        if high {
+            self.metrics().backpressure_pauses.inc();
+            ctx.pause_read(source);
+        } else {
+            ctx.resume_read(source);
+        }
+    }
+
+    fn on_shutdown(&mut self, ctx: &mut Ctx<'_, Self>, id: ConnId, conn: &mut Conn) {
+        match conn {
+            Conn::Ws(_) | Conn::WsBridge(_) => {
+                // Close 1001 after whatever is queued; the client's answering close (or netio's
+                // deadline) ends the connection.
+                if let Some(ws) = conn.ws_mut() {
+                    self.close_ws(ctx, id, ws, 1001, "server shutting down");
+                }
+                if let Some(backend) = conn.backend() {
+                    ctx.close(backend, Close::AfterFlush);
+                }
+            }
+            _ => self.finish(ctx, id, conn),
+        }
+    }
+
+    fn on_close(&mut self, ctx: &mut Ctx<'_, Self>, id: ConnId, conn: Conn, reason: CloseReason) {
+        match conn {
+            Conn::Backend(b) => {
+                self.backend_closed(ctx, id, b, reason);
+                return;
+            }
+            Conn::Ws(ws) => {
+                if !ws.has(ws_flag::CLOSE_SENT) {
+                    self.metrics().close(CloseBy::Client, 1006);
+                }
+                self.unregister_ws(id, &ws);
+            }
+            Conn::WsBridge(b) => {
+                if !b.ws.has(ws_flag::CLOSE_SENT) {
+                    self.metrics().close(CloseBy::Client, 1006);
+                }
+                self.unregister_ws(id, &b.ws);
+                ctx.close(b.backend, Close::AfterFlush);
+            }
+            Conn::Raw(backend) => ctx.close(backend, Close::AfterFlush),
+            Conn::Http(_) | Conn::Done => {}
+        }
+        self.metrics().connections.dec();
+    }
+
+    fn on_message(&mut self, ctx: &mut Ctx<'_, Self>, message: Message) {
+        match message {
+            Message::Broadcast { route, frame } => self.deliver(ctx, route, &frame),
+            Message::Tick => self.sweep(ctx),
+        }
+    }
+}

@@ -1,0 +1,169 @@
+//! Starting and stopping a server: netio reactors running [`Reactor`] handlers, plus a ticker
+//! thread that drives keepalive sweeps.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use switchyard_handshake::{Acceptor, Limits, OriginPolicy, WebSocketConfig};
+use switchyard_netio::{Reactors, ShutdownHandle};
+
+use crate::config::Config;
+use crate::head::TcpTunnel;
+use crate::metrics::Registry;
+use crate::reactor::{Message, Reactor, Shared};
+
+/// A running server.
+pub struct Server {
+    reactors: Option<Reactors<Message>>,
+    local_addrs: Vec<SocketAddr>,
+    metrics: Registry,
+    ticker: Option<JoinHandle<()>>,
+    stop_ticker: Arc<AtomicBool>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("local_addrs", &self.local_addrs)
+            .finish()
+    }
+}
+
+/// The handshake acceptor for a configuration.
+fn acceptor(config: &Config) -> io::Result<(Acceptor, switchyard_handshake::ProtocolId)> {
+    let origin = if config.allowed_origins.is_empty() {
+        OriginPolicy::any()
+    } else {
+        OriginPolicy::allow_list(config.allowed_origins.iter().cloned())
+    };
+    let websocket = WebSocketConfig::default()
+        .subprotocols(config.subprotocols.iter().cloned())
+        .origin(origin);
+    // Permessage-deflate (issue 7) plugs in here: `.extensions(negotiator)` when
+    // `config.deflate` is set, with the frame crate's extension installed per connection.
+    let mut acceptor = Acceptor::new()
+        .limits(Limits::default().max_head_bytes(config.max_head_size))
+        .websocket(websocket);
+    let tcp = acceptor
+        .register(TcpTunnel {
+            routes: config.routes.clone(),
+        })
+        .map_err(|e| io::Error::other(format!("registering the tcp protocol: {e:?}")))?;
+    Ok((acceptor, tcp))
+}
+
+impl Server {
+    /// Binds every listen address and starts the reactors. Errors (an address in use) come back
+    /// here, before anything runs.
+    pub fn start(config: Config) -> io::Result<Server> {
+        let (acceptor, tcp) = acceptor(&config)?;
+        let metrics = Registry::new(config.workers);
+        let mut codec = switchyard_frame::Config::default();
+        codec.max_message_size = config.max_message_size;
+        codec.max_frame_size = config.max_message_size;
+        let net = switchyard_netio::Config {
+            listen: config.listen.clone(),
+            reactors: config.workers,
+            cpus: (!config.cpus.is_empty()).then(|| config.cpus.clone()),
+            pin: config.pin,
+            max_connections: config.max_connections,
+            write_high_water: config.outbound_cap,
+            write_low_water: config.outbound_cap / 4,
+            shutdown_timeout: config.shutdown_timeout,
+            // HTTP clients speak first: the kernel completes accept only once the request
+            // arrives, saving a wakeup per connection (issue 6's upgrade storm).
+            defer_accept: Some(Duration::from_secs(1)),
+            ..switchyard_netio::Config::default()
+        };
+        let tick =
+            (config.ping_interval / 4).clamp(Duration::from_millis(10), Duration::from_secs(1));
+        let shared = Arc::new(Shared {
+            config,
+            acceptor,
+            tcp,
+            codec,
+            metrics: metrics.clone(),
+        });
+        let factory_shared = Arc::clone(&shared);
+        let reactors = switchyard_netio::start(net, move |info| {
+            Reactor::new(Arc::clone(&factory_shared), info)
+        })?;
+        let local_addrs = reactors.local_addrs().to_vec();
+        let stop_ticker = Arc::new(AtomicBool::new(false));
+        let ticker = {
+            let mailboxes = reactors.mailboxes().to_vec();
+            let stop = Arc::clone(&stop_ticker);
+            std::thread::Builder::new()
+                .name("switchyard-ticker".to_owned())
+                .spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        std::thread::sleep(tick);
+                        for m in &mailboxes {
+                            let _ = m.send(Message::Tick);
+                        }
+                    }
+                })?
+        };
+        Ok(Server {
+            reactors: Some(reactors),
+            local_addrs,
+            metrics,
+            ticker: Some(ticker),
+            stop_ticker,
+        })
+    }
+
+    /// The bound addresses, in the order of `Config::listen` (port 0 resolved).
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.local_addrs
+    }
+
+    /// The metrics registry.
+    pub fn metrics(&self) -> &Registry {
+        &self.metrics
+    }
+
+    /// A handle that starts graceful shutdown from anywhere (the signal thread uses it).
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        self.reactors
+            .as_ref()
+            .expect("reactors run until join")
+            .shutdown_handle()
+    }
+
+    /// Starts graceful shutdown without waiting: stop accepting, close 1001 to every
+    /// WebSocket, drain writes up to the shutdown deadline.
+    pub fn shutdown(&self) {
+        if let Some(r) = &self.reactors {
+            r.shutdown();
+        }
+    }
+
+    /// Waits until the reactors have stopped (after a shutdown from anywhere).
+    pub fn join(mut self) -> io::Result<()> {
+        self.join_inner()
+    }
+
+    fn join_inner(&mut self) -> io::Result<()> {
+        let result = match self.reactors.take() {
+            Some(r) => r.join(),
+            None => Ok(()),
+        };
+        self.stop_ticker.store(true, Ordering::Relaxed);
+        if let Some(t) = self.ticker.take() {
+            let _ = t.join();
+        }
+        result
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.shutdown();
+        let _ = self.join_inner();
+    }
+}

@@ -1,0 +1,238 @@
+//! The WebSocket phase: decoding with the frame crate and the echo, broadcast and bridge apps.
+//!
+//! Hot path (echo of small messages): the codec unmasks a whole frame in place in the input and
+//! hands it out borrowed; the reply header and that payload go to netio as one vectored write,
+//! corked with every other reply of the same read into one `sendmsg`. No allocation, no copy
+//! beyond netio's cork. An idle connection keeps no codec: one is built on the stack per read and
+//! boxed only if the read ends inside a frame or a fragmented message.
+
+use std::borrow::Cow;
+
+use switchyard_frame::{Connection as Codec, Event, OpCode, Progress, Role};
+use switchyard_netio::{Close, ConnId, Ctx, SharedBytes};
+
+use crate::conn::{ws_flag, Bridged, Conn, WsConn};
+use crate::metrics::CloseBy;
+use crate::reactor::{Message, Reactor};
+use crate::routes::{App, RouteId};
+use crate::wire;
+
+/// What the app does with a data message.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Sink {
+    Echo,
+    Broadcast,
+    Bridge(ConnId),
+}
+
+/// The codec of one read: the connection's boxed one, or a fresh one on the stack.
+enum Held {
+    Boxed(Box<Codec>),
+    Stack(Codec),
+}
+
+impl Held {
+    fn get(&mut self) -> &mut Codec {
+        match self {
+            Held::Boxed(b) => b,
+            Held::Stack(c) => c,
+        }
+    }
+
+    fn into_box(self) -> Box<Codec> {
+        match self {
+            Held::Boxed(b) => b,
+            Held::Stack(c) => Box::new(c),
+        }
+    }
+}
+
+impl Reactor {
+    /// After a WebSocket 101: the connection becomes `Conn::Ws` (or `WsBridge`), and bytes that
+    /// came with the head are its first frames.
+    pub(crate) fn start_websocket(
+        &mut self,
+        ctx: &mut Ctx<'_, Self>,
+        id: ConnId,
+        conn: &mut Conn,
+        route: RouteId,
+        leftover: &[u8],
+    ) {
+        let ws = self.register_ws(ctx, id, route);
+        *conn = match self.shared.config.routes.app(route).clone() {
+            App::Bridge { addrs, target } => match self.connect_backend(ctx, id, &addrs, true) {
+                Some(backend) => Conn::WsBridge(Box::new(Bridged { ws, backend })),
+                None => {
+                    log::debug!("bridge {target}: cannot connect");
+                    let mut ws = ws;
+                    self.close_ws(ctx, id, &mut ws, 1011, "backend unreachable");
+                    let mut c = Conn::Ws(ws);
+                    self.finish(ctx, id, &mut c);
+                    *conn = c;
+                    return;
+                }
+            },
+            _ => Conn::Ws(ws),
+        };
+        if !leftover.is_empty() {
+            self.on_ws_data(ctx, id, conn, leftover);
+        }
+    }
+
+    /// Bytes for a WebSocket connection.
+    pub(crate) fn on_ws_data(
+        &mut self,
+        ctx: &mut Ctx<'_, Self>,
+        id: ConnId,
+        conn: &mut Conn,
+        data: &[u8],
+    ) {
+        let (ws, sink) = match conn {
+            Conn::Ws(ws) => {
+                let sink = match self.shared.config.routes.app(ws.route) {
+                    App::Broadcast => Sink::Broadcast,
+                    _ => Sink::Echo,
+                };
+                (ws, sink)
+            }
+            Conn::WsBridge(b) => (&mut b.ws, Sink::Bridge(b.backend)),
+            _ => return,
+        };
+        self.touch(ctx, ws);
+        // The codec unmasks in place: work on a mutable copy of the read.
+        let mut input = std::mem::take(&mut self.input);
+        input.clear();
+        input.extend_from_slice(data);
+        let mut held = match ws.codec.take() {
+            Some(boxed) => Held::Boxed(boxed),
+            None => Held::Stack(Codec::new(Role::Server, self.shared.codec)),
+        };
+        let codec = held.get();
+        let mut pos = 0;
+        let mut ended_on_event = false;
+        let mut failed = None;
+        let mut peer_closed = None;
+        while pos < input.len() {
+            let progress = match codec.handle_bytes(&mut input[pos..]) {
+                Ok(p) => p,
+                Err(failure) => {
+                    failed = Some(failure);
+                    break;
+                }
+            };
+            let Progress { consumed, event } = progress;
+            pos += consumed;
+            ended_on_event = event.is_some();
+            let Some(event) = event else { break };
+            if ws.has(ws_flag::CLOSE_SENT) && !matches!(event, Event::Close { .. }) {
+                // After our close nothing more goes out: data and pings are dropped.
+                continue;
+            }
+            match event {
+                Event::Text(text) => {
+                    let bytes = match &text {
+                        Cow::Borrowed(s) => s.as_bytes(),
+                        Cow::Owned(s) => s.as_bytes(),
+                    };
+                    self.on_message(ctx, id, ws, sink, OpCode::Text, bytes);
+                }
+                Event::Binary(bytes) => {
+                    self.on_message(ctx, id, ws, sink, OpCode::Binary, &bytes);
+                }
+                Event::Ping(payload) => {
+                    let h = wire::header(OpCode::Pong, payload.len());
+                    let _ = ctx.write_vectored(id, &[h.as_bytes(), &payload]);
+                }
+                Event::Pong(_) => {}
+                Event::Close { code, reply, .. } => {
+                    let code = code.map_or(1005, |c| c.0);
+                    if !ws.has(ws_flag::CLOSE_SENT) {
+                        ws.flags |= ws_flag::CLOSE_SENT;
+                        self.metrics().close(CloseBy::Client, code);
+                        if let Some(reply) = reply {
+                            let _ = ctx.write(id, reply.as_bytes());
+                        }
+                    }
+                    peer_closed = Some(code);
+                    break;
+                }
+            }
+        }
+        self.input = input;
+        if let Some(failure) = failed {
+            let code = failure.error.close_code().0;
+            log::debug!("closing {id:?} with {code}: {}", failure.error);
+            if !ws.has(ws_flag::CLOSE_SENT) {
+                ws.flags |= ws_flag::CLOSE_SENT;
+                self.metrics().close(CloseBy::Server, code);
+                if let Some(frame) = failure.close_frame {
+                    let _ = ctx.write(id, frame.as_bytes());
+                }
+            }
+            self.end_ws(ctx, id, conn);
+            return;
+        }
+        if peer_closed.is_some() {
+            self.end_ws(ctx, id, conn);
+            return;
+        }
+        // Keep the codec only if it holds state between reads.
+        let idle = ended_on_event
+            && pos == data.len()
+            && codec.heap_bytes() == 0
+            && codec.state() == switchyard_frame::CloseState::Open
+            && !codec.has_extension();
+        if !idle {
+            ws.codec = Some(held.into_box());
+        }
+    }
+
+    /// A complete data message from `id`, for its app.
+    fn on_message(
+        &mut self,
+        ctx: &mut Ctx<'_, Self>,
+        id: ConnId,
+        ws: &mut WsConn,
+        sink: Sink,
+        opcode: OpCode,
+        payload: &[u8],
+    ) {
+        let m = self.metrics();
+        m.messages_in.inc();
+        m.bytes_in.add(payload.len() as u64);
+        match sink {
+            Sink::Echo => {
+                let h = wire::header(opcode, payload.len());
+                let _ = ctx.write_vectored(id, &[h.as_bytes(), payload]);
+                m.messages_out.inc();
+                m.bytes_out.add(payload.len() as u64);
+            }
+            Sink::Broadcast => {
+                let frame = SharedBytes::from(wire::frame(opcode, payload));
+                let me = ctx.reactor_index();
+                for mailbox in ctx.mailboxes() {
+                    if mailbox.reactor_index() != me {
+                        let _ = mailbox.send(Message::Broadcast {
+                            route: ws.route,
+                            frame: frame.clone(),
+                        });
+                    }
+                }
+                self.deliver(ctx, ws.route, &frame);
+            }
+            Sink::Bridge(backend) => {
+                // websockify: message payloads are the TCP byte stream.
+                let _ = ctx.write(backend, payload);
+            }
+        }
+    }
+
+    /// Ends a WebSocket whose close handshake is done (or failed): flush and close, and close
+    /// a bridge's backend too.
+    pub(crate) fn end_ws(&mut self, ctx: &mut Ctx<'_, Self>, id: ConnId, conn: &mut Conn) {
+        if let Conn::WsBridge(b) = conn {
+            ctx.close(b.backend, Close::AfterFlush);
+        }
+        self.finish(ctx, id, conn);
+    }
+}

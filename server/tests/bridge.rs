@@ -1,0 +1,116 @@
+//! Bridge routes: WebSocket binary messages to a fresh TCP connection and back (websockify),
+//! and the raw `Upgrade: tcp` byte pipe, both against a local TCP echo backend.
+
+mod common;
+
+use common::*;
+use std::io::{Read, Write};
+use std::time::Duration;
+use tungstenite::Message;
+
+#[test]
+fn websocket_bridge_carries_bytes_both_ways() {
+    let backend = tcp_echo_backend();
+    let route = format!("/tcp=bridge:{backend}");
+    let server = TestServer::start(&["--route", &route]);
+    let mut ws = ws(&server, "/tcp");
+    let payload: Vec<u8> = (0..100_000u32).map(|i| (i % 253) as u8).collect();
+    ws.send(Message::binary(payload.clone())).unwrap();
+    // TCP has no message boundaries: collect until every byte is back.
+    let mut got = Vec::new();
+    while got.len() < payload.len() {
+        match next_data(&mut ws) {
+            Message::Binary(b) => got.extend_from_slice(&b),
+            other => panic!("bridge sent {other:?}"),
+        }
+    }
+    assert!(got == payload);
+    ws.close(None).unwrap();
+    close_code(&mut ws);
+    assert!(server.metric("switchyard_bytes_in_total") >= 100_000);
+}
+
+#[test]
+fn raw_tcp_upgrade_is_a_plain_byte_pipe() {
+    let backend = tcp_echo_backend();
+    let route = format!("/tcp=bridge:{backend}");
+    let server = TestServer::start(&["--route", &route]);
+    let mut s = tcp(server.addr);
+    // Bytes sent right after the head (same packet) must reach the backend too.
+    s.write_all(
+        b"GET /tcp HTTP/1.1\r\nHost: x\r\nUpgrade: tcp, websocket\r\nConnection: Upgrade\r\n\r\nearly ",
+    )
+    .unwrap();
+    let mut head = Vec::new();
+    let mut b = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(s.read(&mut b).unwrap(), 1);
+        head.push(b[0]);
+    }
+    let head = String::from_utf8(head).unwrap();
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    assert!(
+        head.to_ascii_lowercase().contains("upgrade: tcp\r\n"),
+        "{head}"
+    );
+    s.write_all(b"bytes").unwrap();
+    let mut got = [0u8; 11];
+    s.read_exact(&mut got).unwrap();
+    assert_eq!(&got, b"early bytes");
+    // A large transfer, read concurrently.
+    let reader = {
+        let mut r = s.try_clone().unwrap();
+        std::thread::spawn(move || {
+            let mut buf = vec![0u8; 1 << 20];
+            r.read_exact(&mut buf).unwrap();
+            buf
+        })
+    };
+    let big: Vec<u8> = (0..1u32 << 20).map(|i| (i % 241) as u8).collect();
+    s.write_all(&big).unwrap();
+    assert!(reader.join().unwrap() == big);
+    assert!(server.metric("switchyard_upgrades_total{protocol=\"tcp\"}") >= 1);
+}
+
+#[test]
+fn raw_tcp_on_an_echo_route_is_not_upgraded() {
+    let server = TestServer::start(&[]);
+    let r = raw_exchange(
+        server.addr,
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nUpgrade: tcp\r\nConnection: Upgrade, close\r\n\r\n",
+    );
+    assert_eq!(status(&r), 200, "{r}");
+}
+
+#[test]
+fn backend_down_closes_the_client() {
+    // A port nobody listens on: bind, read the port, drop.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let route = format!("/tcp=bridge:{dead}");
+    let server = TestServer::start(&["--route", &route]);
+    let mut ws = ws(&server, "/tcp");
+    let code = close_code(&mut ws);
+    assert_eq!(code, 1011);
+    assert!(eventually(Duration::from_secs(5), || server
+        .metric("switchyard_bridge_connect_failures_total")
+        >= 1));
+}
+
+#[test]
+fn backend_closing_closes_the_client() {
+    // A backend that answers one line and closes.
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let (mut c, _) = l.accept().unwrap();
+        c.write_all(b"bye\n").unwrap();
+    });
+    let route = format!("/tcp=bridge:{addr}");
+    let server = TestServer::start(&["--route", &route]);
+    let mut ws = ws(&server, "/tcp");
+    assert_eq!(next_data(&mut ws), Message::binary(b"bye\n".to_vec()));
+    assert_eq!(close_code(&mut ws), 1000);
+}

@@ -1,0 +1,353 @@
+//! Helpers shared by the integration tests: an in-process server on an ephemeral port, raw HTTP
+//! exchanges, tungstenite clients, and a TCP echo backend for the bridge.
+#![allow(dead_code)] // each test binary uses a different subset
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use clap::Parser as _;
+use switchyard::config::{Cli, Config};
+use switchyard::Server;
+use tungstenite::protocol::WebSocketConfig;
+use tungstenite::{Message, WebSocket};
+
+/// Read timeout on every test socket: a test that hangs fails instead.
+pub const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A server running in this process; shut down and joined on drop.
+pub struct TestServer {
+    pub server: Option<Server>,
+    pub addr: SocketAddr,
+}
+
+impl TestServer {
+    /// Starts a server on 127.0.0.1:0 with two workers and the given extra flags.
+    pub fn start(flags: &[&str]) -> TestServer {
+        let mut args = vec![
+            "switchyard",
+            "--listen",
+            "127.0.0.1:0",
+            "--workers",
+            "2",
+            "--no-pin",
+        ];
+        args.extend_from_slice(flags);
+        let cli = Cli::try_parse_from(args).expect("test flags parse");
+        let config = Config::from_cli(cli).expect("test config is valid");
+        switchyard::logging::init(&std::env::var("TEST_LOG").unwrap_or_else(|_| "warn".into()));
+        let server = Server::start(config).expect("server starts");
+        let addr = server.local_addrs()[0];
+        TestServer {
+            server: Some(server),
+            addr,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("ws://{}{}", self.addr, path)
+    }
+
+    /// Starts graceful shutdown and waits for the server to finish.
+    pub fn shutdown(&mut self) {
+        if let Some(s) = self.server.take() {
+            s.shutdown();
+            let _ = s.join();
+        }
+    }
+
+    /// GET /metrics and return the value of one series (0 if absent).
+    pub fn metric(&self, series: &str) -> u64 {
+        let text = http_get(self.addr, "/metrics");
+        text.lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+pub type Client = WebSocket<TcpStream>;
+
+/// A TCP stream with timeouts.
+pub fn tcp(addr: SocketAddr) -> TcpStream {
+    let s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(TIMEOUT)).unwrap();
+    s.set_write_timeout(Some(TIMEOUT)).unwrap();
+    s.set_nodelay(true).unwrap();
+    s
+}
+
+/// A tungstenite client upgraded on `path`.
+pub fn ws(server: &TestServer, path: &str) -> Client {
+    ws_with(server, path, |r| r)
+}
+
+/// A tungstenite client, with a chance to edit the upgrade request (headers).
+pub fn ws_with(
+    server: &TestServer,
+    path: &str,
+    edit: impl FnOnce(
+        tungstenite::handshake::client::Request,
+    ) -> tungstenite::handshake::client::Request,
+) -> Client {
+    try_ws_with(server, path, edit).expect("websocket upgrade")
+}
+
+/// As [`ws_with`], returning the handshake error instead of panicking.
+pub fn try_ws_with(
+    server: &TestServer,
+    path: &str,
+    edit: impl FnOnce(
+        tungstenite::handshake::client::Request,
+    ) -> tungstenite::handshake::client::Request,
+) -> Result<Client, Box<tungstenite::Error>> {
+    use tungstenite::client::IntoClientRequest as _;
+    let req = edit(server.url(path).into_client_request().unwrap());
+    let stream = tcp(server.addr);
+    let config = WebSocketConfig {
+        max_message_size: Some(64 << 20),
+        max_frame_size: Some(64 << 20),
+        ..WebSocketConfig::default()
+    };
+    match tungstenite::client::client_with_config(req, stream, Some(config)) {
+        Ok((ws, _response)) => Ok(ws),
+        Err(tungstenite::HandshakeError::Failure(e)) => Err(Box::new(e)),
+        Err(tungstenite::HandshakeError::Interrupted(_)) => unreachable!("blocking stream"),
+    }
+}
+
+/// Reads until a data message arrives (answering pings is tungstenite's job).
+pub fn next_data(ws: &mut Client) -> Message {
+    loop {
+        match ws.read().expect("read a message") {
+            m @ (Message::Text(_) | Message::Binary(_)) => return m,
+            _ => continue,
+        }
+    }
+}
+
+/// Reads until the server's close frame and returns its code (1005 for an empty close, 1006 if
+/// the connection ended without one).
+pub fn close_code(ws: &mut Client) -> u16 {
+    loop {
+        match ws.read() {
+            // Flushing sends tungstenite's queued answering close, completing the handshake.
+            Ok(Message::Close(Some(f))) => {
+                let _ = ws.flush();
+                return f.code.into();
+            }
+            Ok(Message::Close(None)) => {
+                let _ = ws.flush();
+                return 1005;
+            }
+            Ok(_) => continue,
+            Err(tungstenite::Error::Protocol(
+                tungstenite::error::ProtocolError::ResetWithoutClosingHandshake,
+            ))
+            | Err(tungstenite::Error::ConnectionClosed)
+            | Err(tungstenite::Error::AlreadyClosed) => return 1006,
+            Err(tungstenite::Error::Io(e)) => panic!("io error waiting for a close: {e}"),
+            Err(e) => panic!("error waiting for a close: {e}"),
+        }
+    }
+}
+
+/// Sends `request` raw and reads the whole response until the server closes (or a full
+/// `Content-Length` body arrived).
+pub fn raw_exchange(addr: SocketAddr, request: &[u8]) -> String {
+    let mut s = tcp(addr);
+    s.write_all(request).unwrap();
+    read_response(&mut s)
+}
+
+/// Reads one HTTP response (head plus Content-Length body) from `s`. Reads byte by byte so
+/// that nothing after the response is consumed (pipelined responses, frames after a 101).
+pub fn read_response(s: &mut TcpStream) -> String {
+    let mut buf = Vec::new();
+    let mut b = [0u8; 1];
+    while !buf.ends_with(b"\r\n\r\n") {
+        match s.read(&mut b) {
+            Ok(0) => return String::from_utf8_lossy(&buf).to_string(),
+            Ok(_) => buf.push(b[0]),
+            Err(e) => panic!(
+                "reading a response: {e}; got so far {:?}",
+                String::from_utf8_lossy(&buf)
+            ),
+        }
+    }
+    let head = String::from_utf8_lossy(&buf).to_string();
+    let len = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse::<usize>().ok())?
+        })
+        .unwrap_or(0);
+    let mut body = vec![0u8; len];
+    s.read_exact(&mut body).expect("response body");
+    head + &String::from_utf8_lossy(&body)
+}
+
+pub fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// GET `path` with Connection: close and return the whole response.
+pub fn http_get(addr: SocketAddr, path: &str) -> String {
+    raw_exchange(
+        addr,
+        format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+}
+
+/// The status code of a raw HTTP response.
+pub fn status(response: &str) -> u16 {
+    response
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP response: {response:?}"))
+}
+
+/// Reads until EOF or error; true if the peer closed (EOF or reset) within `within`.
+pub fn closed_within(s: &mut TcpStream, within: Duration) -> bool {
+    s.set_read_timeout(Some(within)).unwrap();
+    let mut buf = [0u8; 4096];
+    let start = Instant::now();
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => {
+                if start.elapsed() > within {
+                    return false;
+                }
+            }
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut =>
+            {
+                return false
+            }
+            Err(_) => return true,
+        }
+    }
+}
+
+/// A TCP echo server on an ephemeral loopback port, one thread per connection; lives until the
+/// test process ends.
+pub fn tcp_echo_backend() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            thread::spawn(move || {
+                let mut buf = [0u8; 16384];
+                loop {
+                    match conn.read(&mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => {
+                            if conn.write_all(&buf[..n]).is_err() {
+                                return;
+                            }
+                        }
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// A masked client frame with a payload shorter than 126 bytes.
+pub fn client_frame(first_byte: u8, payload: &[u8]) -> Vec<u8> {
+    assert!(payload.len() < 126);
+    let mask = [0x11, 0x22, 0x33, 0x44];
+    let mut f = vec![first_byte, 0x80 | payload.len() as u8];
+    f.extend_from_slice(&mask);
+    f.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    f
+}
+
+/// Polls `cond` every 10 ms until it holds or `within` passes.
+pub fn eventually(within: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < within {
+        if cond() {
+            return true;
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+    cond()
+}
+
+/// A raw TCP stream upgraded to a WebSocket on `path` (the 101 head consumed, nothing more).
+pub fn raw_ws(addr: SocketAddr, path: &str) -> TcpStream {
+    let mut s = tcp(addr);
+    s.write_all(
+        format!(
+            "GET {path} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    let mut head = Vec::new();
+    let mut b = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(
+            s.read(&mut b).unwrap(),
+            1,
+            "connection closed during the handshake"
+        );
+        head.push(b[0]);
+    }
+    assert!(
+        head.starts_with(b"HTTP/1.1 101"),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
+    s
+}
+
+/// Reads and discards everything on a clone of `s` in a thread; the thread returns the byte count
+/// when the connection ends.
+pub fn drain(s: &TcpStream) -> thread::JoinHandle<u64> {
+    let mut r = s.try_clone().unwrap();
+    r.set_read_timeout(None).unwrap();
+    thread::spawn(move || {
+        let mut buf = vec![0u8; 65536];
+        let mut total = 0u64;
+        while let Ok(n @ 1..) = r.read(&mut buf) {
+            total += n as u64;
+        }
+        total
+    })
+}
+
+/// A masked client frame of any length (FIN set).
+pub fn client_frame_any(opcode: u8, payload: &[u8]) -> Vec<u8> {
+    let mask = [0x5a, 0xa5, 0x0f, 0xf0];
+    let mut f = vec![0x80 | opcode];
+    match payload.len() {
+        n if n < 126 => f.push(0x80 | n as u8),
+        n if n < 65536 => {
+            f.push(0x80 | 126);
+            f.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            f.push(0x80 | 127);
+            f.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    f.extend_from_slice(&mask);
+    f.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    f
+}

@@ -1,0 +1,177 @@
+//! Echo with tungstenite: text, binary, large and pipelined messages, subprotocol selection,
+//! ping, and the close handshake.
+
+mod common;
+
+use common::*;
+use std::io::{Read, Write};
+use tungstenite::Message;
+
+#[test]
+fn text_and_binary_come_back_unchanged() {
+    let server = TestServer::start(&[]);
+    let mut ws = ws(&server, "/echo");
+    ws.send(Message::text("hello")).unwrap();
+    assert_eq!(next_data(&mut ws), Message::text("hello"));
+    ws.send(Message::binary(vec![0u8, 1, 2, 255])).unwrap();
+    assert_eq!(next_data(&mut ws), Message::binary(vec![0u8, 1, 2, 255]));
+    ws.send(Message::text("")).unwrap();
+    assert_eq!(next_data(&mut ws), Message::text(""));
+    ws.close(None).unwrap();
+    assert_eq!(close_code(&mut ws), 1005);
+}
+
+#[test]
+fn every_unrouted_path_echoes() {
+    let server = TestServer::start(&[]);
+    for path in ["/", "/echo", "/some/where?x=1"] {
+        let mut ws = ws(&server, path);
+        ws.send(Message::text(path)).unwrap();
+        assert_eq!(next_data(&mut ws), Message::text(path));
+    }
+}
+
+#[test]
+fn large_messages_of_all_length_encodings() {
+    let server = TestServer::start(&[]);
+    let mut ws = ws(&server, "/echo");
+    for len in [125usize, 126, 65535, 65536, 1 << 20, 16 << 20] {
+        let payload: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
+        ws.send(Message::binary(payload.clone())).unwrap();
+        match next_data(&mut ws) {
+            Message::Binary(got) => assert!(got == payload, "length {len} differs"),
+            other => panic!("expected binary, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn fragmented_message_is_reassembled() {
+    let server = TestServer::start(&[]);
+    let mut ws = ws(&server, "/echo");
+    // Three fragments, with a ping between the second and third.
+    let mut raw = Vec::new();
+    raw.extend(client_frame(0x01, b"hel"));
+    raw.extend(client_frame(0x00, b"lo "));
+    raw.extend(client_frame(0x89, b"p"));
+    raw.extend(client_frame(0x80, "w\u{f6}rld".as_bytes()));
+    ws.get_mut().write_all(&raw).unwrap();
+    assert_eq!(next_data(&mut ws), Message::text("hello w\u{f6}rld"));
+}
+
+#[test]
+fn pipelined_messages_all_come_back_in_order() {
+    let server = TestServer::start(&[]);
+    let mut ws = ws(&server, "/echo");
+    let mut raw = Vec::new();
+    for i in 0..1000 {
+        raw.extend(client_frame(0x82, format!("{i:06}").as_bytes()));
+    }
+    ws.get_mut().write_all(&raw).unwrap();
+    for i in 0..1000 {
+        assert_eq!(
+            next_data(&mut ws),
+            Message::binary(format!("{i:06}").into_bytes())
+        );
+    }
+}
+
+#[test]
+fn ping_gets_pong_with_same_payload() {
+    let server = TestServer::start(&[]);
+    let mut ws = ws(&server, "/echo");
+    ws.send(Message::Ping(b"are you there".to_vec())).unwrap();
+    match ws.read().unwrap() {
+        Message::Pong(p) => assert_eq!(&p[..], b"are you there"),
+        other => panic!("expected pong, got {other:?}"),
+    }
+}
+
+#[test]
+fn close_code_and_reason_are_answered() {
+    let server = TestServer::start(&[]);
+    let mut ws = ws(&server, "/echo");
+    ws.close(Some(tungstenite::protocol::CloseFrame {
+        code: 4001.into(),
+        reason: "bye".into(),
+    }))
+    .unwrap();
+    assert_eq!(close_code(&mut ws), 4001);
+}
+
+#[test]
+fn subprotocol_server_preference_and_none_offered() {
+    let server = TestServer::start(&["--subprotocol", "chat.v2", "--subprotocol", "chat.v1"]);
+    let header = "Sec-WebSocket-Protocol";
+    // Offered both: the server's first choice wins.
+    let ws = ws_with(&server, "/echo", |mut r| {
+        r.headers_mut()
+            .insert(header, "chat.v1,chat.v2".parse().unwrap()); // tungstenite splits on "," without trimming
+        r
+    });
+    drop(ws);
+    let mut s = tcp(server.addr);
+    let req = "GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+        Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+        Sec-WebSocket-Protocol: other, chat.v1\r\n\r\n";
+    s.write_all(req.as_bytes()).unwrap();
+    let head = read_head(&mut s);
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    assert!(head.contains("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="), "{head}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("sec-websocket-protocol: chat.v1\r\n"),
+        "{head}"
+    );
+    // Offered none we know, or none at all: still a WebSocket, without a subprotocol.
+    for offer in ["Sec-WebSocket-Protocol: mqtt\r\n", ""] {
+        let mut s = tcp(server.addr);
+        let req = format!(
+            "GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+            Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{offer}\r\n"
+        );
+        s.write_all(req.as_bytes()).unwrap();
+        let head = read_head(&mut s);
+        assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+        assert!(
+            !head.to_ascii_lowercase().contains("sec-websocket-protocol"),
+            "{head}"
+        );
+    }
+    // And tungstenite accepts the answer when it offered one of ours.
+    let mut ws = ws_with(&server, "/echo", |mut r| {
+        r.headers_mut().insert(header, "chat.v1".parse().unwrap());
+        r
+    });
+    ws.send(Message::text("x")).unwrap();
+    assert_eq!(next_data(&mut ws), Message::text("x"));
+}
+
+#[test]
+fn first_frame_in_the_same_packet_as_the_head_is_not_lost() {
+    let server = TestServer::start(&[]);
+    let mut s = tcp(server.addr);
+    let mut req = b"GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+        Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        .to_vec();
+    req.extend(client_frame(0x81, b"early"));
+    s.write_all(&req).unwrap();
+    let head = read_head(&mut s);
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    let mut frame = [0u8; 7];
+    s.read_exact(&mut frame).unwrap();
+    assert_eq!(&frame, b"\x81\x05early");
+}
+
+/// Reads a response head byte by byte (so no frame bytes after it are consumed).
+fn read_head(s: &mut std::net::TcpStream) -> String {
+    let mut head = Vec::new();
+    let mut b = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if s.read(&mut b).unwrap() == 0 {
+            break;
+        }
+        head.push(b[0]);
+    }
+    String::from_utf8(head).unwrap()
+}
