@@ -84,6 +84,7 @@ mod close;
 mod config;
 mod connection;
 mod control;
+pub mod deflate;
 mod error;
 mod extension;
 mod header;
