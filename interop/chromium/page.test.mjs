@@ -2,12 +2,14 @@
 // server's built-in page GET / and checks what its script reports: #echo-result and
 // #broadcast-result become "ok", #extensions shows what the browser's echo socket negotiated.
 //   SWITCHYARD_HTTP        http://host:port of the server (interop/chromium/run sets it)
-//   CHROMIUM_EXPECT_DEFLATE=1   also require permessage-deflate in #extensions (issue 7)
+//   CHROMIUM_EXPECT_DEFLATE=1|0   require permessage-deflate in #extensions, or not; by default it
+//                          is required when the server accepts a plain permessage-deflate offer
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import http from 'node:http';
 import { chromium } from 'playwright-core';
 
 const base = process.env.SWITCHYARD_HTTP?.replace(/\/$/, '');
@@ -72,9 +74,33 @@ test('built-in page: broadcast works in Chromium', () => {
   assert.equal(results['broadcast-result'], 'ok');
 });
 
-test('built-in page: #extensions shows what the echo socket negotiated', () => {
+// Whether the server accepts permessage-deflate from a client that is not a browser.
+function serverTakesDeflate() {
+  return new Promise((resolve, reject) => {
+    const req = http.request(base + '/echo', {
+      headers: {
+        Connection: 'Upgrade', Upgrade: 'websocket', 'Sec-WebSocket-Version': '13',
+        'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==',
+        'Sec-WebSocket-Extensions': 'permessage-deflate; client_max_window_bits',
+      },
+      timeout: 5000,
+    });
+    req.on('upgrade', (res, socket) => {
+      socket.destroy();
+      resolve(/permessage-deflate/.test(res.headers['sec-websocket-extensions'] ?? ''));
+    });
+    req.on('response', (res) => reject(new Error(`upgrade answered ${res.statusCode}`)));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+test('built-in page: Chromium negotiates permessage-deflate when the server offers it', async (t) => {
   assert.equal(typeof results.extensions, 'string', '#extensions element missing');
-  if (process.env.CHROMIUM_EXPECT_DEFLATE === '1') {
-    assert.match(results.extensions, /permessage-deflate/);
-  }
+  const expect = process.env.CHROMIUM_EXPECT_DEFLATE
+    ? process.env.CHROMIUM_EXPECT_DEFLATE === '1'
+    : await serverTakesDeflate();
+  t.diagnostic(`#extensions: ${JSON.stringify(results.extensions)}; deflate expected: ${expect}`);
+  if (expect) assert.match(results.extensions, /permessage-deflate/);
+  else assert.doesNotMatch(results.extensions, /permessage-deflate/);
 });
