@@ -7,7 +7,8 @@
 //! - [`sys`]: raising `RLIMIT_NOFILE` and pinning the calling thread to a core;
 //! - [`accept`]: the `Sec-WebSocket-Accept` value (RFC 6455 section 4.2.2), used by the null
 //!   server, which must stay independent of the crates it is the yardstick for;
-//! - [`mask`]: XOR masking of payloads with a 4-byte key (RFC 6455 section 5.3);
+//! - [`mask`]: XOR masking of payloads with a 4-byte key (RFC 6455 section 5.3), for the null
+//!   server;
 //! - [`wire`]: the client side of the protocol as the load generator speaks it: the opening
 //!   handshake through `switchyard-handshake`'s client, and masked client frames.
 //!

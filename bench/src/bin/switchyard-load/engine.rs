@@ -10,9 +10,8 @@ use mio::event::Event;
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
-use switchyard_bench::wire::{
-    decode_server_frame, encode_client_frame, opcode, ClientError, ClientHandshake, FastRng,
-};
+use switchyard_bench::wire::{ClientError, ClientHandshake, FastRng};
+use switchyard_frame::{Config, Connection, Event as Message, OpCode, Role as CodecRole};
 
 use crate::net::Connector;
 
@@ -28,7 +27,7 @@ pub enum Mode {
         /// Payload bytes.
         size: usize,
         /// Text or binary.
-        opcode: u8,
+        opcode: OpCode,
     },
     /// Hold the connection; answer pings.
     Idle,
@@ -39,7 +38,7 @@ pub enum Mode {
         /// Payload bytes.
         size: usize,
         /// Text or binary.
-        opcode: u8,
+        opcode: OpCode,
     },
 }
 
@@ -64,6 +63,8 @@ struct Conn {
     phase: Phase,
     role: Role,
     handshake: ClientHandshake<'static>,
+    /// The frame codec in the client role, from the 101 on (the upgrade storm never needs one).
+    codec: Option<Connection>,
     started: Instant,
     /// Bytes of an incomplete response head or frame.
     pending: Vec<u8>,
@@ -233,6 +234,7 @@ impl Engine {
             phase: Phase::Connecting,
             role,
             handshake,
+            codec: None,
             started: Instant::now(),
             pending: Vec::new(),
             unsent: Vec::new(),
@@ -348,12 +350,12 @@ impl Engine {
             };
             let mut pending = std::mem::take(&mut conn.pending);
             let result = if pending.is_empty() {
-                self.process(key, &scratch[..n], now).map(|used| {
+                self.process(key, &mut scratch[..n], now).map(|used| {
                     pending.extend_from_slice(&scratch[used..n]);
                 })
             } else {
                 pending.extend_from_slice(&scratch[..n]);
-                self.process(key, &pending, now).map(|used| {
+                self.process(key, &mut pending, now).map(|used| {
                     pending.drain(..used);
                 })
             };
@@ -384,7 +386,12 @@ impl Engine {
     }
 
     /// Handles the complete head and frames at the start of `data`; returns the bytes used.
-    fn process(&mut self, key: usize, data: &[u8], now: Instant) -> Result<usize, &'static str> {
+    fn process(
+        &mut self,
+        key: usize,
+        data: &mut [u8],
+        now: Instant,
+    ) -> Result<usize, &'static str> {
         let mut used = 0;
         let conn = &mut self.conns[key];
         if conn.phase == Phase::Upgrading {
@@ -401,15 +408,19 @@ impl Engine {
                 return Ok(data.len());
             }
         }
-        loop {
-            let frame = match decode_server_frame(&data[used..]) {
-                Ok(Some(frame)) => frame,
-                Ok(None) => break,
-                Err(_) => return Err("invalid frame from server"),
-            };
-            let payload = &data[used + frame.payload.start..used + frame.payload.end];
-            used += frame.consumed;
-            self.on_frame(key, frame.opcode, frame.fin, payload, now)?;
+        while used < data.len() {
+            let codec = self.conns[key]
+                .codec
+                .get_or_insert_with(|| Connection::new(CodecRole::Client, Config::default()));
+            let progress = codec
+                .handle_bytes(&mut data[used..])
+                .map_err(|_| "invalid frame from server")?;
+            used += progress.consumed;
+            match progress.event {
+                Some(message) => self.on_message(key, message, now)?,
+                // The codec keeps partial frames itself: no event means all input was taken.
+                None => break,
+            }
         }
         Ok(used)
     }
@@ -444,29 +455,32 @@ impl Engine {
         }
     }
 
-    fn on_frame(
+    fn on_message(
         &mut self,
         key: usize,
-        op: u8,
-        fin: bool,
-        payload: &[u8],
+        message: Message<'_>,
         now: Instant,
     ) -> Result<(), &'static str> {
-        match op {
-            opcode::PING => {
-                let mask = self.rng.mask();
-                encode_client_frame(&mut self.conns[key].unsent, opcode::PONG, payload, mask);
+        let (op, payload): (OpCode, &[u8]) = match &message {
+            Message::Text(text) => (OpCode::Text, text.as_bytes()),
+            Message::Binary(data) => (OpCode::Binary, data),
+            Message::Ping(payload) => {
+                let conn = &mut self.conns[key];
+                let codec = conn.codec.as_mut().ok_or("ping before open")?;
+                let pong = codec
+                    .encode_pong(payload)
+                    .map_err(|_| "cannot answer ping")?;
+                conn.unsent.extend_from_slice(pong.as_bytes());
                 return Ok(());
             }
-            opcode::PONG => return Ok(()),
-            opcode::CLOSE => return Err("server sent close"),
-            _ => {}
-        }
+            Message::Pong(_) => return Ok(()),
+            Message::Close { .. } => return Err("server sent close"),
+        };
         match self.mode {
             Mode::Echo { size, opcode, .. } => {
                 let conn = &mut self.conns[key];
                 let expected = payload_for(&self.pattern, conn.received, size);
-                if op != opcode || !fin || payload != expected {
+                if op != opcode || payload != expected {
                     return Err("echo payload mismatch");
                 }
                 conn.received += 1;
@@ -484,7 +498,7 @@ impl Engine {
                     return Ok(());
                 }
                 let seq = conn.received;
-                if op != opcode || !fin || payload != payload_for(&self.pattern, seq, size) {
+                if op != opcode || payload != payload_for(&self.pattern, seq, size) {
                     return Err("broadcast payload mismatch or out of order");
                 }
                 conn.received += 1;
@@ -534,13 +548,16 @@ impl Engine {
         };
         let seq = conn.sent;
         conn.sent += 1;
-        let mask = self.rng.mask();
-        encode_client_frame(
-            &mut conn.unsent,
-            opcode,
-            payload_for(&self.pattern, seq, size),
-            mask,
-        );
+        let codec = conn
+            .codec
+            .get_or_insert_with(|| Connection::new(CodecRole::Client, Config::default()));
+        codec
+            .encode_message(
+                opcode,
+                payload_for(&self.pattern, seq, size),
+                &mut conn.unsent,
+            )
+            .expect("a text or binary message can always be sent while open");
         self.fanout.published_at.push_back(now);
         self.fanout.delivered.push_back(0);
     }
@@ -550,13 +567,16 @@ impl Engine {
             return;
         };
         let conn = &mut self.conns[key];
-        let mask = self.rng.mask();
-        encode_client_frame(
-            &mut conn.unsent,
-            opcode,
-            payload_for(&self.pattern, conn.sent, size),
-            mask,
-        );
+        let codec = conn
+            .codec
+            .get_or_insert_with(|| Connection::new(CodecRole::Client, Config::default()));
+        codec
+            .encode_message(
+                opcode,
+                payload_for(&self.pattern, conn.sent, size),
+                &mut conn.unsent,
+            )
+            .expect("a text or binary message can always be sent while open");
         conn.sent += 1;
         conn.sent_at.push_back(now);
     }

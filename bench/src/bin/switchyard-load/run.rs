@@ -4,7 +4,7 @@ use std::io::{self, Write as _};
 use std::time::{Duration, Instant};
 
 use switchyard_bench::procfs;
-use switchyard_bench::wire::opcode;
+use switchyard_frame::OpCode;
 
 use crate::cli::{Common, Scenario};
 use crate::engine::{Engine, Mode, Role};
@@ -94,7 +94,7 @@ pub fn run(scenario: &Scenario, common: &Common) -> io::Result<Report> {
         .unwrap_or_else(|| common.addr.to_string())
         .leak();
     let path: &'static str = common.path.clone().leak();
-    let text_or_binary = |binary: bool| if binary { opcode::BINARY } else { opcode::TEXT };
+    let text_or_binary = |binary: bool| if binary { OpCode::Binary } else { OpCode::Text };
     let mode = match *scenario {
         Scenario::Upgrade { .. } => Mode::Upgrade,
         Scenario::Echo {
