@@ -111,6 +111,7 @@ def main():
     with open(args.out, "w") as f:
         f.write(text)
 
+    print("\n".join(l for l in lines if l.startswith("|")))
     print("autobahn: " + ", ".join("%s %d" % (b, by_behavior[b]) for b in behaviors)
           + " (%d cases, %d s)" % (total, args.seconds))
     for behavior in behaviors:
