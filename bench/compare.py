@@ -326,17 +326,21 @@ def svg_chart(summary, scen_list, servers_order):
                 r = ratio(med(summary, scen, s, key), null)
                 if r is not None:
                     vals.append(r)
-        vmax = max(vals + [1.0]) * 1.1
+        # Axis capped at 3x: a bar beyond it is drawn to the cap and labelled with its value.
+        cap = 3.0
+        vmax = min(max(vals + [1.0]) * 1.1, cap * 1.05)
+        step = next(st for st in (0.25, 0.5, 1.0, 2.0, 5.0) if vmax / st <= 8)
         base = y0 + 20 + panel_h
         plot_w = width - left - 20
         out.append(f'<line x1="{left}" y1="{base}" x2="{left + plot_w}" y2="{base}" stroke="black"/>')
-        for tick in [0.25 * i for i in range(0, int(vmax / 0.25) + 1)]:
+        tick = 0.0
+        while tick <= vmax:
             ty = base - tick / vmax * panel_h
-            if tick in (0.0, 1.0) or (tick * 4) % 2 == 0:
-                out.append(f'<line x1="{left}" y1="{ty:.1f}" x2="{left + plot_w}" y2="{ty:.1f}" '
-                           f'stroke="{"#444" if tick == 1.0 else "#ddd"}" '
-                           f'stroke-dasharray="{"4,3" if tick == 1.0 else ""}"/>')
-                out.append(f'<text x="{left - 6}" y="{ty + 4:.1f}" text-anchor="end">{tick:.2g}x</text>')
+            out.append(f'<line x1="{left}" y1="{ty:.1f}" x2="{left + plot_w}" y2="{ty:.1f}" '
+                       f'stroke="{"#444" if tick == 1.0 else "#ddd"}" '
+                       f'stroke-dasharray="{"4,3" if tick == 1.0 else "none"}"/>')
+            out.append(f'<text x="{left - 6}" y="{ty + 4:.1f}" text-anchor="end">{tick:g}x</text>')
+            tick += step
         group_w = plot_w / max(1, len(scen_list))
         bar_w = group_w * 0.8 / max(1, len(servers_order))
         for gi, (scen, label, *_rest) in enumerate(scen_list):
@@ -346,7 +350,7 @@ def svg_chart(summary, scen_list, servers_order):
                 r = ratio(med(summary, scen, s, key), null)
                 if r is None:
                     continue
-                h = r / vmax * panel_h
+                h = min(r, vmax) / vmax * panel_h
                 bx = gx + si * bar_w
                 out.append(f'<rect x="{bx:.1f}" y="{base - h:.1f}" width="{bar_w - 2:.1f}" '
                            f'height="{h:.1f}" fill="{colors.get(s, "#000")}"/>')
@@ -488,8 +492,6 @@ def write_markdown(path, summary, scen_list, servers_order, meta, chart_name, st
                      f"{fmt(med(summary, scen, s, 'errors'), 0)} |")
         L.append("")
     if strace_rows:
-        L.append("## Syscalls per upgrade (strace -c -f)")
-        L.append("")
         L.extend(strace_rows)
         L.append("")
     L.append("## What could not be measured here")
@@ -543,6 +545,48 @@ def strace_upgrades(names, count):
     rows.insert(0, "")
     rows.insert(0, "Totals: " + "; ".join(f"{n}: {t:.2f} syscalls per upgrade over {d} upgrades"
                                           for n, t, d in totals) + ".")
+    rows.insert(0, "")
+    rows.insert(0, "`strace -c -f` on the server during `switchyard-load upgrade --concurrency 8 "
+                   f"--count {count}` (tracing slows everything: counts only, no times).")
+    rows.insert(0, "")
+    rows.insert(0, "## Syscalls per upgrade (strace -c -f)")
+    return rows
+
+
+def perf_profiles(names, scen_list, seconds):
+    """Top symbols of each server (perf record -g, self time) during the throughput scenarios."""
+    rows = []
+    for scen, label, args, _unit in scen_list:
+        if scen not in ("upgrade", "echo16", "echo16k"):
+            continue
+        for name in names:
+            server = Server(name)
+            data = f"/tmp/switchyard-perf-{name}-{scen}.data"
+            try:
+                time.sleep(0.2)
+                # Longer than the profile so that it covers steady traffic only.
+                run_args = [a if a != args[args.index("--duration") + 1] else str(seconds + 4)
+                            for a in args]
+                load = subprocess.Popen(load_argv(server, run_args), stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL)
+                time.sleep(2.5)
+                subprocess.run(["perf", "record", "-F", "1999", "-g", "-p", str(server.pid),
+                                "-o", data, "--", "sleep", str(seconds)],
+                               capture_output=True, timeout=seconds + 60)
+                load.wait(timeout=120)
+            finally:
+                server.stop()
+            rep = subprocess.run(["perf", "report", "-i", data, "--stdio", "--no-children",
+                                  "--sort", "sym", "--percent-limit", "1.5", "-g", "none"],
+                                 capture_output=True, text=True)
+            lines = [ln.strip() for ln in rep.stdout.splitlines()
+                     if ln.strip() and not ln.startswith("#")][:14]
+            rows.append(f"**{name}, {scen}** ({label}; self time, symbols above 1.5%):")
+            rows.append("")
+            rows.append("```")
+            rows.extend(lines)
+            rows.append("```")
+            rows.append("")
     return rows
 
 
@@ -579,6 +623,9 @@ def main():
     ap.add_argument("--strace", action="store_true",
                     help="also count syscalls per upgrade (null and switchyard)")
     ap.add_argument("--strace-only", action="store_true", help="only the strace count")
+    ap.add_argument("--perf", action="store_true",
+                    help="also profile null and switchyard with perf record (top symbols)")
+    ap.add_argument("--from-json", help="rewrite the report from a raw results file, no runs")
     ap.add_argument("--out", help="markdown output (default BENCHMARKS.md, quick: "
                     "BENCHMARKS.quick.md)")
     a = ap.parse_args()
@@ -588,6 +635,17 @@ def main():
             sys.exit(f"unknown server {n}; known: {', '.join(servers())}")
     rounds = a.rounds or (1 if a.quick else 5)
     out_md = a.out or os.path.join(ROOT, "BENCHMARKS.quick.md" if a.quick else "BENCHMARKS.md")
+    if a.from_json:
+        with open(a.from_json) as f:
+            saved = json.load(f)
+        meta, results = saved["meta"], saved["results"]
+        scen_list = scenarios(meta["quick"])
+        if "broadcast" in results:
+            scen_list.append(broadcast_scenario(meta["quick"]))
+        scen_list = [sc for sc in scen_list if sc[0] in results]
+        names = [n for n in servers() if any(n in per for per in results.values())]
+        report(out_md, meta, results, scen_list, names, saved.get("strace", []))
+        return
     for tool in ("taskset", "node") + (("strace",) if a.strace or a.strace_only else ()):
         if not shutil.which(tool):
             sys.exit(f"{tool} is missing (apt-get install util-linux strace nodejs)")
@@ -637,6 +695,13 @@ def main():
         sn = [n for n in ("null", "switchyard") if n in names]
         log(f"strace -c -f over upgrades: {', '.join(sn)}")
         strace_rows = strace_upgrades(sn, 2000 if a.quick else 5000)
+    perf_rows = []
+    if a.perf:
+        pn = [n for n in ("switchyard", "null") if n in names]
+        log(f"perf record during upgrade, echo16, echo16k: {', '.join(pn)}")
+        perf_rows = perf_profiles(pn, scen_list, 2 if a.quick else 4)
+    strace_rows = strace_rows + (["", "## Profiles (perf record)", ""] + perf_rows
+                                 if perf_rows else [])
     finished = datetime.datetime.now(datetime.timezone.utc)
     meta.update({"finished": finished.strftime("%Y-%m-%d %H:%M:%S"), "load_after": loadavg(),
                  "busy_after": busy_processes()})
@@ -644,10 +709,14 @@ def main():
     raw_dir = os.path.join(ROOT, "bench", "results")
     os.makedirs(raw_dir, exist_ok=True)
     raw = os.path.join(raw_dir, f"{'quick-' if a.quick else ''}{stamp}.json")
-    with open(raw, "w") as f:
-        json.dump({"meta": meta, "results": results, "strace": strace_rows}, f, indent=1)
     meta["raw"] = os.path.relpath(raw, ROOT)
     meta["commands"] = [commands[s[0]] for s in scen_list if s[0] in commands]
+    with open(raw, "w") as f:
+        json.dump({"meta": meta, "results": results, "strace": strace_rows}, f, indent=1)
+    report(out_md, meta, results, scen_list, names, strace_rows)
+
+
+def report(out_md, meta, results, scen_list, names, strace_rows):
     ok = {s: {n: [r for r in runs if "failed" not in r] for n, runs in per.items()}
           for s, per in results.items()}
     summary = summarize(ok)
