@@ -107,7 +107,16 @@ impl<H: Handler> Ctx<'_, H> {
             .insert(self.core.now, after, id.0, tag, TimerKind::User)
     }
 
-    /// Cancels a pending timer. False if it already fired or was cancelled.
+    /// Calls [`Handler::on_reactor_timer`] with `tag` once `after` has passed: a timer of the
+    /// reactor rather than of a connection (periodic sweeps: re-arm it in the callback). One
+    /// sweep timer for all connections costs less memory than a timer per connection.
+    pub fn set_reactor_timer(&mut self, after: Duration, tag: u64) -> TimerId {
+        self.core
+            .timers
+            .insert(self.core.now, after, 0, tag, TimerKind::Reactor)
+    }
+
+    /// Cancels a pending timer (of a connection or of the reactor). False if it already fired or was cancelled.
     pub fn cancel_timer(&mut self, timer: TimerId) -> bool {
         self.core.timers.cancel(timer)
     }

@@ -187,6 +187,17 @@ pub trait Handler: Sized + 'static {
         let _ = (ctx, id, conn, reason);
     }
 
+    /// Called once on the reactor's thread before its first poll: the place to set reactor
+    /// timers ([`Ctx::set_reactor_timer`]) such as a periodic keepalive sweep.
+    fn on_start(&mut self, ctx: &mut Ctx<'_, Self>) {
+        let _ = ctx;
+    }
+
+    /// A timer set with [`Ctx::set_reactor_timer`] fired. Re-arm it here for a periodic tick.
+    fn on_reactor_timer(&mut self, ctx: &mut Ctx<'_, Self>, tag: u64) {
+        let _ = (ctx, tag);
+    }
+
     /// A message arrived in this reactor's mailbox.
     fn on_message(&mut self, ctx: &mut Ctx<'_, Self>, message: Self::Message) {
         let _ = (ctx, message);

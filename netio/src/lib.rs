@@ -92,3 +92,29 @@ mod slab_entry {
         Occupied(T),
     }
 }
+
+#[cfg(test)]
+mod size_tests {
+    use super::*;
+
+    /// The memory budget of issue 4: at most 256 bytes per idle connection added by the reactor
+    /// (slab slot + timer entry), and the server needs far less. Printed for the report.
+    #[test]
+    fn per_connection_state_is_small() {
+        let slot = conn_slot_size::<()>();
+        let conn = std::mem::size_of::<conn::Conn<()>>();
+        let timer = timer::entry_slot_size();
+        eprintln!("Conn<()> = {conn} B, slab slot = {slot} B, timer slot = {timer} B");
+        // mio adds a selector id to each socket in debug builds only.
+        let debug_extra = if cfg!(debug_assertions) { 8 } else { 0 };
+        assert!(conn <= 24 + debug_extra, "Conn<()> is {conn} bytes");
+        assert!(slot <= 32 + debug_extra, "slab slot is {slot} bytes");
+        assert!(
+            slot + timer <= 96,
+            "slot + one timer = {} bytes",
+            slot + timer
+        );
+        // A 16-byte handler state is stored inline (plus at most the `Option` tag, padded).
+        assert!(conn_slot_size::<[u64; 2]>() <= slot + 24);
+    }
+}

@@ -76,6 +76,11 @@ fn with_state<H: Handler>(
 
 impl<H: Handler> Reactor<H> {
     pub(crate) fn run(mut self) {
+        self.core.now = Instant::now();
+        self.handler.on_start(&mut Ctx {
+            core: &mut self.core,
+        });
+        self.run_deferred();
         loop {
             let busy = self.accept_more
                 || self.mailbox_more
@@ -304,6 +309,14 @@ impl<H: Handler> Reactor<H> {
                         h.on_timer(ctx, id, st, e.tag)
                     });
                 }
+            }
+            TimerKind::Reactor => {
+                self.handler.on_reactor_timer(
+                    &mut Ctx {
+                        core: &mut self.core,
+                    },
+                    e.tag,
+                );
             }
             TimerKind::Linger => {
                 if let Some(key) = self.core.lookup(ConnId(e.owner)) {

@@ -21,6 +21,8 @@ pub struct TimerId(u64);
 pub(crate) enum TimerKind {
     /// A handler's timer: `on_timer(tag)`.
     User,
+    /// A handler's reactor timer: `on_reactor_timer(tag)`.
+    Reactor,
     /// End of a lingering close.
     Linger,
     /// End of an accept backoff (owner unused).
@@ -43,6 +45,12 @@ struct Entry {
     next: u32,
     generation: u32,
     kind: TimerKind,
+}
+
+/// Bytes one pending timer occupies in the wheel's slab (for the memory budget).
+#[cfg(test)]
+pub(crate) fn entry_slot_size() -> usize {
+    std::mem::size_of::<crate::slab_entry::Entry<Entry>>()
 }
 
 pub(crate) struct Wheel {

@@ -236,3 +236,50 @@ fn mailbox_delivers_every_message_in_order_from_many_threads() {
         "a stopped reactor's mailbox gives the message back"
     );
 }
+
+/// A periodic reactor timer armed in `on_start`, re-armed in its callback.
+struct Ticker {
+    ticks: Arc<AtomicUsize>,
+    left: u32,
+}
+
+impl Handler for Ticker {
+    type Conn = ();
+    type Message = ();
+    fn on_start(&mut self, ctx: &mut Ctx<'_, Self>) {
+        ctx.set_reactor_timer(Duration::from_millis(20), 7);
+    }
+    fn on_reactor_timer(&mut self, ctx: &mut Ctx<'_, Self>, tag: u64) {
+        assert_eq!(tag, 7);
+        self.ticks.fetch_add(1, Ordering::SeqCst);
+        self.left -= 1;
+        if self.left > 0 {
+            ctx.set_reactor_timer(Duration::from_millis(20), 7);
+        }
+    }
+    fn accept(&mut self, _: &mut Ctx<'_, Self>, _: ConnId, _: &Accepted) -> Option<()> {
+        None
+    }
+    fn on_data(&mut self, _: &mut Ctx<'_, Self>, _: ConnId, _: &mut (), _: &[u8]) {}
+}
+
+#[test]
+fn reactor_timers_tick_from_on_start() {
+    let ticks = Arc::new(AtomicUsize::new(0));
+    let t = ticks.clone();
+    let t0 = Instant::now();
+    let server = start(config(2), move |_| Ticker {
+        ticks: t.clone(),
+        left: 5,
+    })
+    .unwrap();
+    wait_until("5 ticks per reactor", || ticks.load(Ordering::SeqCst) == 10);
+    assert!(t0.elapsed() >= Duration::from_millis(100));
+    std::thread::sleep(Duration::from_millis(60));
+    assert_eq!(
+        ticks.load(Ordering::SeqCst),
+        10,
+        "no tick after the last re-arm"
+    );
+    drop(server);
+}
