@@ -1,2 +1,93 @@
-//! Placeholder: replaced by the criterion benchmark.
-fn main() {}
+//! Parse, negotiate and write the 101 for a full Chromium upgrade request (about 500 bytes).
+//!
+//! Run: `CARGO_TARGET_DIR=/work/target-handshake taskset -c 1 cargo bench -p switchyard-handshake --bench upgrade`
+
+use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
+use switchyard_handshake::*;
+
+/// What Chromium 131 sends for `new WebSocket("ws://127.0.0.1:8080/chat")`.
+const CHROMIUM: &[u8] = b"GET /chat HTTP/1.1\r\n\
+Host: 127.0.0.1:8080\r\n\
+Connection: Upgrade\r\n\
+Pragma: no-cache\r\n\
+Cache-Control: no-cache\r\n\
+User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36\r\n\
+Upgrade: websocket\r\n\
+Origin: http://127.0.0.1:8080\r\n\
+Sec-WebSocket-Version: 13\r\n\
+Accept-Encoding: gzip, deflate, br, zstd\r\n\
+Accept-Language: en-US,en;q=0.9\r\n\
+Sec-WebSocket-Key: 8VpXgk3jqZ0bYvTQW1nN3g==\r\n\
+Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n";
+
+/// Accepts permessage-deflate as Chromium offers it, answering `client_max_window_bits=15`:
+/// the shape of the negotiation issue 7 will plug in.
+struct Deflate;
+
+impl ExtensionNegotiator for Deflate {
+    type Agreed = bool;
+
+    fn negotiate(
+        &self,
+        offers: ExtensionList<'_>,
+        response: &mut ExtensionResponse,
+    ) -> Result<bool, NegotiationFailed> {
+        for offer in offers.filter(|o| o.name().eq_ignore_ascii_case("permessage-deflate")) {
+            if offer.params().all(|p| p.name == "client_max_window_bits") {
+                response
+                    .accept(&offer)?
+                    .param("client_max_window_bits", Some("15"))?;
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+}
+
+fn upgrade<N: ExtensionNegotiator>(
+    acceptor: &Acceptor<N>,
+    request: &[u8],
+    out: &mut [u8],
+) -> usize {
+    let mut parser = acceptor.parser();
+    let mut headers = [EMPTY_HEADER; 32];
+    match acceptor.accept(&mut parser, request, &mut headers, out) {
+        Ok(Status::Complete(Decision::Switch(switch))) => switch.response.len(),
+        _ => panic!("not a switch"),
+    }
+}
+
+fn benches(c: &mut Criterion) {
+    let mut group = c.benchmark_group("upgrade");
+    group.throughput(Throughput::Elements(1));
+    let mut out = [0u8; 1024];
+
+    let plain = Acceptor::new();
+    group.bench_function("chromium", |b| {
+        b.iter(|| upgrade(&plain, black_box(CHROMIUM), &mut out))
+    });
+
+    let deflate = Acceptor::new().extensions(Deflate);
+    group.bench_function("chromium_deflate", |b| {
+        b.iter(|| upgrade(&deflate, black_box(CHROMIUM), &mut out))
+    });
+
+    group.bench_function("parse_only", |b| {
+        b.iter(|| {
+            let mut headers = [EMPTY_HEADER; 32];
+            let mut parser = RequestParser::default();
+            parser
+                .parse(black_box(CHROMIUM), &mut headers)
+                .map(|s| s.is_partial())
+                .unwrap()
+        })
+    });
+
+    group.bench_function("accept_key", |b| {
+        b.iter(|| AcceptKey::for_key(black_box(b"8VpXgk3jqZ0bYvTQW1nN3g==")))
+    });
+    group.finish();
+}
+
+criterion_group!(upgrade_benches, benches);
+criterion_main!(upgrade_benches);

@@ -84,6 +84,8 @@ pub struct Request<'a> {
     host: Option<&'a [u8]>,
     body: Body,
     keep_alive: bool,
+    /// Connection lists `upgrade`: found in the parse pass so that deciding needs no other.
+    connection_upgrade: bool,
     head_len: usize,
     leftover: &'a [u8],
 }
@@ -143,6 +145,11 @@ impl<'a> Request<'a> {
     /// How the body is framed; the body's bytes start at [`Request::leftover`].
     pub fn body(&self) -> Body {
         self.body
+    }
+
+    /// Whether the Connection field lists `upgrade` (RFC 9110 section 7.8).
+    pub fn connection_upgrade(&self) -> bool {
+        self.connection_upgrade
     }
 
     /// Whether the connection stays open after the response (RFC 9112 section 9.3): HTTP/1.1
@@ -280,36 +287,50 @@ fn finish<'h>(
     let mut content_length: Option<u64> = None;
     let mut chunked = false;
     let mut transfer_encoding = false;
+    let (mut close, mut keep_alive, mut connection_upgrade) = (false, false, false);
+    // One pass, dispatching on the name's length first: most fields are none of these.
     for h in headers {
         let name = h.name.as_bytes();
-        if name.eq_ignore_ascii_case(b"host") {
-            if host.is_some() {
-                return Err(HandshakeError::DuplicateHost);
+        match name.len() {
+            4 if name.eq_ignore_ascii_case(b"host") => {
+                if host.is_some() {
+                    return Err(HandshakeError::DuplicateHost);
+                }
+                if !is_valid_host(h.value) {
+                    return Err(HandshakeError::InvalidHost);
+                }
+                host = Some(h.value);
             }
-            if !is_valid_host(h.value) {
-                return Err(HandshakeError::InvalidHost);
+            10 if name.eq_ignore_ascii_case(b"connection") => {
+                for token in CommaList::new(h.value) {
+                    close |= token.eq_ignore_ascii_case(b"close");
+                    keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
+                    connection_upgrade |= token.eq_ignore_ascii_case(b"upgrade");
+                }
             }
-            host = Some(h.value);
-        } else if name.eq_ignore_ascii_case(b"content-length") {
-            for element in CommaList::new(h.value) {
-                let value = parse_content_length(element)?;
-                if content_length.is_some_and(|known| known != value) {
+            14 if name.eq_ignore_ascii_case(b"content-length") => {
+                for element in CommaList::new(h.value) {
+                    let value = parse_content_length(element)?;
+                    if content_length.is_some_and(|known| known != value) {
+                        return Err(HandshakeError::InvalidContentLength);
+                    }
+                    content_length = Some(value);
+                }
+                if content_length.is_none() {
                     return Err(HandshakeError::InvalidContentLength);
                 }
-                content_length = Some(value);
             }
-            if content_length.is_none() {
-                return Err(HandshakeError::InvalidContentLength);
-            }
-        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
-            transfer_encoding = true;
-            for coding in CommaList::new(h.value) {
-                // Only chunked is implemented, and it may be applied once (RFC 9112 section 7).
-                if !coding.eq_ignore_ascii_case(b"chunked") || chunked {
-                    return Err(HandshakeError::UnsupportedTransferCoding);
+            17 if name.eq_ignore_ascii_case(b"transfer-encoding") => {
+                transfer_encoding = true;
+                for coding in CommaList::new(h.value) {
+                    // Only chunked is implemented, and it may be applied once (RFC 9112 7).
+                    if !coding.eq_ignore_ascii_case(b"chunked") || chunked {
+                        return Err(HandshakeError::UnsupportedTransferCoding);
+                    }
+                    chunked = true;
                 }
-                chunked = true;
             }
+            _ => {}
         }
     }
     if version == Version::Http11 && host.is_none() {
@@ -333,8 +354,8 @@ fn finish<'h>(
         }
     };
     let keep_alive = match version {
-        Version::Http11 => !list_contains(headers, "connection", "close"),
-        Version::Http10 => list_contains(headers, "connection", "keep-alive"),
+        Version::Http11 => !close,
+        Version::Http10 => keep_alive && !close,
     };
     Ok(Request {
         method,
@@ -344,6 +365,7 @@ fn finish<'h>(
         host,
         body,
         keep_alive,
+        connection_upgrade,
         head_len,
         leftover,
     })

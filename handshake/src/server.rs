@@ -2,7 +2,7 @@
 
 use crate::output::{write_into, BufferTooSmall};
 use crate::response::{ProtocolSwitch, RejectResponse, WebSocketSwitch};
-use crate::tokens::{is_token, list_elements, single, trim_ows};
+use crate::tokens::{is_token, list_elements, trim_ows, CommaList};
 use crate::upgrade::{
     offers, ProtocolId, RegisterError, ResponseHeaders, UpgradeOffer, UpgradeProtocol, Verdict,
 };
@@ -221,7 +221,7 @@ impl<N: ExtensionNegotiator> Acceptor<N> {
     ) -> Result<Decision<'a, N::Agreed>, BufferTooSmall> {
         // RFC 9110 section 7.8: a server must ignore Upgrade in an HTTP/1.0 request, and
         // Upgrade only counts when Connection lists it.
-        if request.version() == Version::Http10 || !request.connection_has("upgrade") {
+        if request.version() == Version::Http10 || !request.connection_upgrade() {
             return Ok(Decision::NotUpgrade(request));
         }
         let mut extra = ResponseHeaders::default();
@@ -346,35 +346,112 @@ fn check_websocket<'a>(
     if request.body() != Body::None {
         return Err(HandshakeError::WebSocketWithBody);
     }
-    let send_continue = expectation(request)?;
-    let headers = request.headers();
-    match single(headers, "sec-websocket-version") {
-        Ok(Some(version)) if trim_ows(version) == b"13" => {}
+    let fields = WebSocketFields::collect(request.headers());
+    if fields.unsupported_expectation {
+        return Err(HandshakeError::UnsupportedExpectation);
+    }
+    match fields.version {
+        Field::One(version) if trim_ows(version) == b"13" => {}
         _ => return Err(HandshakeError::UnsupportedWebSocketVersion),
     }
-    let key = match single(headers, "sec-websocket-key") {
-        Ok(Some(key)) => {
+    let key = match fields.key {
+        Field::One(key) => {
             WebSocketKey::parse(trim_ows(key)).ok_or(HandshakeError::InvalidWebSocketKey)?
         }
-        Ok(None) => return Err(HandshakeError::MissingWebSocketKey),
-        Err(()) => return Err(HandshakeError::InvalidWebSocketKey),
+        Field::Absent => return Err(HandshakeError::MissingWebSocketKey),
+        Field::Repeated => return Err(HandshakeError::InvalidWebSocketKey),
     };
-    let origin = single(headers, "origin").map_err(|()| HandshakeError::OriginNotAllowed)?;
+    let origin = match fields.origin {
+        Field::Absent => None,
+        Field::One(origin) => Some(origin),
+        Field::Repeated => return Err(HandshakeError::OriginNotAllowed),
+    };
     if !config.origin.allows(origin) {
         return Err(HandshakeError::OriginNotAllowed);
     }
-    let protocols = list_elements(headers, "sec-websocket-protocol");
-    if protocols.clone().any(|p| !is_token(p)) {
-        return Err(HandshakeError::MalformedSubprotocols);
-    }
-    let subprotocol = config.choose_subprotocol(protocols);
-    if headers
-        .iter()
-        .any(|h| h.name.eq_ignore_ascii_case("sec-websocket-extensions") && !validate(h.value))
-    {
+    let headers = request.headers();
+    let subprotocol = if fields.protocols {
+        let protocols = list_elements(headers, "sec-websocket-protocol");
+        if protocols.clone().any(|p| !is_token(p)) {
+            return Err(HandshakeError::MalformedSubprotocols);
+        }
+        config.choose_subprotocol(protocols)
+    } else {
+        None
+    };
+    if !fields.extensions_valid {
         return Err(HandshakeError::MalformedExtensions);
     }
-    Ok((key, subprotocol, send_continue))
+    Ok((key, subprotocol, fields.send_continue))
+}
+
+/// A field that must appear at most once.
+#[derive(Clone, Copy)]
+enum Field<'a> {
+    Absent,
+    One(&'a [u8]),
+    Repeated,
+}
+
+impl<'a> Field<'a> {
+    fn add(&mut self, value: &'a [u8]) {
+        *self = match self {
+            Field::Absent => Field::One(value),
+            _ => Field::Repeated,
+        };
+    }
+}
+
+/// The fields a WebSocket upgrade looks at, gathered in one pass over the head.
+struct WebSocketFields<'a> {
+    key: Field<'a>,
+    version: Field<'a>,
+    origin: Field<'a>,
+    protocols: bool,
+    extensions_valid: bool,
+    send_continue: bool,
+    unsupported_expectation: bool,
+}
+
+impl<'a> WebSocketFields<'a> {
+    fn collect(headers: &[Header<'a>]) -> Self {
+        let mut fields = WebSocketFields {
+            key: Field::Absent,
+            version: Field::Absent,
+            origin: Field::Absent,
+            protocols: false,
+            extensions_valid: true,
+            send_continue: false,
+            unsupported_expectation: false,
+        };
+        for h in headers {
+            let name = h.name.as_bytes();
+            match name.len() {
+                6 if name.eq_ignore_ascii_case(b"origin") => fields.origin.add(h.value),
+                6 if name.eq_ignore_ascii_case(b"expect") => {
+                    for element in CommaList::new(h.value) {
+                        if element.eq_ignore_ascii_case(b"100-continue") {
+                            fields.send_continue = true;
+                        } else {
+                            fields.unsupported_expectation = true;
+                        }
+                    }
+                }
+                17 if name.eq_ignore_ascii_case(b"sec-websocket-key") => fields.key.add(h.value),
+                21 if name.eq_ignore_ascii_case(b"sec-websocket-version") => {
+                    fields.version.add(h.value)
+                }
+                22 if name.eq_ignore_ascii_case(b"sec-websocket-protocol") => {
+                    fields.protocols = true
+                }
+                24 if name.eq_ignore_ascii_case(b"sec-websocket-extensions") => {
+                    fields.extensions_valid &= validate(h.value);
+                }
+                _ => {}
+            }
+        }
+        fields
+    }
 }
 
 /// RFC 9110 section 10.1.1: `100-continue` is the only expectation; with Upgrade it means a 100
