@@ -93,7 +93,8 @@ pub struct Config {
     /// How long [`Close::AfterFlush`](crate::Close::AfterFlush) keeps a connection after
     /// flushing and sending FIN, reading and discarding until the peer closes, so that unread
     /// input does not turn the close into a reset that destroys the last response in flight.
-    /// Default 2 s.
+    /// Default 2 s. `Duration::ZERO` closes right after the flush (one `close`, no `shutdown`
+    /// and no reads): cheaper, for protocols where the peer has nothing more to send.
     pub linger: Duration,
     /// Graceful shutdown: how long reactors wait for handlers to say goodbye and for queued
     /// writes to drain before closing what is left. Default 5 s.

@@ -19,6 +19,10 @@ use crate::handler::{CloseReason, ConnId, Handler, NoConnection, Pressure};
 use crate::mailbox::{Mailbox, Shared};
 use crate::timer::{TimerKind, Wheel};
 
+/// Writes to the running callback's connection at least this long, with nothing corked before
+/// them, are sent at once rather than copied into the cork.
+const DIRECT_WRITE_MIN: usize = 4096;
+
 /// Work for the reactor to do once the running callback has returned.
 #[derive(Debug)]
 pub(crate) enum Deferred {
@@ -176,10 +180,15 @@ impl<H: Handler> Core<H> {
     ) -> Result<(), NoConnection> {
         let key = self.writable_key(id)?;
         if self.current == Some(key) {
-            for p in parts {
-                self.stage_bytes(p);
+            let len: usize = parts.iter().map(|p| p.len()).sum();
+            if !(self.cork.is_empty() && len >= DIRECT_WRITE_MIN) {
+                for p in parts {
+                    self.stage_bytes(p);
+                }
+                return Ok(());
             }
-            return Ok(());
+            // Large and nothing corked before it: send straight from the caller's slices
+            // (the read buffer, typically) instead of copying into the cork; same syscall count.
         }
         match parts {
             [one] => self.write_pieces(key, &mut [*one]),
@@ -293,6 +302,10 @@ impl<H: Handler> Core<H> {
         let id = ConnId::new(key, c.generation);
         if c.has(flag::READ_CLOSED) {
             self.finish(key, CloseReason::PeerClosed);
+            return;
+        }
+        if self.limits.linger.is_zero() {
+            self.finish(key, CloseReason::Requested);
             return;
         }
         if let Err(e) = c.stream.shutdown(Shutdown::Write) {

@@ -282,3 +282,54 @@ fn close_now_discards_corked_output() {
     assert!(v.is_empty(), "{v:?}");
     assert!(r.is_ok() || r.unwrap_err().kind() == ErrorKind::ConnectionReset);
 }
+
+/// Answers and closes after flush at once.
+struct Answer {
+    closed: Arc<Mutex<Option<(Instant, CloseReason)>>>,
+}
+
+impl Handler for Answer {
+    type Conn = ();
+    type Message = ();
+    fn accept(&mut self, ctx: &mut Ctx<'_, Self>, id: ConnId, _: &Accepted) -> Option<()> {
+        ctx.write(id, b"done").unwrap();
+        ctx.close(id, Close::AfterFlush);
+        Some(())
+    }
+    fn on_data(&mut self, _: &mut Ctx<'_, Self>, _: ConnId, _: &mut (), _: &[u8]) {}
+    fn on_close(&mut self, _: &mut Ctx<'_, Self>, _: ConnId, _: (), reason: CloseReason) {
+        *self.closed.lock().unwrap() = Some((Instant::now(), reason));
+    }
+}
+
+#[test]
+fn linger_bounds_a_close_after_flush_and_zero_skips_it() {
+    for (linger, expect) in [
+        (Duration::from_millis(400), CloseReason::Timeout),
+        (Duration::ZERO, CloseReason::Requested),
+    ] {
+        let closed = Arc::new(Mutex::new(None));
+        let c2 = closed.clone();
+        let server = start(
+            Config {
+                linger,
+                ..config(1)
+            },
+            move |_| Answer { closed: c2.clone() },
+        )
+        .unwrap();
+        let t0 = Instant::now();
+        let mut c = client(server.local_addrs()[0]);
+        // The client reads the answer and EOF but keeps its side open.
+        assert_eq!(read_to_end(&mut c), b"done");
+        wait_until("close", || closed.lock().unwrap().is_some());
+        let (at, reason) = closed.lock().unwrap().unwrap();
+        assert_eq!(reason, expect);
+        let took = at - t0;
+        if linger.is_zero() {
+            assert!(took < Duration::from_millis(300), "{took:?}");
+        } else {
+            assert!(took >= linger, "{took:?}");
+        }
+    }
+}
