@@ -269,7 +269,7 @@ def summarize(results):
     keys = ["ops_per_s", "server_cpu_us_per_op", "latency_p50_us", "latency_p99_us",
             "latency_p999_us", "server_cpu_pct", "load_cpu_pct", "payload_mib_per_s",
             "server_rss_per_conn_bytes", "upgrades_per_s", "server_cpu_us_per_conn", "open",
-            "errors"]
+            "errors", "server_rss_before_kib", "server_rss_after_kib"]
     out = {}
     for scen, per_server in results.items():
         out[scen] = {}
@@ -442,6 +442,22 @@ def write_markdown(path, summary, scen_list, servers_order, meta, chart_name, st
         L.append(cmd)
     L.append("```")
     L.append("")
+    L.append("## Is the load generator the bottleneck?")
+    L.append("")
+    L.append("The generator must be able to saturate the null server. Median share of a core "
+             "used, null server vs generator, in the throughput scenarios (on loopback the "
+             "sender's system call also runs the receiver's TCP input path, so kernel work is "
+             "split between the two processes):")
+    L.append("")
+    L.append("| scenario | null server core % | load generator core % |")
+    L.append("|---|---|---|")
+    for scen, _label, _args, _unit in scen_list:
+        if scen.startswith("idle") or scen not in summary:
+            continue
+        srv = "null" if "null" in summary[scen] else "switchyard"
+        L.append(f"| {scen} ({srv}) | {fmt(med(summary, scen, srv, 'server_cpu_pct'), 0)} | "
+                 f"{fmt(med(summary, scen, srv, 'load_cpu_pct'), 0)} |")
+    L.append("")
     L.append("## Targets of issue 6")
     L.append("")
     L.append("| target | verdict | median |")
@@ -456,16 +472,25 @@ def write_markdown(path, summary, scen_list, servers_order, meta, chart_name, st
         L.append(f"## {label}")
         L.append("")
         if scen.startswith("idle"):
-            L.append("| server | RSS per connection (B) | connections held | upgrades/s while "
-                     "opening | server CPU per connection opened (us) |")
-            L.append("|---|---|---|---|---|")
+            null_rss = med(summary, scen, "null", "server_rss_per_conn_bytes")
+            L.append("| server | RSS per connection (B) | vs null | RSS before (KiB) | "
+                     "RSS after (KiB) | connections held | upgrades/s while opening | "
+                     "server CPU per connection opened (us) |")
+            L.append("|---|---|---|---|---|---|---|---|")
             for s in servers_order:
                 d = summary[scen].get(s)
                 if not d:
                     continue
                 L.append(f"| {s} | {fmt_stat(d['server_rss_per_conn_bytes'], 0)} | "
+                         f"{fmt(ratio(med(summary, scen, s, 'server_rss_per_conn_bytes'), null_rss), 2)}x | "
+                         f"{fmt(med(summary, scen, s, 'server_rss_before_kib'), 0)} | "
+                         f"{fmt(med(summary, scen, s, 'server_rss_after_kib'), 0)} | "
                          f"{fmt_stat(d['open'], 0)} | {fmt_stat(d['upgrades_per_s'], 0)} | "
                          f"{fmt_stat(d['server_cpu_us_per_conn'])} |")
+            L.append("")
+            L.append("RSS per connection is the server's VmRSS after opening minus before, divided "
+                     "by the connections held: memory a server reserves at start-up is in "
+                     "'before', not in the per-connection figure.")
             L.append("")
             continue
         bp, bpn = best_peer(summary, scen, "ops_per_s")

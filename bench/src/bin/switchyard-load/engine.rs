@@ -198,6 +198,7 @@ impl Engine {
     /// Starts one connection; false (and an error counted) if the socket could not be opened.
     pub fn connect(&mut self, role: Role) -> bool {
         self.counters.attempted += 1;
+        let started = Instant::now();
         let mut stream = match self.connector.connect() {
             Ok(stream) => stream,
             Err(e) => {
@@ -229,15 +230,30 @@ impl Engine {
         if role == Role::Publisher {
             self.fanout.publisher = Some(entry.key());
         }
+        // On loopback the three-way handshake has usually completed inside connect(): send the
+        // request at once and skip a readiness round trip. If the socket is not connected yet,
+        // the write fails (ENOTCONN or EAGAIN) and the request goes out on the writable event.
+        let mut unsent = Vec::new();
+        handshake.write_request(&mut unsent);
+        let phase = match stream.write(&unsent) {
+            Ok(n) => {
+                unsent.drain(..n);
+                Phase::Upgrading
+            }
+            Err(_) => {
+                unsent.clear();
+                Phase::Connecting
+            }
+        };
         entry.insert(Conn {
             stream,
-            phase: Phase::Connecting,
+            phase,
             role,
             handshake,
             codec: None,
-            started: Instant::now(),
+            started,
             pending: Vec::new(),
-            unsent: Vec::new(),
+            unsent,
             received: 0,
             sent: 0,
             sent_at: VecDeque::new(),

@@ -13,12 +13,15 @@ pub struct Connector {
     target: SocketAddr,
     sources: Vec<IpAddr>,
     next: usize,
+    nodelay: bool,
 }
 
 impl Connector {
     /// A connector to `target` using `sources` loopback source addresses (IPv4 targets only;
-    /// an IPv6 target uses the kernel's choice).
-    pub fn new(target: SocketAddr, sources: usize) -> io::Result<Self> {
+    /// an IPv6 target uses the kernel's choice). `nodelay` sets TCP_NODELAY on every socket
+    /// (needed when messages are pipelined; a connection that only sends its request does not
+    /// need the extra system call).
+    pub fn new(target: SocketAddr, sources: usize, nodelay: bool) -> io::Result<Self> {
         if !target.ip().is_loopback() {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -35,6 +38,7 @@ impl Connector {
             target,
             sources,
             next: 0,
+            nodelay,
         })
     }
 
@@ -51,7 +55,9 @@ impl Connector {
             set_bind_address_no_port(&socket)?;
             socket.bind(&SocketAddr::new(source, 0).into())?;
         }
-        socket.set_nodelay(true)?;
+        if self.nodelay {
+            socket.set_nodelay(true)?;
+        }
         match socket.connect(&self.target.into()) {
             Ok(()) => {}
             Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}

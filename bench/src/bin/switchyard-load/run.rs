@@ -86,7 +86,8 @@ impl Progress {
 
 /// Runs `scenario` and returns its report.
 pub fn run(scenario: &Scenario, common: &Common) -> io::Result<Report> {
-    let connector = Connector::new(common.addr, common.sources)?;
+    let nodelay = !matches!(scenario, Scenario::Upgrade { .. } | Scenario::Idle { .. });
+    let connector = Connector::new(common.addr, common.sources, nodelay)?;
     // Leaked once: every connection's handshake borrows them for the whole run.
     let host: &'static str = common
         .host
