@@ -35,8 +35,11 @@ for i in $(seq "$REPEATS"); do
     done
 done
 SERVER_CPUS=0,1
+MODES=(reuseport rr ll)
 for i in $(seq "$REPEATS"); do
-    for mode in reuseport rr ll; do
+    # Rotate the order (A B C, B C A, C A B) so that no mode always runs first or last.
+    for k in 0 1 2; do
+        mode=${MODES[$(((i + k) % 3))]}
         server --reactors 2 --cpus 0,1 --accept "$mode"
         echo "## run $i, storm, 2 reactors, accept $mode"
         load storm --concurrency 64 --secs "$SECS"

@@ -162,7 +162,10 @@ impl<H: Handler> Core<H> {
             self.deferred
                 .push_back(Deferred::Pressure(id, Pressure::Drained));
         }
-        if c.queued() == 0 && c.has(flag::CLOSE_AFTER_FLUSH) && !c.has(flag::LINGERING) {
+        if c.queued() == 0
+            && c.has(flag::CLOSE_AFTER_FLUSH)
+            && !c.has(flag::LINGERING | flag::CONNECTING)
+        {
             self.start_linger(key);
         }
     }
@@ -268,16 +271,20 @@ impl<H: Handler> Core<H> {
         }
     }
 
-    /// Writes queued bytes after a writable event.
+    /// Writes queued bytes after a writable event (or a completed connect), then reports
+    /// draining and continues a close after flush.
     pub(crate) fn flush_queue(&mut self, key: usize) {
         let c = &mut self.slab[key];
-        if c.queued() == 0 || c.has(flag::FINISHING) {
+        if c.has(flag::FINISHING) {
             return;
         }
-        match c.flush_queue() {
-            Ok(_) => self.after_drain(key),
-            Err(e) => self.fail(key, &e),
+        if c.queued() > 0 {
+            if let Err(e) = c.flush_queue() {
+                self.fail(key, &e);
+                return;
+            }
         }
+        self.after_drain(key);
     }
 
     pub(crate) fn close(&mut self, id: ConnId, how: crate::Close) {

@@ -210,3 +210,37 @@ fn failed_outbound_connect_is_reported_then_closed() {
         "{log:?}"
     );
 }
+
+/// Connects, writes and asks to close after flush before the connect has completed.
+struct FireAndForget {
+    backend: SocketAddr,
+}
+
+impl Handler for FireAndForget {
+    type Conn = ();
+    type Message = ();
+    fn accept(&mut self, ctx: &mut Ctx<'_, Self>, id: ConnId, _: &Accepted) -> Option<()> {
+        let b = ctx.connect(self.backend, ()).unwrap();
+        ctx.write(b, b"queued before connect").unwrap();
+        ctx.close(b, Close::AfterFlush);
+        ctx.close(id, Close::Now);
+        Some(())
+    }
+    fn on_data(&mut self, _: &mut Ctx<'_, Self>, _: ConnId, _: &mut (), _: &[u8]) {}
+}
+
+#[test]
+fn writes_and_close_requested_while_connecting_complete_after_connect() {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let backend = l.local_addr().unwrap();
+    let cfg = Config {
+        listen: vec!["127.0.0.1:0".parse().unwrap()],
+        reactors: 1,
+        ..Config::default()
+    };
+    let server = start(cfg, move |_| FireAndForget { backend }).unwrap();
+    let _c = client(server.local_addrs()[0]);
+    let (mut b, _) = l.accept().unwrap();
+    b.set_read_timeout(Some(TIMEOUT)).unwrap();
+    assert_eq!(read_to_end(&mut b), b"queued before connect");
+}
