@@ -1,0 +1,110 @@
+//! What the codec is told: the parameters agreed in the handshake plus local policy.
+
+use core::fmt;
+
+use crate::config::Role;
+
+/// The permessage-deflate parameters agreed in the opening handshake (RFC 7692 section 7.1),
+/// plus this endpoint's compression policy. The field names match
+/// `switchyard_handshake::DeflateParams`, so a server copies them one by one.
+///
+/// `Default` is the agreement for a bare `permessage-deflate` offer and answer (context kept
+/// both ways, 15-bit windows), with the policy documented on each field.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct DeflateConfig {
+    /// The server resets its compression context after each message (section 7.1.1.1). Default
+    /// `false`.
+    pub server_no_context_takeover: bool,
+    /// The client resets its compression context after each message (section 7.1.1.2). Default
+    /// `false`.
+    pub client_no_context_takeover: bool,
+    /// Largest LZ77 window the server compresses with, as log2 (8..=15, section 7.1.2.1).
+    /// Default 15. An agreed 8 is compressed and decompressed with 9: zlib (and zlib-rs) cannot
+    /// produce raw deflate with a 256-byte window, the same substitution zlib itself, Chromium
+    /// and Python `websockets` make.
+    pub server_max_window_bits: u8,
+    /// Largest LZ77 window the client compresses with, as log2 (8..=15, section 7.1.2.2).
+    /// Default 15; 8 is handled as for `server_max_window_bits`.
+    pub client_max_window_bits: u8,
+    /// zlib compression level for what we send, 0 (stored) to 9 (smallest). Default 1: a
+    /// server compresses every message, and level 1 runs several times faster than zlib's
+    /// default 6 for a few percent in size on typical JSON (see `benches/deflate.rs`).
+    pub compression_level: u8,
+    /// Messages we send shorter than this go uncompressed (RSV1 clear; RFC 7692 section 6
+    /// allows mixing). Default 64 bytes: below that the deflate block overhead and the CPU
+    /// rarely pay for themselves.
+    pub min_compress_size: usize,
+}
+
+impl Default for DeflateConfig {
+    fn default() -> Self {
+        DeflateConfig {
+            server_no_context_takeover: false,
+            client_no_context_takeover: false,
+            server_max_window_bits: 15,
+            client_max_window_bits: 15,
+            compression_level: 1,
+            min_compress_size: 64,
+        }
+    }
+}
+
+/// A [`DeflateConfig`] value out of range.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DeflateConfigError {
+    /// A window size outside 8..=15 (RFC 7692 section 7.1.2).
+    WindowBits(u8),
+    /// A compression level above 9.
+    CompressionLevel(u8),
+}
+
+impl fmt::Display for DeflateConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DeflateConfigError::WindowBits(bits) => {
+                write!(f, "window bits {bits} outside 8..=15 (RFC 7692 7.1.2)")
+            }
+            DeflateConfigError::CompressionLevel(level) => {
+                write!(f, "compression level {level} above 9")
+            }
+        }
+    }
+}
+
+impl std::error::Error for DeflateConfigError {}
+
+/// One direction of the codec, resolved for our role.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Direction {
+    /// log2 of the window, 9..=15 (an agreed 8 becomes 9).
+    pub(crate) window_bits: u8,
+    /// Reset the context after every message: no context takeover.
+    pub(crate) reset_after_message: bool,
+}
+
+impl DeflateConfig {
+    /// Checks the ranges and splits the agreement into what we send and what we receive.
+    pub(crate) fn resolve(&self, role: Role) -> Result<(Direction, Direction), DeflateConfigError> {
+        for bits in [self.server_max_window_bits, self.client_max_window_bits] {
+            if !(8..=15).contains(&bits) {
+                return Err(DeflateConfigError::WindowBits(bits));
+            }
+        }
+        if self.compression_level > 9 {
+            return Err(DeflateConfigError::CompressionLevel(self.compression_level));
+        }
+        let server = Direction {
+            window_bits: self.server_max_window_bits.max(9),
+            reset_after_message: self.server_no_context_takeover,
+        };
+        let client = Direction {
+            window_bits: self.client_max_window_bits.max(9),
+            reset_after_message: self.client_no_context_takeover,
+        };
+        Ok(match role {
+            Role::Server => (server, client),
+            Role::Client => (client, server),
+        })
+    }
+}

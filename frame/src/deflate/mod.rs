@@ -1,0 +1,136 @@
+//! permessage-deflate (RFC 7692): an [`Extension`] that compresses the messages we send and
+//! decompresses the ones we receive.
+//!
+//! Install it with [`Connection::set_extension`](crate::Connection::set_extension) after a
+//! handshake that agreed on permessage-deflate (the handshake crate's `PermessageDeflate`
+//! negotiator gives the parameters; copy them into a [`DeflateConfig`]):
+//!
+//! ```
+//! use switchyard_frame::deflate::{DeflateConfig, PermessageDeflate};
+//! use switchyard_frame::{Config, Connection, Event, OpCode, Role};
+//!
+//! let agreed = DeflateConfig::default(); // from the handshake
+//! let mut server = Connection::new(Role::Server, Config::default());
+//! server.set_extension(Box::new(PermessageDeflate::new(Role::Server, agreed).unwrap()));
+//! let mut client = Connection::new(Role::Client, Config::default());
+//! client.set_extension(Box::new(PermessageDeflate::new(Role::Client, agreed).unwrap()));
+//!
+//! let text = "a message long enough to be compressed, ".repeat(4);
+//! let mut wire = Vec::new();
+//! client.encode_message(OpCode::Text, text.as_bytes(), &mut wire).unwrap();
+//! assert_eq!(wire[0], 0xc1); // FIN + RSV1 + text: compressed
+//! assert!(wire.len() < text.len());
+//! let progress = server.handle_bytes(&mut wire).unwrap();
+//! assert_eq!(progress.event, Some(Event::Text(text.into())));
+//! ```
+//!
+//! # What it does
+//!
+//! - Sending (section 7.2.1): the message is compressed with a sync flush and the trailing
+//!   `00 00 ff ff` removed; the frame goes out with RSV1 (the frame encoder sets it on the one
+//!   frame of the message). Messages shorter than [`DeflateConfig::min_compress_size`] go
+//!   uncompressed, and so do incompressible ones when our context is reset anyway.
+//! - Receiving (section 7.2.2): the decoder streams each compressed frame's payload through
+//!   [`Extension::decode_piece`]; `00 00 ff ff` is appended at the message's end. The output is
+//!   bounded by the message size limit *while* inflating, in steps that never raise the buffer's
+//!   capacity past the limit: a zip bomb is refused (close 1009) after at most that much memory.
+//!   Corrupt data is close 1007; RSV1 on a continuation or control frame is close 1002 (the
+//!   frame decoder checks that).
+//! - Contexts: kept across messages unless the agreement says `*_no_context_takeover` for that
+//!   direction, in which case the (de)compressor is dropped after each message.
+//!
+//! # Memory
+//!
+//! Both halves are allocated on first use only, so a connection that never sends or receives a
+//! compressed message costs nothing beyond this struct. With context takeover they stay: with
+//! 15-bit windows zlib-rs holds about 370 KiB for the compressor (window, hash chains, a fixed
+//! 64 Ki-entry hash head, pending and symbol buffers; about 256 KiB of it written at init) and
+//! about 40 KiB for the decompressor (zlib-rs always allocates a 32 KiB window). Without context
+//! takeover both are dropped after each message, so an idle connection holds none of it; the
+//! price is a fresh initialisation per message. Smaller windows shrink the compressor's window
+//! and chains only (`flate2` offers no memLevel, and zlib-rs' hash head has a fixed size).
+//! `examples/deflate_memory.rs` measures the resident memory per idle connection.
+//!
+//! # Why flate2 on zlib-rs
+//!
+//! `flate2` is the de-facto Rust deflate API; its `zlib-rs` backend is a memory-safe Rust port
+//! of zlib-ng (SIMD hashing and CRC, no C toolchain) that supports raw streams with a chosen
+//! window size, sync flush and reset, which permessage-deflate needs and which flate2's
+//! miniz_oxide backend lacks (window bits). `benches/deflate.rs` measures it against
+//! `miniz_oxide` used directly; the figures are in the crate's report.
+
+mod compress;
+mod config;
+mod decompress;
+
+pub use config::{DeflateConfig, DeflateConfigError};
+
+use crate::config::Role;
+use crate::extension::{Extension, ExtensionError};
+use compress::Deflater;
+use decompress::Inflater;
+
+/// The end of a sync flush, removed by the sender and restored by the receiver (RFC 7692
+/// section 7.2.1).
+pub(crate) const TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
+
+/// The permessage-deflate codec of one connection: install it on the [`Connection`] with
+/// [`set_extension`](crate::Connection::set_extension).
+///
+/// [`Connection`]: crate::Connection
+pub struct PermessageDeflate {
+    deflater: Deflater,
+    inflater: Inflater,
+}
+
+impl PermessageDeflate {
+    /// The codec for our `role` under the agreed `config`. Allocates nothing: the compressor and
+    /// decompressor are created on first use.
+    pub fn new(role: Role, config: DeflateConfig) -> Result<Self, DeflateConfigError> {
+        let (send, receive) = config.resolve(role)?;
+        Ok(PermessageDeflate {
+            deflater: Deflater::new(send, config.compression_level, config.min_compress_size),
+            inflater: Inflater::new(receive),
+        })
+    }
+
+    /// Whether a compressor is allocated (after a compressed message with context takeover).
+    pub fn has_compressor(&self) -> bool {
+        self.deflater.is_allocated()
+    }
+
+    /// Whether a decompressor is allocated (after a compressed message with context takeover,
+    /// or in the middle of one).
+    pub fn has_decompressor(&self) -> bool {
+        self.inflater.is_allocated()
+    }
+}
+
+impl core::fmt::Debug for PermessageDeflate {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("PermessageDeflate")
+            .field("compressor", &self.has_compressor())
+            .field("decompressor", &self.has_decompressor())
+            .finish()
+    }
+}
+
+impl Extension for PermessageDeflate {
+    fn decode_piece(
+        &mut self,
+        piece: &[u8],
+        end_of_message: bool,
+        out: &mut Vec<u8>,
+        max_len: usize,
+    ) -> Result<(), ExtensionError> {
+        self.inflater.decode(piece, end_of_message, out, max_len)
+    }
+
+    fn encode_message(
+        &mut self,
+        message: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<bool, ExtensionError> {
+        self.deflater.encode(message, out)
+    }
+}
