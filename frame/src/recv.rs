@@ -285,7 +285,8 @@ impl Connection {
                 let extension = self
                     .extension
                     .as_deref_mut()
-                    .ok_or(Error::Rsv1WithoutExtension)?;
+                    .ok_or(Error::Rsv1WithoutExtension)?
+                    .as_mut();
                 extension
                     .decode_piece(
                         piece,

@@ -96,6 +96,7 @@ impl Connection {
         let mut transformed = Vec::new();
         let compressed = match self.extension.as_deref_mut() {
             Some(extension) => extension
+                .as_mut()
                 .encode_message(payload, &mut transformed)
                 .map_err(|_| SendError::Extension)?,
             None => false,
