@@ -9,7 +9,7 @@ the best peer and to the null server, the server's CPU time per operation (utime
 resident memory per idle connection, and an SVG chart. Only the Python standard library is used.
 
     bench/compare.py            # full run (~15 min), writes BENCHMARKS.md and bench/results/
-    bench/compare.py --quick    # smoke test (~2 min), writes BENCHMARKS.quick.md
+    bench/compare.py --quick    # smoke test (~1-2 min), writes bench/results/quick/ (untracked)
     bench/compare.py --strace   # syscalls per upgrade (strace -c -f), null vs switchyard
 
 Loopback only; every run is bounded in time.
@@ -120,7 +120,7 @@ def raise_nofile():
 
 
 def scenarios(quick):
-    d = "1" if quick else "4"
+    d = "2" if quick else "4"
     warm = "0.5" if quick else "1"
     idle_small = "2000" if quick else "10000"
     out = [
@@ -143,7 +143,7 @@ def scenarios(quick):
 
 
 def broadcast_scenario(quick):
-    d = "1" if quick else "4"
+    d = "2" if quick else "4"
     return ("broadcast", "Broadcast 64 B, 1 publisher -> 100 subscribers, 4 in flight",
             ["broadcast", "-c", "100", "-w", "4", "-s", "64", "--path", "/broadcast",
              "--warmup", "0.5", "--duration", d], "deliveries")
@@ -652,14 +652,18 @@ def main():
                     help="also profile null and switchyard with perf record (top symbols)")
     ap.add_argument("--from-json", help="rewrite the report from a raw results file, no runs")
     ap.add_argument("--out", help="markdown output (default BENCHMARKS.md, quick: "
-                    "BENCHMARKS.quick.md)")
+                    "bench/results/quick/BENCHMARKS.md)")
     a = ap.parse_args()
     names = [n for n in a.servers.split(",") if n]
     for n in names:
         if n not in servers():
             sys.exit(f"unknown server {n}; known: {', '.join(servers())}")
     rounds = a.rounds or (1 if a.quick else 5)
-    out_md = a.out or os.path.join(ROOT, "BENCHMARKS.quick.md" if a.quick else "BENCHMARKS.md")
+    quick_dir = os.path.join(ROOT, "bench", "results", "quick")
+    if a.quick:
+        os.makedirs(quick_dir, exist_ok=True)
+    out_md = a.out or (os.path.join(quick_dir, "BENCHMARKS.md") if a.quick
+                       else os.path.join(ROOT, "BENCHMARKS.md"))
     if a.from_json:
         with open(a.from_json) as f:
             saved = json.load(f)
@@ -731,9 +735,9 @@ def main():
     meta.update({"finished": finished.strftime("%Y-%m-%d %H:%M:%S"), "load_after": loadavg(),
                  "busy_after": busy_processes()})
     stamp = started.strftime("%Y%m%dT%H%M%SZ")
-    raw_dir = os.path.join(ROOT, "bench", "results")
+    raw_dir = quick_dir if a.quick else os.path.join(ROOT, "bench", "results")
     os.makedirs(raw_dir, exist_ok=True)
-    raw = os.path.join(raw_dir, f"{'quick-' if a.quick else ''}{stamp}.json")
+    raw = os.path.join(raw_dir, f"{stamp}.json")
     meta["raw"] = os.path.relpath(raw, ROOT)
     meta["commands"] = [commands[s[0]] for s in scen_list if s[0] in commands]
     with open(raw, "w") as f:
