@@ -229,3 +229,23 @@ def test_plain_http_page_and_healthz(url):
             assert element in body
     with urllib.request.urlopen(http + "/healthz", timeout=TIMEOUT) as r:
         assert r.status == 200
+
+
+def test_metrics_parse_as_prometheus_text_and_count_upgrades(url):
+    """GET /metrics parses with the Prometheus client's own text parser and counts this upgrade."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    def websocket_upgrades():
+        with urllib.request.urlopen("http" + url[2:] + "/metrics", timeout=TIMEOUT) as r:
+            assert r.status == 200
+            assert r.headers.get_content_type() == "text/plain"
+            families = list(text_string_to_metric_families(r.read().decode()))
+        assert families, "no metric families"
+        return sum(s.value for f in families if "upgrade" in f.name for s in f.samples
+                   if s.labels.get("protocol") == "websocket" and s.name.endswith("_total"))
+
+    before = websocket_upgrades()
+    with open_ws(url) as ws:
+        ws.send("count me")
+        assert ws.recv(timeout=TIMEOUT) == "count me"
+    assert websocket_upgrades() >= before + 1
