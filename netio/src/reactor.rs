@@ -165,7 +165,21 @@ impl<H: Handler> Reactor<H> {
             self.resolve_connect(id);
             return;
         }
-        if ev.is_writable() || ev.is_error() {
+        if ev.is_error() {
+            // A reset or other socket error: reported even while reading is paused (a paused
+            // connection would otherwise keep a dead socket until resumed). Rare: one
+            // getsockopt per error event.
+            let err = match c.stream.take_error() {
+                Ok(Some(e)) | Err(e) => Some(e),
+                Ok(None) => None,
+            };
+            if let Some(e) = err {
+                log::debug!("reactor {}: {id:?}: {e}", self.core.index);
+                self.core.finish(key, CloseReason::Error(e.kind()));
+                return;
+            }
+        }
+        if ev.is_writable() {
             self.core.flush_queue(key);
         }
         if ev.is_readable() || ev.is_read_closed() || ev.is_error() {

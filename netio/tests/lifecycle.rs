@@ -305,7 +305,7 @@ impl Handler for Answer {
 #[test]
 fn linger_bounds_a_close_after_flush_and_zero_skips_it() {
     for (linger, expect) in [
-        (Duration::from_millis(400), CloseReason::Timeout),
+        (Duration::from_secs(1), CloseReason::Timeout),
         (Duration::ZERO, CloseReason::Requested),
     ] {
         let closed = Arc::new(Mutex::new(None));
@@ -327,7 +327,7 @@ fn linger_bounds_a_close_after_flush_and_zero_skips_it() {
         assert_eq!(reason, expect);
         let took = at - t0;
         if linger.is_zero() {
-            assert!(took < Duration::from_millis(300), "{took:?}");
+            assert!(took < Duration::from_millis(900), "{took:?}");
         } else {
             assert!(took >= linger, "{took:?}");
         }

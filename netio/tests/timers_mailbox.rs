@@ -100,7 +100,10 @@ fn a_closed_connections_timer_is_dropped_even_if_its_slot_is_reused() {
     drop(client(addr)); // its timer is pending; it closes at once
     std::thread::sleep(Duration::from_millis(20));
     let _kept = client(addr); // likely reuses the slab slot
-    std::thread::sleep(Duration::from_millis(150));
+    wait_until("the live connection's timer", || {
+        fired.load(Ordering::SeqCst) >= 1
+    });
+    std::thread::sleep(Duration::from_millis(100));
     assert_eq!(
         fired.load(Ordering::SeqCst),
         1,

@@ -257,3 +257,62 @@ fn idle_peer_reset_and_orderly_close_are_reported() {
         ]
     );
 }
+
+/// Pauses reading at once: only an error event can tell it the peer is gone.
+struct Paused {
+    log: Arc<Mutex<Log>>,
+}
+
+impl Handler for Paused {
+    type Conn = ();
+    type Message = ();
+    fn accept(&mut self, ctx: &mut Ctx<'_, Self>, id: ConnId, _: &Accepted) -> Option<()> {
+        ctx.pause_read(id);
+        assert!(ctx.is_read_paused(id));
+        Some(())
+    }
+    fn on_data(&mut self, _: &mut Ctx<'_, Self>, _: ConnId, _: &mut (), _: &[u8]) {
+        panic!("reading is paused");
+    }
+    fn on_close(&mut self, ctx: &mut Ctx<'_, Self>, id: ConnId, _: (), reason: CloseReason) {
+        self.log
+            .lock()
+            .unwrap()
+            .closes
+            .entry((ctx.reactor_index(), id))
+            .or_default()
+            .push(reason);
+    }
+}
+
+#[test]
+fn a_reset_is_noticed_while_reading_is_paused() {
+    let log = Arc::new(Mutex::new(Log::default()));
+    let l = log.clone();
+    let config = Config {
+        listen: vec!["127.0.0.1:0".parse().unwrap()],
+        reactors: 1,
+        ..Config::default()
+    };
+    let server = start(config, move |_| Paused { log: l.clone() }).unwrap();
+    let mut c = client(server.local_addrs()[0]);
+    send(&mut c, b"unread");
+    std::thread::sleep(Duration::from_millis(50));
+    socket2::SockRef::from(&c)
+        .set_linger(Some(Duration::ZERO))
+        .unwrap();
+    drop(c);
+    wait_until("reset seen", || !log.lock().unwrap().closes.is_empty());
+    let reasons: Vec<_> = log
+        .lock()
+        .unwrap()
+        .closes
+        .values()
+        .flatten()
+        .copied()
+        .collect();
+    assert_eq!(
+        reasons,
+        vec![CloseReason::Error(std::io::ErrorKind::ConnectionReset)]
+    );
+}
