@@ -15,6 +15,8 @@ use crate::report::Report;
 const TICK: Duration = Duration::from_millis(50);
 /// Longest wait for connections to open before a scenario gives up on the missing ones.
 const OPEN_TIMEOUT: Duration = Duration::from_secs(60);
+/// Connection attempts failing at once, in a row, after which `open_all` stops trying.
+const GIVE_UP_AFTER: u32 = 200;
 
 /// Counters and CPU times at one instant.
 struct Snapshot {
@@ -232,13 +234,22 @@ fn open_all(
 ) -> io::Result<()> {
     let start = Instant::now();
     let target_attempts = engine.counters.attempted + count as u64;
+    // Connections that could not even be started (no free port, no descriptor) in a row: past
+    // this many, the resource is exhausted and the rest are given up rather than retried.
+    let mut failed_in_a_row = 0;
     while Instant::now() - start < OPEN_TIMEOUT {
-        while engine.in_progress < concurrency && engine.counters.attempted < target_attempts {
-            if !engine.connect(role) {
-                break;
+        while engine.in_progress < concurrency
+            && engine.counters.attempted < target_attempts
+            && failed_in_a_row < GIVE_UP_AFTER
+        {
+            if engine.connect(role) {
+                failed_in_a_row = 0;
+            } else {
+                failed_in_a_row += 1;
             }
         }
-        if engine.counters.attempted >= target_attempts && engine.in_progress == 0 {
+        let done = engine.counters.attempted >= target_attempts || failed_in_a_row >= GIVE_UP_AFTER;
+        if done && engine.in_progress == 0 {
             break;
         }
         engine.step(TICK)?;
