@@ -3,7 +3,8 @@
 //! httparse re-parses from the start on every call, so feeding a head one byte at a time would
 //! cost O(n^2) - a slow-loris client could make the server scan 8 KiB thousands of times. The
 //! scanner remembers how far it looked and only looks at new bytes; httparse runs once, on the
-//! complete head.
+//! complete head. Line ends are found with `memchr` (SIMD), so the extra pass costs a few
+//! instructions per line rather than several per byte.
 
 use crate::HandshakeError;
 
@@ -28,7 +29,7 @@ impl HeadScanner {
             *self = HeadScanner::default();
         }
         let mut pos = self.scanned;
-        while let Some(offset) = buf[pos..].iter().position(|&b| b == b'\n') {
+        while let Some(offset) = memchr::memchr(b'\n', &buf[pos..]) {
             let lf = pos + offset;
             let line = &buf[self.line_start..lf];
             if line.is_empty() || line == b"\r" {
