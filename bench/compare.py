@@ -660,6 +660,46 @@ kill $A $B
     ]
 
 
+def criterion_rows():
+    """Runs the criterion suites of bench/ pinned to the load core; returns a markdown table of
+    the median estimates (criterion's [low estimate high] time per iteration)."""
+    env = dict(os.environ, CARGO_TARGET_DIR=TARGET)
+    res = subprocess.run(["taskset", "-c", LOAD_CPU, "cargo", "bench", "-p", "switchyard-bench",
+                          "--bench", "handshake", "--bench", "codec", "--bench", "roundtrip",
+                          "--", "--warm-up-time", "1", "--measurement-time", "3", "--noplot"],
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200)
+    rows = ["## Criterion (bench/benches, pinned to core 1)", "",
+            "`cargo bench -p switchyard-bench -- --warm-up-time 1 --measurement-time 3`: time per "
+            "iteration, [low estimate high] of criterion's 95% interval, and throughput where "
+            "the bench declares one.", "",
+            "| benchmark | time | throughput |", "|---|---|---|"]
+    name, time_s = None, None
+    for line in res.stdout.splitlines():
+        m = re.match(r"^(\S.*?)\s+time:\s+\[(.*)\]", line)
+        if m:
+            name, time_s = m.group(1).strip(), m.group(2)
+            rows.append(f"| {name} | {time_s} | |")
+            continue
+        if not line.startswith(" ") and line.strip() and "time:" not in line:
+            # Long names print on their own line, the figures on the next.
+            maybe = line.strip()
+            if "/" in maybe and " " not in maybe:
+                name = maybe
+            continue
+        m = re.match(r"^\s+time:\s+\[(.*)\]", line)
+        if m and name:
+            rows.append(f"| {name} | {m.group(1)} | |")
+            continue
+        m = re.match(r"^\s+thrpt:\s+\[(.*)\]", line)
+        if m and rows[-1].endswith("| |"):
+            parts = m.group(1).split()
+            rows[-1] = rows[-1][:-2] + f" {parts[2]} {parts[3]} |" if len(parts) >= 4 else rows[-1]
+    if res.returncode != 0:
+        rows.append("")
+        rows.append(f"cargo bench failed: {res.stderr.strip()[-300:]}")
+    return rows
+
+
 def parse_strace(path):
     calls = {}
     try:
@@ -693,6 +733,8 @@ def main():
     ap.add_argument("--strace", action="store_true",
                     help="also count syscalls per upgrade (null and switchyard)")
     ap.add_argument("--strace-only", action="store_true", help="only the strace count")
+    ap.add_argument("--criterion", action="store_true",
+                    help="also run the criterion suites and tabulate them")
     ap.add_argument("--perf", action="store_true",
                     help="also profile null and switchyard with perf record (top symbols)")
     ap.add_argument("--from-json", help="rewrite the report from a raw results file, no runs")
@@ -772,6 +814,9 @@ def main():
     if not a.quick and not a.strace_only and shutil.which("unshare"):
         log("source-address spreading in a private network namespace")
         strace_rows = strace_rows + [""] + sources_demo()
+    if a.criterion:
+        log("criterion suites (cargo bench -p switchyard-bench)")
+        strace_rows = strace_rows + [""] + criterion_rows()
     perf_rows = []
     if a.perf:
         pn = [n for n in ("switchyard", "null") if n in names]
