@@ -3,3 +3,4 @@
 pub(crate) mod config;
 pub(crate) mod extensions;
 pub(crate) mod key;
+pub(crate) mod permessage_deflate;
