@@ -35,17 +35,35 @@ for i in $(seq "$REPEATS"); do
     done
 done
 SERVER_CPUS=0,1
-MODES=(reuseport rr ll)
+MODES=(reuseport rr ll defer)
 for i in $(seq "$REPEATS"); do
-    # Rotate the order (A B C, B C A, C A B) so that no mode always runs first or last.
-    for k in 0 1 2; do
-        mode=${MODES[$(((i + k) % 3))]}
-        server --reactors 2 --cpus 0,1 --accept "$mode"
+    # Rotate the order (A B C D, B C D A, ...) so that no mode always runs first or last.
+    for k in 0 1 2 3; do
+        mode=${MODES[$(((i + k) % 4))]}
+        if [ "$mode" = defer ]; then
+            server --reactors 2 --cpus 0,1 --accept reuseport --defer-accept 1
+        else
+            server --reactors 2 --cpus 0,1 --accept "$mode"
+        fi
         echo "## run $i, storm, 2 reactors, accept $mode"
         load storm --concurrency 64 --secs "$SECS"
         stop
     done
 done
+if command -v strace >/dev/null; then
+    for mode in reuseport rr; do
+        server --reactors 1 --cpus 0 --accept "$mode"
+        strace -c -f -p "$SP" -o "/tmp/netio-strace-$mode.txt" &
+        ST=$!
+        sleep 0.5
+        echo "## syscalls, storm, 1 reactor, accept $mode (strace -c -f; divide by the connections)"
+        load storm --concurrency 16 --secs 3 | grep conn/s
+        kill -INT "$ST"
+        wait "$ST" 2>/dev/null || true
+        stop
+        grep -E "^ *[0-9]" "/tmp/netio-strace-$mode.txt" | awk '{print "  " $NF ": " $4}'
+    done
+fi
 for reactors in 1 2; do
     SERVER_CPUS=0,1
     server --reactors "$reactors"

@@ -70,9 +70,9 @@ pub struct Config {
     /// [`crate::Accepted::over_limit`] set, so the upper layer can answer (e.g. HTTP 503) and
     /// close.
     pub max_connections: usize,
-    /// How many connections beyond [`Config::max_connections`] may exist at once only to be told
-    /// "over limit"; past that they are closed at once without calling the handler. Default 1024:
-    /// enough to answer a burst, small enough to bound memory.
+    /// How many connections beyond [`Config::max_connections`] each reactor keeps at once only
+    /// to be told "over limit"; past that they are closed at once without calling the handler.
+    /// Default 1024: enough to answer a burst, small enough to bound memory.
     pub over_limit_grace: usize,
     /// Outbound bytes queued on one connection at which the handler is told
     /// [`crate::Pressure::High`]. Default 1 MiB: several large messages may be in flight, while a
