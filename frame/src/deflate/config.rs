@@ -19,9 +19,10 @@ pub struct DeflateConfig {
     /// `false`.
     pub client_no_context_takeover: bool,
     /// Largest LZ77 window the server compresses with, as log2 (8..=15, section 7.1.2.1).
-    /// Default 15. An agreed 8 is compressed and decompressed with 9: zlib (and zlib-rs) cannot
-    /// produce raw deflate with a 256-byte window, the same substitution zlib itself, Chromium
-    /// and Python `websockets` make.
+    /// Default 15. An agreed 8 is compressed with 9: zlib (and zlib-rs) cannot produce raw
+    /// deflate with a 256-byte window, the same substitution zlib itself and Chromium make. We
+    /// decompress with a 15-bit window whatever was agreed (zlib-rs allocates 32 KiB for any
+    /// size, and a larger window reads every smaller one).
     pub server_max_window_bits: u8,
     /// Largest LZ77 window the client compresses with, as log2 (8..=15, section 7.1.2.2).
     /// Default 15; 8 is handled as for `server_max_window_bits`.

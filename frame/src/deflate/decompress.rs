@@ -38,10 +38,12 @@ impl Inflater {
         out: &mut Vec<u8>,
         max_len: usize,
     ) -> Result<(), ExtensionError> {
-        let bits = self.direction.window_bits;
+        // Always a 15-bit window: zlib-rs allocates 32 KiB for any size, and a larger window
+        // decodes any smaller one, so a peer that rounds an agreed 8 up to 9 (zlib's own
+        // limitation) is understood. The agreed size bounds what the peer may use, not us.
         let state = self
             .state
-            .get_or_insert_with(|| Decompress::new_with_window_bits(false, bits));
+            .get_or_insert_with(|| Decompress::new_with_window_bits(false, 15));
         let mut result = inflate_bounded(state, piece, out, max_len);
         if result.is_ok() && end_of_message {
             result = inflate_bounded(state, &TAIL, out, max_len);
