@@ -26,10 +26,10 @@ fn round_trip(agreed: DeflateConfig, n: usize) -> (Vec<usize>, Vec<usize>) {
     let (mut up, mut down) = (Vec::new(), Vec::new());
     for i in 0..n {
         let text = json(i);
-        let mut wire = send_text(&mut client, &text);
+        let wire = send_text(&mut client, &text);
         up.push(wire.len());
         assert_eq!(
-            decode_all(&mut server, &mut wire, 7).unwrap(),
+            decode_all(&mut server, &wire, 7).unwrap(),
             [Msg::Text(text.clone())]
         );
         let wire = send_text(&mut server, &text);
