@@ -28,6 +28,10 @@ pub trait Extension: Send {
     /// [`ExtensionError::TooBig`] (the decoder then fails the connection with 1009). When
     /// `end_of_message` is true this is the message's last piece: finish it (permessage-deflate
     /// appends `00 00 ff ff` here) and reset the context if no context takeover was agreed.
+    ///
+    /// On error, leave in `out` what was decoded before the error: the decoder validates it
+    /// (UTF-8 for text) before reporting the extension's error, so that the rule reported is the
+    /// first one broken in stream order, whatever the split of the input.
     fn decode_piece(
         &mut self,
         piece: &[u8],

@@ -287,29 +287,31 @@ impl Connection {
                     .as_deref_mut()
                     .ok_or(Error::Rsv1WithoutExtension)?
                     .as_mut();
-                extension
-                    .decode_piece(
-                        piece,
-                        end_of_message,
-                        &mut assembly.message,
-                        self.max_message_size,
-                    )
-                    .map_err(|e| match e {
-                        ExtensionError::TooBig => Error::DecompressedMessageTooLarge {
-                            max: self.max_message_size,
-                        },
-                        _ => Error::InvalidCompressedData,
-                    })?;
+                let decoded = extension.decode_piece(
+                    piece,
+                    end_of_message,
+                    &mut assembly.message,
+                    self.max_message_size,
+                );
+                // Validate what was produced before looking at an extension error: output that
+                // precedes corrupt data comes first in the stream, so the reported rule does not
+                // depend on how the input was split.
+                if text {
+                    assembly
+                        .utf8
+                        .feed(assembly.message.get(before..).unwrap_or_default())
+                        .map_err(|_| Error::InvalidUtf8)?;
+                }
+                decoded.map_err(|e| match e {
+                    ExtensionError::TooBig => Error::DecompressedMessageTooLarge {
+                        max: self.max_message_size,
+                    },
+                    _ => Error::InvalidCompressedData,
+                })?;
                 if assembly.message.len() > self.max_message_size {
                     return Err(Error::DecompressedMessageTooLarge {
                         max: self.max_message_size,
                     });
-                }
-                if text {
-                    assembly
-                        .utf8
-                        .feed(&assembly.message[before..])
-                        .map_err(|_| Error::InvalidUtf8)?;
                 }
             }
         } else {

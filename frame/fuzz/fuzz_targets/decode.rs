@@ -1,10 +1,12 @@
 //! Fuzz the decoder and assembler, server and client role: any input must decode without panic,
 //! and splitting the input into arbitrary reads must give exactly the same events and error as
 //! decoding it in one buffer (differential). Small limits are drawn from the input so the 1009
-//! and 1008 paths are reached.
+//! and 1008 paths are reached; one flag installs permessage-deflate (the extension seam, zip
+//! bombs, corrupt deflate data, RSV1 rules).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use switchyard_frame::deflate::{DeflateConfig, PermessageDeflate};
 use switchyard_frame::{CloseState, Config, Connection, Error, Event, Role};
 
 #[derive(Debug, PartialEq)]
@@ -78,7 +80,19 @@ fuzz_target!(|data: &[u8]| {
     if flags & 4 != 0 {
         config.max_fragments_per_message = core::num::NonZeroU32::new(u32::from(seed % 8) + 1);
     }
-    let whole = run(&mut Connection::new(role, config), rest, &[]);
+    let connection = || {
+        let mut conn = Connection::new(role, config);
+        if flags & 8 != 0 {
+            let mut deflate = DeflateConfig::default();
+            deflate.server_no_context_takeover = seed & 0x40 != 0;
+            deflate.client_no_context_takeover = seed & 0x80 != 0;
+            deflate.server_max_window_bits = 8 + (seed & 7);
+            deflate.client_max_window_bits = 8 + ((seed >> 3) & 7);
+            conn.set_extension(Box::new(PermessageDeflate::new(role, deflate).expect("valid")));
+        }
+        conn
+    };
+    let whole = run(&mut connection(), rest, &[]);
 
     // Cut points from a tiny LCG seeded by `seed`: deterministic per input.
     let mut cuts = Vec::new();
@@ -90,6 +104,6 @@ fuzz_target!(|data: &[u8]| {
         cuts.push(at);
         at += 1;
     }
-    let split = run(&mut Connection::new(role, config), rest, &cuts);
+    let split = run(&mut connection(), rest, &cuts);
     assert_eq!(whole, split);
 });
