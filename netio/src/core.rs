@@ -45,6 +45,8 @@ pub(crate) struct Limits {
     pub max_connections: usize,
     pub over_limit_grace: usize,
     pub stage_keep: usize,
+    /// Slab slots reserved up front (address space only: pages become resident when used).
+    pub slab_capacity: usize,
 }
 
 pub(crate) struct Core<H: Handler> {
@@ -80,7 +82,9 @@ impl<H: Handler> Core<H> {
         let now = Instant::now();
         Core {
             poll,
-            slab: Slab::new(),
+            // Reserved once: the slab never reallocates (no stall copying a large table, no
+            // freed old copies left resident in the heap). Untouched pages cost no memory.
+            slab: Slab::with_capacity(limits.slab_capacity),
             timers: Wheel::new(now, tick),
             now,
             stage: Vec::new(),

@@ -183,6 +183,12 @@ where
         max_connections: config.max_connections,
         over_limit_grace: config.over_limit_grace,
         stage_keep: config.read_buffer_size.max(64 << 10),
+        // Any reactor may get most connections (the kernel's hash, or one busy listener), so
+        // reserve for the whole limit; bounded so a huge limit cannot exhaust address space.
+        slab_capacity: config
+            .max_connections
+            .saturating_add(config.over_limit_grace)
+            .min(1 << 20),
     };
 
     let factory = Arc::new(factory);
