@@ -50,22 +50,25 @@
 //!
 //! # Accept modes
 //! [`AcceptMode::ReusePort`] (the default) gives every reactor its own `SO_REUSEPORT` listener:
-//! the connection is accepted on the core that will serve it, with no hand-off. The
-//! [`AcceptMode::Acceptor`] thread adds a channel send and (batched) eventfd wakeups per burst
-//! and a thread that competes for the two cores. In connection storms measured here
-//! (`benches/figures.sh`: 2 reactors, 64 concurrent connect/1-byte echo/close loops, loaded
-//! shared machine, medians of 3) the server spent about 35 us of CPU per connection with
-//! `ReusePort` and 43-49 us with the acceptor; the acceptor's least-loaded balance reached a
-//! higher rate in those runs (the single-threaded load generator, not the server, bounded the
-//! rate), so choose it where the kernel's 4-tuple hash spreads load badly (few long-lived
-//! connections of very unequal weight).
+//! a connection is accepted on the core that will serve it, with no hand-off. The
+//! [`AcceptMode::Acceptor`] thread adds a channel send, eventfd wakeups (batched: about one per
+//! ten connections in a storm) and a third thread competing for the cores. Measured with
+//! `benches/figures.sh` (2 reactors, 64 concurrent connect / 1-byte echo / close loops, load
+//! generator pinned to core 1, shared and heavily loaded machine, medians of 3), the server's
+//! CPU per connection was 33 us with `ReusePort` (32 us with `TCP_DEFER_ACCEPT`), 52 us with
+//! round robin and 41 us with least-loaded: `ReusePort` is the default because it costs the
+//! least per connection, which is what a connection storm is bound by. Least-loaded reached
+//! the highest rate there (15,000/s against 9,200/s), because it steered connections away from
+//! the reactor sharing a core with the load generator: choose it when reactors are unevenly
+//! loaded, which the kernel's 4-tuple hash cannot see.
 //!
 //! # Memory
 //! An idle connection costs its slab slot: 24 bytes plus the handler's `Conn` in release builds
 //! (see [`conn_slot_size`]; mio adds 8 bytes per socket in debug builds), plus 40 bytes per
-//! pending timer. No read buffer (one per reactor) and no write queue (allocated only while
-//! the socket is full). Measured: 36-48 bytes of resident memory per idle connection at 10,000
-//! connections with `Conn = ()` (VmRSS before and after, `loadgen idle`).
+//! pending timer. No read buffer (one per reactor), no write queue (allocated only while the
+//! socket is full). The slab is reserved up front as address space, so it never reallocates
+//! and only used slots become resident. Measured: about 25 bytes of resident memory per idle
+//! connection at 10,000 connections with `Conn = ()` (VmRSS before and after, `loadgen idle`).
 //!
 //! # Why these crates
 //! `mio` for epoll and the waker (no async runtime), `slab` for the connection table (O(1)
