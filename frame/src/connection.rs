@@ -196,6 +196,17 @@ impl Connection {
         }
     }
 
+    /// True when the connection holds nothing between frames: no partial header, frame or
+    /// message, no fragmented message being sent, close handshake not started. An idle
+    /// connection without extension behaves exactly like a new one with the same role and
+    /// config, so a server may pool it.
+    pub fn is_idle(&self) -> bool {
+        matches!(self.recv, RecvPhase::Header { len: 0, .. })
+            && self.assembly.is_none()
+            && !self.sending_fragmented
+            && self.state == CloseState::Open
+    }
+
     /// Heap bytes held by the codec for assembly (not counting an extension's own state). Zero
     /// whenever no fragmented message or split frame is in progress.
     pub fn heap_bytes(&self) -> usize {

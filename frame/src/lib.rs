@@ -1,8 +1,8 @@
 //! Sans-IO RFC 6455 WebSocket framing codec: decode, unmask, assemble, close handshake, encode.
 //!
 //! No sockets, no clock, no threads: bytes in, events and bytes out. One [`Connection`] per
-//! WebSocket holds the codec state (64 bytes on 64-bit targets, no heap while idle); its documentation gives the
-//! calling order.
+//! WebSocket holds the codec state (64 bytes on 64-bit targets, no heap while idle); its
+//! documentation gives the calling order.
 //!
 //! # Server echo loop
 //!

@@ -210,3 +210,24 @@ fn empty_messages_and_empty_fragments() {
         ]
     );
 }
+
+#[test]
+fn is_idle_only_between_whole_frames() {
+    let mut conn = server();
+    assert!(conn.is_idle());
+    let frame = client_frame(true, 2, b"abc");
+    // A partial header, then a partial payload: not idle, no heap for the header.
+    let mut head = frame[..1].to_vec();
+    assert_eq!(conn.handle_bytes(&mut head).unwrap().event, None);
+    assert!(!conn.is_idle());
+    assert_eq!(conn.heap_bytes(), 0);
+    let mut middle = frame[1..8].to_vec();
+    assert_eq!(conn.handle_bytes(&mut middle).unwrap().event, None);
+    assert!(!conn.is_idle());
+    let mut tail = frame[8..].to_vec();
+    assert!(conn.handle_bytes(&mut tail).unwrap().event.is_some());
+    assert!(conn.is_idle());
+    conn.encode_header(switchyard_frame::OpCode::Text, false, 1)
+        .unwrap();
+    assert!(!conn.is_idle(), "a fragmented message is being sent");
+}
