@@ -15,7 +15,9 @@ use crate::SharedBytes;
 /// [`ConnId`], set timers, open outbound connections, reach other reactors.
 ///
 /// Writes to the connection the callback is for are corked and sent with one `sendmsg` when the
-/// callback returns; writes to other connections are sent at once. Either way bytes the socket
+/// callback returns (except a write of 4 KiB or more with nothing corked before it, which goes
+/// out at once from the caller's slices rather than being copied); writes to other connections
+/// are sent at once. Either way bytes the socket
 /// does not take are queued (borrowed bytes copied, owned and shared bytes moved) and written
 /// when it becomes writable, in order. A write never fails for lack of room: watch
 /// [`Handler::on_pressure`] or [`Ctx::queued`] to bound memory.
