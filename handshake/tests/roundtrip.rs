@@ -56,3 +56,47 @@ fn acceptor_can_be_shared_between_threads() {
     fn shared<T: Send + Sync>(_: &T) {}
     shared(&Acceptor::new());
 }
+
+mod agreement {
+    use proptest::prelude::*;
+    use switchyard_handshake::*;
+
+    proptest! {
+        /// For any valid client request, the acceptor switches and the client accepts its 101,
+        /// both agreeing on the subprotocol (the server's first supported one that was offered).
+        #[test]
+        fn client_and_server_agree(
+            nonce in any::<[u8; 16]>(),
+            host in "[a-z0-9.-]{1,20}(:[0-9]{1,5})?",
+            target in "/[a-zA-Z0-9._~/?=&-]{0,30}",
+            offered in prop::collection::vec("[a-z][a-z0-9.]{0,8}", 0..5),
+            supported in prop::collection::vec("[a-z][a-z0-9.]{0,8}", 0..5),
+            leftover in prop::collection::vec(any::<u8>(), 0..32),
+        ) {
+            let offered: Vec<&str> = offered.iter().map(String::as_str).collect();
+            let acceptor = Acceptor::new().websocket(WebSocketConfig::default().subprotocols(supported.clone()));
+            let mut client = ClientHandshake::new(
+                ClientRequest::new(&host, &target).subprotocols(&offered),
+                WebSocketKey::from_nonce(nonce),
+            ).unwrap();
+            let mut wire = vec![0u8; 2048];
+            let n = client.write_request(&mut wire).unwrap();
+            wire.truncate(n);
+            wire.extend_from_slice(&leftover);
+
+            let mut parser = acceptor.parser();
+            let mut headers = [EMPTY_HEADER; 16];
+            let mut out = [0u8; 1024];
+            let decision = acceptor.accept(&mut parser, &wire, &mut headers, &mut out).unwrap().complete().unwrap();
+            let Decision::Switch(switch) = decision else { panic!("{decision:?}") };
+            prop_assert_eq!(switch.leftover, &leftover[..]);
+            let Switched::WebSocket { subprotocol, .. } = switch.protocol else { panic!() };
+            let expected = supported.iter().find(|s| offered.contains(&s.as_str())).map(String::as_str);
+            prop_assert_eq!(subprotocol, expected);
+
+            let mut headers = [EMPTY_HEADER; 16];
+            let accepted = client.read_response(switch.response, &mut headers).unwrap().complete().unwrap();
+            prop_assert_eq!(accepted.subprotocol, expected);
+        }
+    }
+}

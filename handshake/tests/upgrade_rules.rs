@@ -352,3 +352,23 @@ fn websocket_upgrade_with_a_body_is_400() {
     );
     assert_eq!(empty.status(), 101, "an empty body is no body");
 }
+
+#[test]
+fn protocol_reject_status_outside_4xx_5xx_becomes_500() {
+    struct Odd;
+    impl UpgradeProtocol for Odd {
+        fn token(&self) -> &str {
+            "odd"
+        }
+        fn check(&self, _: &Request<'_>, _: &UpgradeOffer<'_>, _: &mut ResponseHeaders) -> Verdict {
+            Verdict::Reject(200)
+        }
+    }
+    let mut acceptor = Acceptor::new();
+    acceptor.register(Odd).unwrap();
+    let outcome = run(&acceptor, upgrade("/", "Upgrade", "odd", "").as_bytes());
+    assert_eq!(
+        outcome.error(),
+        Some(HandshakeError::ProtocolRejected { status: 500 })
+    );
+}
