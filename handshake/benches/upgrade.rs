@@ -70,8 +70,14 @@ fn benches(c: &mut Criterion) {
     });
 
     let deflate = Acceptor::new().extensions(Deflate);
-    group.bench_function("chromium_deflate", |b| {
+    group.bench_function("chromium_deflate_standin", |b| {
         b.iter(|| upgrade(&deflate, black_box(CHROMIUM), &mut out))
+    });
+
+    let permessage_deflate =
+        Acceptor::new().extensions(PermessageDeflate::new(DeflatePolicy::default()).unwrap());
+    group.bench_function("chromium_permessage_deflate", |b| {
+        b.iter(|| upgrade(&permessage_deflate, black_box(CHROMIUM), &mut out))
     });
 
     group.bench_function("parse_only", |b| {

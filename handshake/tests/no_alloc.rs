@@ -113,8 +113,15 @@ fn main() {
         server_path(&plain, CHROMIUM, 1),
     );
     check(
-        "chromium upgrade with permessage-deflate",
+        "chromium upgrade with a permessage-deflate stand-in",
         server_path(&deflate, CHROMIUM, CHROMIUM.len()),
+    );
+    let real = Acceptor::new()
+        .websocket(WebSocketConfig::default().subprotocols(["chat"]))
+        .extensions(PermessageDeflate::new(DeflatePolicy::default()).unwrap());
+    check(
+        "chromium upgrade with the crate's PermessageDeflate",
+        server_path(&real, CHROMIUM, CHROMIUM.len()),
     );
 
     // The sanity check that the counter counts: a Vec allocates.
