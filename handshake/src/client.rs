@@ -4,7 +4,7 @@
 use crate::head::HeadScanner;
 use crate::output::{write_into, BufferTooSmall, Emit, Sink};
 use crate::request::is_valid_host;
-use crate::tokens::{is_token, list_contains, list_elements, single, trim_ows};
+use crate::tokens::{is_token, list_contains, single, trim_ows};
 use crate::upgrade::is_valid_field;
 use crate::websocket::extensions::{validate, ExtensionList};
 use crate::{
@@ -384,19 +384,21 @@ impl<'a> ClientHandshake<'a> {
             Ok(Some(value)) if trim_ows(value) == self.accept.as_bytes() => {}
             _ => return Err(ClientError::InvalidAccept),
         }
+        // One protocol, one we offered (RFC 6455 section 4.1, item 6 of the client's checks).
         let subprotocol = match single(headers, "sec-websocket-protocol") {
             Ok(None) => None,
-            Ok(Some(_)) => {
-                let mut chosen = list_elements(headers, "sec-websocket-protocol");
-                let (Some(protocol), None) = (chosen.next(), chosen.next()) else {
-                    return Err(ClientError::UnofferedSubprotocol);
-                };
-                let offered = self
+            Ok(Some(value)) => {
+                let value = trim_ows(value);
+                if !self
                     .request
                     .subprotocols
                     .iter()
-                    .find(|p| p.as_bytes() == protocol);
-                Some(*offered.ok_or(ClientError::UnofferedSubprotocol)?)
+                    .any(|p| p.as_bytes() == value)
+                {
+                    return Err(ClientError::UnofferedSubprotocol);
+                }
+                // Offers are tokens, so a match is ASCII.
+                core::str::from_utf8(value).ok()
             }
             Err(()) => return Err(ClientError::UnofferedSubprotocol),
         };
@@ -426,13 +428,7 @@ impl<'a> ClientHandshake<'a> {
             }
         }
         Ok(Accepted {
-            subprotocol: subprotocol.and_then(|p| {
-                // Return the server's spelling, borrowed from the response.
-                list_elements(headers, "sec-websocket-protocol")
-                    .next()
-                    .and_then(|v| core::str::from_utf8(v).ok())
-                    .filter(|v| *v == p)
-            }),
+            subprotocol,
             extensions,
             response,
             head_len: response.head_len,
