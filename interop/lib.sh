@@ -57,13 +57,16 @@ sy_cleanup() {
   done
   SY_PIDS=()
 }
-trap 'sy_rc=$?; sy_cleanup; exit $sy_rc' EXIT
+# Server logs are kept only when the harness failed (their path is printed then).
+SY_LOGS=()
+trap 'sy_rc=$?; sy_cleanup; [ "$sy_rc" -ne 0 ] || rm -f "${SY_LOGS[@]}"; exit $sy_rc' EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
 sy_start_server() {
   sy_server_bin
-  SY_LOG=${SY_LOG:-$(mktemp -t switchyard-server.XXXXXX.log)}
+  SY_LOG=$(mktemp -t switchyard-server.XXXXXX.log)
+  SY_LOGS+=("$SY_LOG")
   local attempt
   for attempt in 1 2 3; do
     SY_PORT=$(sy_free_port)
