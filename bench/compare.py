@@ -218,6 +218,11 @@ def machine():
                                 text=True).stdout.strip(),
         "node": subprocess.run(["node", "--version"], capture_output=True,
                                text=True).stdout.strip(),
+        "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                                 capture_output=True, text=True).stdout.strip(),
+        "uncommitted": len(subprocess.run(
+            ["git", "status", "--porcelain", "--", "handshake", "frame", "netio", "server",
+             "bench"], cwd=ROOT, capture_output=True, text=True).stdout.splitlines()),
     }
 
 
@@ -414,6 +419,9 @@ def write_markdown(path, summary, scen_list, servers_order, meta, chart_name, st
     L.append(f"- Date: {meta['started']} to {meta['finished']} (UTC).")
     L.append(f"- Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, Linux "
              f"{m['kernel']}; {m['rustc']}; Node {m['node']}.")
+    L.append(f"- Source: commit {m.get('commit', '?')} of the shared working tree, with "
+             f"{m.get('uncommitted', '?')} uncommitted file(s) under handshake/, frame/, netio/, "
+             "server/, bench/ at the start (others were still working in it).")
     L.append(f"- Load on the machine (shared with other work): load average {meta['load_before']} "
              f"before, {meta['load_after']} after; busiest other processes at the start: "
              f"{meta['busy_before']}; at the end: {meta['busy_after']}.")

@@ -217,8 +217,14 @@ pub fn run(scenario: &Scenario, common: &Common) -> io::Result<Report> {
     progress.finish();
     result?;
     report.num("errors", engine.counters.error_count() as f64, 0, "");
-    for (kind, count) in &engine.counters.errors {
-        report.text("error", format!("{count} x {kind}"));
+    if !engine.counters.errors.is_empty() {
+        let kinds: Vec<String> = engine
+            .counters
+            .errors
+            .iter()
+            .map(|(kind, count)| format!("{count} x {kind}"))
+            .collect();
+        report.text("error_kinds", kinds.join("; "));
     }
     Ok(report)
 }
