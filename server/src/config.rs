@@ -379,7 +379,7 @@ impl Config {
         let pinning = if !self.pin {
             "unpinned".to_owned()
         } else if self.cpus.is_empty() {
-            "pinned to cores 0..".to_owned() + &self.workers.to_string()
+            format!("pinned to cores 0-{}", self.workers - 1)
         } else {
             format!("pinned to cpus {:?}", self.cpus)
         };

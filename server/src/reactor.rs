@@ -75,6 +75,8 @@ pub struct Reactor {
     pub(crate) input: Vec<u8>,
     /// Ids gathered for a loop that acts on connections.
     pub(crate) ids: Vec<ConnId>,
+    /// A codec in the fresh state, lent to connections for one read (see `ws.rs`).
+    pub(crate) spare_codec: Option<Box<switchyard_frame::Connection>>,
     epoch: Instant,
 }
 
@@ -91,6 +93,7 @@ impl Reactor {
             scratch: Vec::new(),
             input: Vec::new(),
             ids: Vec::new(),
+            spare_codec: None,
             epoch: Instant::now(),
         }
     }

@@ -25,28 +25,6 @@ enum Sink {
     Bridge(ConnId),
 }
 
-/// The codec of one read: the connection's boxed one, or a fresh one on the stack.
-enum Held {
-    Boxed(Box<Codec>),
-    Stack(Codec),
-}
-
-impl Held {
-    fn get(&mut self) -> &mut Codec {
-        match self {
-            Held::Boxed(b) => b,
-            Held::Stack(c) => c,
-        }
-    }
-
-    fn into_box(self) -> Box<Codec> {
-        match self {
-            Held::Boxed(b) => b,
-            Held::Stack(c) => Box::new(c),
-        }
-    }
-}
-
 impl Reactor {
     /// After a WebSocket 101: the connection becomes `Conn::Ws` (or `WsBridge`), and bytes that
     /// came with the head are its first frames.
@@ -103,59 +81,81 @@ impl Reactor {
         let mut input = std::mem::take(&mut self.input);
         input.clear();
         input.extend_from_slice(data);
-        let mut held = match ws.codec.take() {
-            Some(boxed) => Held::Boxed(boxed),
-            None => Held::Stack(Codec::new(Role::Server, self.shared.codec)),
+        // A connection at a message boundary has no codec: lend it the reactor's spare one,
+        // which is always in the fresh state (an idle codec is indistinguishable from a new one),
+        // so nothing is built or moved per read.
+        let mut codec = match ws.codec.take() {
+            Some(own) => own,
+            None => self
+                .spare_codec
+                .take()
+                .unwrap_or_else(|| Box::new(Codec::new(Role::Server, self.shared.codec))),
         };
-        let codec = held.get();
         let mut pos = 0;
         let mut ended_on_event = false;
         let mut failed = None;
         let mut peer_closed = None;
         while pos < input.len() {
-            let progress = match codec.handle_bytes(&mut input[pos..]) {
-                Ok(p) => p,
+            // Matched in place: `Result<Progress, Failure>` is about 170 bytes (a close frame
+            // rides inline), and binding it to a variable first costs a memcpy per message.
+            let consumed = match codec.handle_bytes(&mut input[pos..]) {
                 Err(failure) => {
                     failed = Some(failure);
                     break;
                 }
-            };
-            let Progress { consumed, event } = progress;
-            pos += consumed;
-            ended_on_event = event.is_some();
-            let Some(event) = event else { break };
-            if ws.has(ws_flag::CLOSE_SENT) && !matches!(event, Event::Close { .. }) {
-                // After our close nothing more goes out: data and pings are dropped.
-                continue;
-            }
-            match event {
-                Event::Text(text) => {
-                    let bytes = match &text {
-                        Cow::Borrowed(s) => s.as_bytes(),
-                        Cow::Owned(s) => s.as_bytes(),
-                    };
-                    self.on_message(ctx, id, ws, sink, OpCode::Text, bytes);
-                }
-                Event::Binary(bytes) => {
-                    self.on_message(ctx, id, ws, sink, OpCode::Binary, &bytes);
-                }
-                Event::Ping(payload) => {
-                    let h = wire::header(OpCode::Pong, payload.len());
-                    let _ = ctx.write_vectored(id, &[h.as_bytes(), &payload]);
-                }
-                Event::Pong(_) => {}
-                Event::Close { code, reply, .. } => {
-                    let code = code.map_or(1005, |c| c.0);
-                    if !ws.has(ws_flag::CLOSE_SENT) {
-                        ws.flags |= ws_flag::CLOSE_SENT;
-                        self.metrics().close(CloseBy::Client, code);
-                        if let Some(reply) = reply {
-                            let _ = ctx.write(id, reply.as_bytes());
-                        }
-                    }
-                    peer_closed = Some(code);
+                Ok(Progress {
+                    consumed,
+                    event: None,
+                }) => {
+                    pos += consumed;
+                    ended_on_event = false;
                     break;
                 }
+                // `ref`: the event stays where handle_bytes wrote it (no 170-byte move).
+                Ok(Progress {
+                    consumed,
+                    event: Some(ref event),
+                }) => {
+                    if ws.has(ws_flag::CLOSE_SENT) && !matches!(event, Event::Close { .. }) {
+                        // After our close nothing more goes out: data and pings are dropped.
+                    } else {
+                        match event {
+                            Event::Text(text) => {
+                                let bytes = match text {
+                                    Cow::Borrowed(s) => s.as_bytes(),
+                                    Cow::Owned(s) => s.as_bytes(),
+                                };
+                                self.on_message(ctx, id, ws, sink, OpCode::Text, bytes);
+                            }
+                            Event::Binary(bytes) => {
+                                self.on_message(ctx, id, ws, sink, OpCode::Binary, bytes);
+                            }
+                            Event::Ping(payload) => {
+                                let h = wire::header(OpCode::Pong, payload.len());
+                                let _ = ctx.write_vectored(id, &[h.as_bytes(), payload]);
+                            }
+                            Event::Pong(_) => {}
+                            Event::Close { code, reply, .. } => {
+                                let code = code.map_or(1005, |c| c.0);
+                                let reply = reply.as_ref();
+                                if !ws.has(ws_flag::CLOSE_SENT) {
+                                    ws.flags |= ws_flag::CLOSE_SENT;
+                                    self.metrics().close(CloseBy::Client, code);
+                                    if let Some(reply) = reply {
+                                        let _ = ctx.write(id, reply.as_bytes());
+                                    }
+                                }
+                                peer_closed = Some(code);
+                            }
+                        }
+                    }
+                    consumed
+                }
+            };
+            pos += consumed;
+            ended_on_event = true;
+            if peer_closed.is_some() {
+                break;
             }
         }
         self.input = input;
@@ -182,8 +182,10 @@ impl Reactor {
             && codec.heap_bytes() == 0
             && codec.state() == switchyard_frame::CloseState::Open
             && !codec.has_extension();
-        if !idle {
-            ws.codec = Some(held.into_box());
+        if idle {
+            self.spare_codec = Some(codec);
+        } else {
+            ws.codec = Some(codec);
         }
     }
 
