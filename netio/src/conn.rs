@@ -33,6 +33,10 @@ pub(crate) mod flag {
     pub const CLOSE_AFTER_FLUSH: u16 = 1 << 8;
     /// The connection is over the connection limit (accounted in the limit's grace pool).
     pub const OVER_LIMIT: u16 = 1 << 9;
+    /// `shutdown_write` was asked: FIN once the queue is empty; writes are refused.
+    pub const SHUT_WR_PENDING: u16 = 1 << 10;
+    /// FIN sent (`shutdown(SHUT_WR)` done).
+    pub const WRITE_SHUT: u16 = 1 << 11;
 }
 
 /// An outbound chunk: owned bytes or bytes shared with other connections.

@@ -29,7 +29,7 @@ pub(crate) enum Deferred {
     Pressure(ConnId, Pressure),
     /// Read now (a resumed connection, a read budget that ran out, a lingering close).
     Read(ConnId),
-    /// A close after flush was asked: start lingering once the queue is empty.
+    /// A close after flush or a write shutdown was asked: act once the queue is empty.
     AfterFlush(ConnId),
     /// Remove the connection and call `on_close`.
     Finish(ConnId, CloseReason),
@@ -119,7 +119,7 @@ impl<H: Handler> Core<H> {
 
     fn writable_key(&self, id: ConnId) -> Result<usize, NoConnection> {
         let key = self.lookup(id).ok_or(NoConnection)?;
-        if self.slab[key].has(flag::CLOSING) {
+        if self.slab[key].has(flag::CLOSING | flag::SHUT_WR_PENDING | flag::WRITE_SHUT) {
             return Err(NoConnection);
         }
         Ok(key)
@@ -166,12 +166,31 @@ impl<H: Handler> Core<H> {
             self.deferred
                 .push_back(Deferred::Pressure(id, Pressure::Drained));
         }
-        if c.queued() == 0
-            && c.has(flag::CLOSE_AFTER_FLUSH)
-            && !c.has(flag::LINGERING | flag::CONNECTING)
-        {
-            self.start_linger(key);
+        if c.queued() > 0 || c.has(flag::CONNECTING) {
+            return;
         }
+        if c.has(flag::CLOSE_AFTER_FLUSH) {
+            if !c.has(flag::LINGERING) {
+                self.start_linger(key);
+            }
+        } else if c.has(flag::SHUT_WR_PENDING) {
+            c.flags &= !flag::SHUT_WR_PENDING;
+            c.flags |= flag::WRITE_SHUT;
+            if let Err(e) = c.stream.shutdown(Shutdown::Write) {
+                self.fail(key, &e);
+            }
+        }
+    }
+
+    pub(crate) fn shutdown_write(&mut self, id: ConnId) {
+        let Some(key) = self.lookup(id) else { return };
+        let c = &mut self.slab[key];
+        if c.has(flag::CLOSING | flag::SHUT_WR_PENDING | flag::WRITE_SHUT) {
+            return;
+        }
+        c.flags |= flag::SHUT_WR_PENDING;
+        // Checked once the running callback's cork is flushed.
+        self.deferred.push_back(Deferred::AfterFlush(id));
     }
 
     /// Writes `pieces` to `key` now (or queues them behind earlier bytes).
@@ -319,11 +338,13 @@ impl<H: Handler> Core<H> {
             self.finish(key, CloseReason::Requested);
             return;
         }
-        if let Err(e) = c.stream.shutdown(Shutdown::Write) {
-            self.fail(key, &e);
-            return;
+        if !c.has(flag::WRITE_SHUT) {
+            if let Err(e) = c.stream.shutdown(Shutdown::Write) {
+                self.fail(key, &e);
+                return;
+            }
         }
-        c.flags |= flag::LINGERING;
+        c.flags |= flag::LINGERING | flag::WRITE_SHUT;
         self.timers
             .insert(self.now, self.limits.linger, id.0, 0, TimerKind::Linger);
         self.deferred.push_back(Deferred::Read(id));

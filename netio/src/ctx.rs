@@ -80,6 +80,13 @@ impl<H: Handler> Ctx<'_, H> {
         self.core.close(id, how);
     }
 
+    /// Half-closes `id`: once queued output is written, sends FIN (`shutdown(SHUT_WR)`);
+    /// reading goes on until the peer closes too. Later writes are refused. For tunnels that
+    /// pass a half-close through (the peer's EOF on one side becomes a FIN on the other).
+    pub fn shutdown_write(&mut self, id: ConnId) {
+        self.core.shutdown_write(id);
+    }
+
     /// Stops reading from `id` (no syscall: the reactor just leaves the bytes in the kernel,
     /// whose window then pushes back on the peer). Use it when the destination of this
     /// connection's data is over its high water mark.

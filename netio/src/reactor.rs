@@ -289,10 +289,7 @@ impl<H: Handler> Reactor<H> {
                 Deferred::Read(id) => self.read(id, true),
                 Deferred::AfterFlush(id) => {
                     if let Some(key) = self.core.lookup(id) {
-                        let c = &self.core.slab[key];
-                        if c.queued() == 0 && !c.has(flag::LINGERING) && !c.has(flag::CONNECTING) {
-                            self.core.start_linger(key);
-                        }
+                        self.core.after_drain(key);
                     }
                 }
                 Deferred::Finish(id, reason) => {

@@ -244,3 +244,86 @@ fn writes_and_close_requested_while_connecting_complete_after_connect() {
     b.set_read_timeout(Some(TIMEOUT)).unwrap();
     assert_eq!(read_to_end(&mut b), b"queued before connect");
 }
+
+/// A tunnel that passes half-closes through: one side's EOF becomes a FIN to the other, and
+/// the other's answer still flows; once both sides have seen EOF, both close.
+struct HalfBridge {
+    backend: SocketAddr,
+    closes: Arc<Mutex<usize>>,
+}
+
+/// The other side of a tunnel, and whether this side's peer has sent EOF.
+struct Tunnel {
+    peer: ConnId,
+    eof: bool,
+}
+
+impl Handler for HalfBridge {
+    type Conn = Tunnel;
+    type Message = ();
+    fn accept(&mut self, ctx: &mut Ctx<'_, Self>, id: ConnId, _: &Accepted) -> Option<Tunnel> {
+        let b = ctx
+            .connect(
+                self.backend,
+                Tunnel {
+                    peer: id,
+                    eof: false,
+                },
+            )
+            .ok()?;
+        Some(Tunnel {
+            peer: b,
+            eof: false,
+        })
+    }
+    fn on_data(&mut self, ctx: &mut Ctx<'_, Self>, _: ConnId, t: &mut Tunnel, data: &[u8]) {
+        let _ = ctx.write(t.peer, data);
+    }
+    fn on_eof(&mut self, ctx: &mut Ctx<'_, Self>, id: ConnId, t: &mut Tunnel) {
+        t.eof = true;
+        ctx.shutdown_write(t.peer);
+        assert!(
+            ctx.write(t.peer, b"late").is_err(),
+            "writes after shutdown_write are refused"
+        );
+        if ctx.state(t.peer).is_some_and(|p| p.eof) {
+            ctx.close(t.peer, Close::AfterFlush);
+            ctx.close(id, Close::AfterFlush);
+        }
+    }
+    fn on_close(&mut self, ctx: &mut Ctx<'_, Self>, _: ConnId, t: Tunnel, _: CloseReason) {
+        *self.closes.lock().unwrap() += 1;
+        ctx.close(t.peer, Close::AfterFlush);
+    }
+}
+
+#[test]
+fn half_close_passes_through_and_the_answer_still_arrives() {
+    // A backend that reads to EOF, then answers with the byte count and closes.
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let backend = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let (mut s, _) = l.accept().unwrap();
+        let mut all = Vec::new();
+        s.read_to_end(&mut all).unwrap();
+        s.write_all(format!("got {} bytes", all.len()).as_bytes())
+            .unwrap();
+    });
+    let closes = Arc::new(Mutex::new(0));
+    let c2 = closes.clone();
+    let cfg = Config {
+        listen: vec!["127.0.0.1:0".parse().unwrap()],
+        reactors: 1,
+        ..Config::default()
+    };
+    let server = start(cfg, move |_| HalfBridge {
+        backend,
+        closes: c2.clone(),
+    })
+    .unwrap();
+    let mut c = client(server.local_addrs()[0]);
+    send(&mut c, &[7; 100_000]);
+    c.shutdown(std::net::Shutdown::Write).unwrap();
+    assert_eq!(read_to_end(&mut c), b"got 100000 bytes");
+    wait_until("both sides closed", || *closes.lock().unwrap() == 2);
+}
