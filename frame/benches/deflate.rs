@@ -126,7 +126,7 @@ fn bench_throughput(c: &mut Criterion) {
         let bytes: usize = stream.iter().map(Vec::len).sum();
         let mut group = c.benchmark_group(format!("deflate_compress_{}B", size));
         group.throughput(Throughput::Bytes(bytes as u64));
-        for level in [1u8, 6] {
+        for level in [1u8, 3, 6] {
             let ours = ours_compress(level, &stream);
             let miniz = miniz_compress(level, &stream);
             let ratio = |p: &[Vec<u8>]| p.iter().map(Vec::len).sum::<usize>() as f64 / bytes as f64;
@@ -166,13 +166,13 @@ fn bench_throughput(c: &mut Criterion) {
     }
 }
 
-/// One 256-byte message with our codec: context kept (compressor reused) against no context
-/// takeover (compressor created and dropped per message, as the codec does to hold no idle
-/// memory), per direction.
+/// 256-byte messages (distinct, in turn) with our codec: context kept (compressor reused)
+/// against no context takeover (compressor created and dropped per message, as the codec does
+/// to hold no idle memory), per direction.
 fn bench_context_cost(c: &mut Criterion) {
-    let message = &messages(256, 1)[0];
+    let stream = messages(256, 64);
     let mut group = c.benchmark_group("deflate_256B_message");
-    group.throughput(Throughput::Bytes(message.len() as u64));
+    group.throughput(Throughput::Bytes(256));
     for reset in [false, true] {
         let name = if reset {
             "no_context_takeover"
@@ -187,31 +187,39 @@ fn bench_context_cost(c: &mut Criterion) {
         };
         let mut sender = PermessageDeflate::new(Role::Server, config).unwrap();
         let mut out = Vec::with_capacity(1024);
+        let mut next = 0;
         group.bench_function(BenchmarkId::new("compress", name), |b| {
             b.iter(|| {
+                next = (next + 1) % stream.len();
                 out.clear();
-                sender.encode_message(black_box(message), &mut out).unwrap()
+                sender
+                    .encode_message(black_box(&stream[next]), &mut out)
+                    .unwrap()
             })
         });
-        // Decompression: a message compressed afresh decodes with either receiver.
-        let mut payload = Vec::new();
-        let mut one_off = PermessageDeflate::new(
-            Role::Server,
-            DeflateConfig {
-                server_no_context_takeover: true,
-                min_compress_size: 0,
-                ..DeflateConfig::default()
-            },
-        )
-        .unwrap();
-        one_off.encode_message(message, &mut payload).unwrap();
+        // Each message compressed on its own decodes with either receiver.
+        let standalone = DeflateConfig {
+            server_no_context_takeover: true,
+            min_compress_size: 0,
+            ..DeflateConfig::default()
+        };
+        let mut one_off = PermessageDeflate::new(Role::Server, standalone).unwrap();
+        let payloads: Vec<Vec<u8>> = stream
+            .iter()
+            .map(|m| {
+                let mut p = Vec::new();
+                assert!(one_off.encode_message(m, &mut p).unwrap());
+                p
+            })
+            .collect();
         let mut receiver = PermessageDeflate::new(Role::Client, config).unwrap();
         let mut out = Vec::with_capacity(1024);
         group.bench_function(BenchmarkId::new("decompress", name), |b| {
             b.iter(|| {
+                next = (next + 1) % payloads.len();
                 out.clear();
                 receiver
-                    .decode_piece(black_box(&payload), true, &mut out, usize::MAX)
+                    .decode_piece(black_box(&payloads[next]), true, &mut out, usize::MAX)
                     .unwrap()
             })
         });

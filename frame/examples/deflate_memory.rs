@@ -6,11 +6,13 @@
 //! cargo run --release -p switchyard-frame --example deflate_memory -- 10000 takeover
 //! cargo run --release -p switchyard-frame --example deflate_memory -- 10000 no-takeover
 //! cargo run --release -p switchyard-frame --example deflate_memory -- 10000 off
+//! cargo run --release -p switchyard-frame --example deflate_memory -- 10000 takeover 9
 //! ```
 //!
 //! Modes: `takeover` (context kept both ways, the default agreement), `no-takeover` (both
 //! `*_no_context_takeover`), `server-no-takeover` (only the server resets: what a server can
-//! impose unasked), `off` (no extension: the baseline). Run each in its own process.
+//! impose unasked), `off` (no extension: the baseline). Run each in its own process. An
+//! optional third argument sets both agreed window sizes (default 15).
 
 use switchyard_frame::deflate::{DeflateConfig, PermessageDeflate};
 use switchyard_frame::{Config, Connection, Event, OpCode, Role};
@@ -28,6 +30,9 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let count: usize = args.next().map_or(10_000, |n| n.parse().expect("a count"));
     let mode = args.next().unwrap_or_else(|| "takeover".into());
+    let window_bits: u8 = args
+        .next()
+        .map_or(15, |n| n.parse().expect("window bits 8..=15"));
     let agreed = match mode.as_str() {
         "takeover" | "off" => DeflateConfig::default(),
         "no-takeover" => DeflateConfig {
@@ -40,6 +45,11 @@ fn main() {
             ..DeflateConfig::default()
         },
         other => panic!("unknown mode {other}"),
+    };
+    let agreed = DeflateConfig {
+        server_max_window_bits: window_bits,
+        client_max_window_bits: window_bits,
+        ..agreed
     };
     let deflate = mode != "off";
 
@@ -87,7 +97,7 @@ fn main() {
     let after = rss_kib();
     let per_connection = (after.saturating_sub(before)) as f64 * 1024.0 / count as f64;
     println!(
-        "mode={mode} connections={count} rss_before={before} KiB rss_after={after} KiB \
+        "mode={mode} window_bits={window_bits} connections={count} rss_before={before} KiB rss_after={after} KiB \
          per_connection={:.0} B ({:.1} KiB) reply_bytes={sent}",
         per_connection,
         per_connection / 1024.0

@@ -216,6 +216,33 @@ fn every_window_size_round_trips() {
     }
 }
 
+/// An agreed 8-bit window is compressed with 9, but zlib's matches never reach further back than
+/// the window minus 262 bytes of lookahead: a repeat 400 bytes back is not found, so the peer's
+/// 256-byte window suffices. With 15 bits the same repeat is found.
+#[test]
+fn eight_bit_window_never_reaches_past_256_bytes() {
+    let mut seed = 7u32;
+    let first: Vec<u8> = (0..400)
+        .map(|_| {
+            seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            (seed >> 16) as u8
+        })
+        .collect();
+    let repeat = &first[..60];
+    for (bits, found) in [(8u8, false), (15, true)] {
+        let agreed = DeflateConfig {
+            server_max_window_bits: bits,
+            ..always()
+        };
+        let mut codec = PermessageDeflate::new(Role::Server, agreed).unwrap();
+        let mut out = Vec::new();
+        codec.encode_message(&first, &mut out).unwrap();
+        out.clear();
+        codec.encode_message(repeat, &mut out).unwrap();
+        assert_eq!(out.len() < 20, found, "{bits} bits: {} bytes", out.len());
+    }
+}
+
 /// Binary messages through `encode_message`, the client role masking the compressed payload.
 #[test]
 fn binary_from_client_role() {

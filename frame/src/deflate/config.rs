@@ -20,7 +20,9 @@ pub struct DeflateConfig {
     pub client_no_context_takeover: bool,
     /// Largest LZ77 window the server compresses with, as log2 (8..=15, section 7.1.2.1).
     /// Default 15. An agreed 8 is compressed with 9: zlib (and zlib-rs) cannot produce raw
-    /// deflate with a 256-byte window, the same substitution zlib itself and Chromium make. We
+    /// deflate with a 256-byte window, and substitute 9 themselves, as Chromium does. That stays
+    /// within the agreement: zlib never emits a distance beyond the window minus 262 bytes of
+    /// lookahead (`max_dist`), which for 512 bytes is 250, inside the peer's 256. We
     /// decompress with a 15-bit window whatever was agreed (zlib-rs allocates 32 KiB for any
     /// size, and a larger window reads every smaller one).
     pub server_max_window_bits: u8,
