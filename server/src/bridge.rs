@@ -74,6 +74,16 @@ impl Reactor {
         websocket: bool,
         data: &[u8],
     ) {
+        if websocket {
+            // Nothing may follow our close frame: drop backend bytes once the client is closing.
+            let closing = ctx
+                .state(client)
+                .and_then(|c| c.ws_mut().map(|ws| ws.has(ws_flag::CLOSE_SENT)))
+                .unwrap_or(true);
+            if closing {
+                return;
+            }
+        }
         let m = self.metrics();
         m.bytes_out.add(data.len() as u64);
         if websocket {

@@ -74,7 +74,7 @@ pub struct Cli {
     #[arg(long)]
     pub no_pin: bool,
 
-    /// Origins allowed to open a WebSocket (exact match, e.g. https://example.com); repeat for
+    /// Origins allowed to open a WebSocket (exact match, e.g. `https://example.com`); repeat for
     /// several. Others get 403. Requests without an Origin header (non-browser clients) are
     /// allowed [default: any origin].
     #[arg(long = "allow-origin", value_name = "ORIGIN")]

@@ -230,7 +230,14 @@ impl Reactor {
         }
         for (slot, id, v) in ping {
             self.keepalive.set(slot, v);
-            let _ = ctx.write(id, &wire::frame(switchyard_frame::OpCode::Ping, b""));
+            // Nothing may follow our close frame, not even a ping.
+            let closing = ctx
+                .state(id)
+                .and_then(|c| c.ws_mut().map(|ws| ws.has(ws_flag::CLOSE_SENT)))
+                .unwrap_or(true);
+            if !closing {
+                let _ = ctx.write(id, &wire::frame(switchyard_frame::OpCode::Ping, b""));
+            }
         }
         for id in close {
             log::debug!("closing {id:?}: idle timeout");

@@ -114,3 +114,44 @@ fn backend_closing_closes_the_client() {
     assert_eq!(next_data(&mut ws), Message::binary(b"bye\n".to_vec()));
     assert_eq!(close_code(&mut ws), 1000);
 }
+
+#[test]
+fn a_backend_that_does_not_read_stops_the_client_being_read() {
+    // A backend that accepts and then reads nothing for the whole test.
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let (held_tx, held_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let (c, _) = l.accept().unwrap();
+        held_tx.send(c).unwrap();
+    });
+    let route = format!("/tcp=bridge:{addr}");
+    let server = TestServer::start(&["--route", &route, "--outbound-cap", "262144"]);
+    let mut s = tcp(server.addr);
+    s.write_all(b"GET /tcp HTTP/1.1\r\nHost: x\r\nUpgrade: tcp\r\nConnection: Upgrade\r\n\r\n")
+        .unwrap();
+    let head = read_response(&mut s);
+    assert_eq!(status(&head), 101, "{head}");
+    let _backend = held_rx.recv_timeout(Duration::from_secs(5)).unwrap();
+    s.set_nonblocking(true).unwrap();
+    let chunk = vec![b'q'; 65536];
+    let mut sent = 0usize;
+    let mut last_progress = std::time::Instant::now();
+    while sent < 512 << 20 && last_progress.elapsed() < Duration::from_secs(1) {
+        match s.write(&chunk) {
+            Ok(n) => {
+                sent += n;
+                last_progress = std::time::Instant::now();
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                std::thread::sleep(Duration::from_millis(5))
+            }
+            Err(e) => panic!("write failed: {e}"),
+        }
+    }
+    assert!(
+        sent < 64 << 20,
+        "the server kept reading {sent} bytes for a stalled backend"
+    );
+    assert!(server.metric("switchyard_backpressure_pauses_total") >= 1);
+}
