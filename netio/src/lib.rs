@@ -54,13 +54,14 @@
 //! [`AcceptMode::Acceptor`] thread adds a channel send, eventfd wakeups (batched: about one per
 //! ten connections in a storm) and a third thread competing for the cores. Measured with
 //! `benches/figures.sh` (2 reactors, 64 concurrent connect / 1-byte echo / close loops, load
-//! generator pinned to core 1, shared and heavily loaded machine, medians of 3), the server's
-//! CPU per connection was 33 us with `ReusePort` (32 us with `TCP_DEFER_ACCEPT`), 52 us with
-//! round robin and 41 us with least-loaded: `ReusePort` is the default because it costs the
-//! least per connection, which is what a connection storm is bound by. Least-loaded reached
-//! the highest rate there (15,000/s against 9,200/s), because it steered connections away from
-//! the reactor sharing a core with the load generator: choose it when reactors are unevenly
-//! loaded, which the kernel's 4-tuple hash cannot see.
+//! generator pinned to core 1, shared and heavily loaded machine, medians of 3, two sets), the
+//! server's CPU per connection was 33-36 us with `ReusePort` (32-33 us with
+//! `TCP_DEFER_ACCEPT`), 52-62 us with round robin and 41-51 us with least-loaded: `ReusePort` is
+//! the default because it costs the least per connection, which is what bounds a connection
+//! storm. The acceptor modes reached higher rates there (least-loaded 15,000/s against 9,500/s)
+//! because they steered connections away from the reactor sharing a core with the load
+//! generator: choose least-loaded when reactors are unevenly loaded, which the kernel's 4-tuple
+//! hash cannot see. Figures and commands: `benches/FIGURES.md`.
 //!
 //! # Memory
 //! An idle connection costs its slab slot: 24 bytes plus the handler's `Conn` in release builds
