@@ -203,3 +203,23 @@ pub trait Handler: Sized + 'static {
         let _ = (ctx, message);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conn_id_round_trips_key_and_generation() {
+        let id = ConnId::new(12_345, 0xFFFF_FFFE);
+        assert_eq!(id.key(), 12_345);
+        assert_eq!(id.generation(), 0xFFFF_FFFE);
+        assert_ne!(
+            id,
+            ConnId::new(12_345, 7),
+            "same slot, other generation: other id"
+        );
+        assert_eq!(format!("{id:?}"), "ConnId(12345#4294967294)");
+        // The waker's token (usize::MAX) is never a connection's: generation u32::MAX is unused.
+        assert_ne!(id.as_u64(), u64::MAX);
+    }
+}

@@ -144,3 +144,31 @@ fn several_listen_addresses_each_report_their_index() {
         }
     }
 }
+
+#[test]
+fn ipv6_loopback_in_both_accept_modes() {
+    for mode in [
+        AcceptMode::ReusePort,
+        AcceptMode::Acceptor(Balance::LeastLoaded),
+    ] {
+        let accepted: Arc<[AtomicUsize]> = (0..2).map(|_| AtomicUsize::new(0)).collect();
+        let closed = Arc::new(AtomicUsize::new(0));
+        let config = Config {
+            listen: vec!["[::1]:0".parse().unwrap()],
+            reactors: 2,
+            accept: mode,
+            ..Config::default()
+        };
+        let server = start(config, move |info| Echo {
+            reactor: info.index,
+            accepted: accepted.clone(),
+            closed: closed.clone(),
+        })
+        .unwrap();
+        let addr = server.local_addrs()[0];
+        assert!(addr.is_ipv6());
+        let mut c = client(addr);
+        send(&mut c, b"v6");
+        assert_eq!(read_n(&mut c, 2), b"v6");
+    }
+}
