@@ -107,7 +107,9 @@ impl Reactor {
     /// The keepalive clock: units of [`KEEPALIVE_UNIT_MS`] since the reactor started.
     #[inline]
     pub(crate) fn clock(&self, ctx: &Ctx<'_, Self>) -> u32 {
-        let ms = ctx.now().saturating_duration_since(self.epoch).as_millis() as u64;
+        // u64 arithmetic only (`as_millis` is u128, whose division is a libcall).
+        let d = ctx.now().saturating_duration_since(self.epoch);
+        let ms = d.as_secs() * 1000 + u64::from(d.subsec_millis());
         ((ms / KEEPALIVE_UNIT_MS) as u32) & !PINGED
     }
 

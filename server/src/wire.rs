@@ -19,7 +19,14 @@ pub fn header(opcode: OpCode, len: usize) -> HeaderBytes {
     .encode()
 }
 
-/// A whole frame in one buffer (for shared broadcast bytes).
+/// A whole frame in shared bytes (a broadcast): written once, straight into the reference-counted
+/// allocation (`Arc::from_iter` over slices allocates once, no intermediate `Vec`).
+pub fn shared_frame(opcode: OpCode, payload: &[u8]) -> std::sync::Arc<[u8]> {
+    let h = header(opcode, payload.len());
+    h.as_bytes().iter().chain(payload).copied().collect()
+}
+
+/// A whole frame in one buffer.
 pub fn frame(opcode: OpCode, payload: &[u8]) -> Vec<u8> {
     let h = header(opcode, payload.len());
     let mut v = Vec::with_capacity(h.as_bytes().len() + payload.len());
@@ -62,6 +69,17 @@ mod tests {
             header(OpCode::Binary, 65536).as_bytes(),
             [0x82, 0x7F, 0, 0, 0, 0, 0, 1, 0, 0]
         );
+    }
+
+    #[test]
+    fn shared_frame_is_the_same_frame() {
+        for len in [0, 5, 125, 126, 70_000] {
+            let payload = vec![7u8; len];
+            assert_eq!(
+                &*shared_frame(OpCode::Binary, &payload),
+                &frame(OpCode::Binary, &payload)[..]
+            );
+        }
     }
 
     #[test]

@@ -25,6 +25,15 @@ enum Sink {
     Bridge(ConnId),
 }
 
+/// Message counts of one read, added to the metrics once per read rather than per message.
+#[derive(Default)]
+struct Tally {
+    messages: u64,
+    bytes: u64,
+    echoed: u64,
+    echoed_bytes: u64,
+}
+
 impl Reactor {
     /// After a WebSocket 101: the connection becomes `Conn::Ws` (or `WsBridge`), and bytes that
     /// came with the head are its first frames.
@@ -92,6 +101,7 @@ impl Reactor {
                 .unwrap_or_else(|| Box::new(Codec::new(Role::Server, self.shared.codec))),
         };
         let mut pos = 0;
+        let mut tally = Tally::default();
         let mut ended_on_event = false;
         let mut failed = None;
         let mut peer_closed = None;
@@ -125,10 +135,18 @@ impl Reactor {
                                     Cow::Borrowed(s) => s.as_bytes(),
                                     Cow::Owned(s) => s.as_bytes(),
                                 };
-                                self.on_message(ctx, id, ws, sink, OpCode::Text, bytes);
+                                self.on_message(ctx, id, ws, sink, OpCode::Text, bytes, &mut tally);
                             }
                             Event::Binary(bytes) => {
-                                self.on_message(ctx, id, ws, sink, OpCode::Binary, bytes);
+                                self.on_message(
+                                    ctx,
+                                    id,
+                                    ws,
+                                    sink,
+                                    OpCode::Binary,
+                                    bytes,
+                                    &mut tally,
+                                );
                             }
                             Event::Ping(payload) => {
                                 let h = wire::header(OpCode::Pong, payload.len());
@@ -159,6 +177,14 @@ impl Reactor {
             }
         }
         self.input = input;
+        if tally.messages > 0 {
+            let m = self.metrics();
+            m.messages_in.add(tally.messages);
+            m.bytes_in.add(tally.bytes);
+            // Echo replies carry what came in; broadcast and bridge count their own output.
+            m.messages_out.add(tally.echoed);
+            m.bytes_out.add(tally.echoed_bytes);
+        }
         if let Some(failure) = failed {
             let code = failure.error.close_code().0;
             log::debug!("closing {id:?} with {code}: {}", failure.error);
@@ -198,19 +224,19 @@ impl Reactor {
         sink: Sink,
         opcode: OpCode,
         payload: &[u8],
+        tally: &mut Tally,
     ) {
-        let m = self.metrics();
-        m.messages_in.inc();
-        m.bytes_in.add(payload.len() as u64);
+        tally.messages += 1;
+        tally.bytes += payload.len() as u64;
         match sink {
             Sink::Echo => {
                 let h = wire::header(opcode, payload.len());
                 let _ = ctx.write_vectored(id, &[h.as_bytes(), payload]);
-                m.messages_out.inc();
-                m.bytes_out.add(payload.len() as u64);
+                tally.echoed += 1;
+                tally.echoed_bytes += payload.len() as u64;
             }
             Sink::Broadcast => {
-                let frame = SharedBytes::from(wire::frame(opcode, payload));
+                let frame = SharedBytes::new(wire::shared_frame(opcode, payload));
                 let me = ctx.reactor_index();
                 for mailbox in ctx.mailboxes() {
                     if mailbox.reactor_index() != me {
