@@ -4,6 +4,7 @@
 //!
 //! Run: `CARGO_TARGET_DIR=/work/target-handshake taskset -c 1 cargo bench -p switchyard-handshake --bench upgrade`
 
+use criterion::measurement::{Measurement, ValueFormatter};
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use switchyard_handshake::*;
 
@@ -59,6 +60,112 @@ fn upgrade<N: ExtensionNegotiator>(
     }
 }
 
+/// Time the benchmarking thread spent on a CPU (`CLOCK_THREAD_CPUTIME_ID`). On this shared
+/// 2-core machine wall time mostly measures how much of a core the other engineers leave us;
+/// CPU time measures the work, which is what "under 1 us per upgrade" is about. Both groups
+/// run the same code, so the pair shows the cost and the load.
+struct ThreadCpuTime;
+
+fn thread_cpu_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec for the call to fill in; the clock id is a
+    // constant every Linux supports.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID) failed");
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+impl Measurement for ThreadCpuTime {
+    type Intermediate = u64;
+    type Value = u64;
+
+    fn start(&self) -> u64 {
+        thread_cpu_ns()
+    }
+
+    fn end(&self, started: u64) -> u64 {
+        thread_cpu_ns() - started
+    }
+
+    fn add(&self, a: &u64, b: &u64) -> u64 {
+        a + b
+    }
+
+    fn zero(&self) -> u64 {
+        0
+    }
+
+    fn to_f64(&self, value: &u64) -> f64 {
+        *value as f64
+    }
+
+    fn formatter(&self) -> &dyn ValueFormatter {
+        &CpuNanos
+    }
+}
+
+/// Values stay in nanoseconds (of CPU time); throughput in elements per CPU-second.
+struct CpuNanos;
+
+impl ValueFormatter for CpuNanos {
+    fn scale_values(&self, _typical: f64, _values: &mut [f64]) -> &'static str {
+        "ns (cpu)"
+    }
+
+    fn scale_throughputs(
+        &self,
+        _typical: f64,
+        throughput: &Throughput,
+        values: &mut [f64],
+    ) -> &'static str {
+        let per_iteration = match throughput {
+            Throughput::Elements(n) | Throughput::Bytes(n) | Throughput::BytesDecimal(n) => {
+                *n as f64
+            }
+        };
+        for value in values {
+            *value = per_iteration * 1e9 / *value;
+        }
+        "elem/cpu-s"
+    }
+
+    fn scale_for_machines(&self, _values: &mut [f64]) -> &'static str {
+        "ns"
+    }
+}
+
+fn cpu_benches(c: &mut Criterion<ThreadCpuTime>) {
+    let mut group = c.benchmark_group("upgrade_cpu");
+    group.throughput(Throughput::Elements(1));
+    let mut out = [0u8; 1024];
+    let plain = Acceptor::new();
+    group.bench_function("chromium", |b| {
+        b.iter(|| upgrade(&plain, black_box(CHROMIUM), &mut out))
+    });
+    let permessage_deflate =
+        Acceptor::new().extensions(PermessageDeflate::new(DeflatePolicy::default()).unwrap());
+    group.bench_function("chromium_permessage_deflate", |b| {
+        b.iter(|| upgrade(&permessage_deflate, black_box(CHROMIUM), &mut out))
+    });
+    group.bench_function("parse_only", |b| {
+        b.iter(|| {
+            let mut headers = [EMPTY_HEADER; 32];
+            let mut parser = RequestParser::default();
+            parser
+                .parse(black_box(CHROMIUM), &mut headers)
+                .map(|s| s.is_partial())
+                .unwrap()
+        })
+    });
+    group.bench_function("accept_key", |b| {
+        b.iter(|| AcceptKey::for_key(black_box(b"8VpXgk3jqZ0bYvTQW1nN3g==")))
+    });
+    group.finish();
+}
+
 fn benches(c: &mut Criterion) {
     let mut group = c.benchmark_group("upgrade");
     group.throughput(Throughput::Elements(1));
@@ -98,4 +205,9 @@ fn benches(c: &mut Criterion) {
 }
 
 criterion_group!(upgrade_benches, benches);
-criterion_main!(upgrade_benches);
+criterion_group! {
+    name = upgrade_cpu_benches;
+    config = Criterion::default().with_measurement(ThreadCpuTime);
+    targets = cpu_benches
+}
+criterion_main!(upgrade_benches, upgrade_cpu_benches);
