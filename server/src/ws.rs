@@ -11,7 +11,7 @@ use std::borrow::Cow;
 use switchyard_frame::{Connection as Codec, Event, OpCode, Progress, Role};
 use switchyard_netio::{Close, ConnId, Ctx, SharedBytes};
 
-use crate::conn::{ws_flag, Bridged, Conn, WsConn};
+use crate::conn::{ws_flag, Bridged, Conn};
 use crate::metrics::CloseBy;
 use crate::reactor::{Message, Reactor};
 use crate::routes::{App, RouteId};
@@ -20,8 +20,11 @@ use crate::wire;
 /// What the app does with a data message.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Sink {
+    /// Back to the sender.
     Echo,
-    Broadcast,
+    /// To every subscriber of this route, on every reactor.
+    Broadcast(RouteId),
+    /// To this backend connection.
     Bridge(ConnId),
 }
 
@@ -77,7 +80,7 @@ impl Reactor {
         let (ws, sink) = match conn {
             Conn::Ws(ws) => {
                 let sink = match self.shared.config.routes.app(ws.route) {
-                    App::Broadcast => Sink::Broadcast,
+                    App::Broadcast => Sink::Broadcast(ws.route),
                     _ => Sink::Echo,
                 };
                 (ws, sink)
@@ -135,18 +138,10 @@ impl Reactor {
                                     Cow::Borrowed(s) => s.as_bytes(),
                                     Cow::Owned(s) => s.as_bytes(),
                                 };
-                                self.on_message(ctx, id, ws, sink, OpCode::Text, bytes, &mut tally);
+                                self.on_message(ctx, id, sink, OpCode::Text, bytes, &mut tally);
                             }
                             Event::Binary(bytes) => {
-                                self.on_message(
-                                    ctx,
-                                    id,
-                                    ws,
-                                    sink,
-                                    OpCode::Binary,
-                                    bytes,
-                                    &mut tally,
-                                );
+                                self.on_message(ctx, id, sink, OpCode::Binary, bytes, &mut tally);
                             }
                             Event::Ping(payload) => {
                                 let h = wire::header(OpCode::Pong, payload.len());
@@ -220,7 +215,6 @@ impl Reactor {
         &mut self,
         ctx: &mut Ctx<'_, Self>,
         id: ConnId,
-        ws: &mut WsConn,
         sink: Sink,
         opcode: OpCode,
         payload: &[u8],
@@ -235,18 +229,18 @@ impl Reactor {
                 tally.echoed += 1;
                 tally.echoed_bytes += payload.len() as u64;
             }
-            Sink::Broadcast => {
+            Sink::Broadcast(route) => {
                 let frame = SharedBytes::new(wire::shared_frame(opcode, payload));
                 let me = ctx.reactor_index();
                 for mailbox in ctx.mailboxes() {
                     if mailbox.reactor_index() != me {
                         let _ = mailbox.send(Message::Broadcast {
-                            route: ws.route,
+                            route,
                             frame: frame.clone(),
                         });
                     }
                 }
-                self.deliver(ctx, ws.route, &frame);
+                self.deliver(ctx, route, &frame);
             }
             Sink::Bridge(backend) => {
                 // websockify: message payloads are the TCP byte stream.
