@@ -195,3 +195,28 @@ fn configuration_ranges_are_checked() {
         DeflateConfigError::CompressionLevel(10)
     );
 }
+
+/// Found by the fuzzer: a literal past the limit followed by corrupt data is `TooBig` whether the
+/// payload arrives whole or byte by byte (the byte past the limit comes first).
+#[test]
+fn limit_before_corruption_whatever_the_split() {
+    let payload = [0x7a, 0x04, 0xff, 0x09, 0x00]; // literal 0xe2, then an invalid code
+    for (limit, expected) in [
+        (0, ExtensionError::TooBig),
+        (1, ExtensionError::InvalidData),
+    ] {
+        for piece in 1..=payload.len() {
+            let mut codec = PermessageDeflate::new(Role::Client, DeflateConfig::default()).unwrap();
+            let mut out = Vec::new();
+            let mut result = Ok(());
+            for (i, chunk) in payload.chunks(piece).enumerate() {
+                let last = (i + 1) * piece >= payload.len();
+                result = codec.decode_piece(chunk, last, &mut out, limit);
+                if result.is_err() {
+                    break;
+                }
+            }
+            assert_eq!(result, Err(expected), "limit {limit} piece {piece}");
+        }
+    }
+}

@@ -140,3 +140,24 @@ fn empty_message() {
         vec![Msg::Text(String::new())]
     );
 }
+
+/// An empty message right after another, with context takeover: zlib would emit nothing for a
+/// flush following a flush, so the codec sends the empty stored block itself.
+#[test]
+fn empty_message_after_a_message_with_shared_context() {
+    let mut server = with_deflate(Role::Server, always(), Config::default());
+    let mut stream = send_text(&mut server, "Hello");
+    stream.extend_from_slice(&send_text(&mut server, ""));
+    stream.extend_from_slice(&send_text(&mut server, ""));
+    stream.extend_from_slice(&send_text(&mut server, "Hello"));
+    assert_eq!(&stream[9..15], [0xc1, 0x01, 0x00, 0xc1, 0x01, 0x00]);
+    assert_eq!(
+        decode_all(&mut client(), &stream, 2).unwrap(),
+        [
+            hello(),
+            vec![Msg::Text(String::new()), Msg::Text(String::new())],
+            hello()
+        ]
+        .concat()
+    );
+}

@@ -45,6 +45,13 @@ impl Deflater {
             // Untouched context: an uncompressed message is not part of the LZ77 history.
             return Ok(false);
         }
+        if message.is_empty() {
+            // The header byte of an empty stored block, whose LEN/NLEN the receiver's appended
+            // tail supplies. zlib itself would emit nothing for a flush that directly follows
+            // another (Z_BUF_ERROR), which is no valid payload.
+            out.push(0x00);
+            return Ok(true);
+        }
         let (level, bits) = (self.level, self.direction.window_bits);
         let state = self
             .state

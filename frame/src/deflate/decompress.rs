@@ -71,13 +71,13 @@ fn inflate_bounded(
         let (status, filled) = if room == 0 {
             // At the limit: decompress into a one-byte probe; any output is one byte too many.
             let mut probe = [0u8; 1];
-            let status = state
-                .decompress(&input[pos..], &mut probe, FlushDecompress::None)
-                .map_err(|_| ExtensionError::InvalidData)?;
+            let status = state.decompress(&input[pos..], &mut probe, FlushDecompress::None);
+            // Output first: zlib may write the byte and then find corrupt data in the same call,
+            // but the byte past the limit came first in the stream.
             if state.total_out() > out_before {
                 return Err(ExtensionError::TooBig);
             }
-            (status, false)
+            (status.map_err(|_| ExtensionError::InvalidData)?, false)
         } else {
             reserve_bounded(out, room, input.len() - pos);
             let spare = out.capacity() - out.len();
