@@ -120,7 +120,7 @@ def raise_nofile():
 
 
 def scenarios(quick):
-    d = "2" if quick else "4"
+    d = "2" if quick else "3"
     warm = "0.5" if quick else "1"
     idle_small = "2000" if quick else "10000"
     out = [
@@ -143,7 +143,7 @@ def scenarios(quick):
 
 
 def broadcast_scenario(quick):
-    d = "2" if quick else "4"
+    d = "2" if quick else "3"
     return ("broadcast", "Broadcast 64 B, 1 publisher -> 100 subscribers, 4 in flight",
             ["broadcast", "-c", "100", "-w", "4", "-s", "64", "--path", "/broadcast",
              "--warmup", "0.5", "--duration", d], "deliveries")
@@ -174,13 +174,17 @@ def run_one(name, args):
 # Building
 
 
-def build(skip, names):
+def build(skip, names, criterion=False):
     if skip:
         return
     env = dict(os.environ, CARGO_TARGET_DIR=TARGET)
     pkgs = ["-p", "switchyard-bench"] + (["-p", "switchyard"] if "switchyard" in names else [])
     log("building switchyard-bench and switchyard (release)")
     subprocess.run(["cargo", "build", "--release"] + pkgs, cwd=ROOT, env=env, check=True)
+    if criterion:
+        log("building the criterion suites")
+        subprocess.run(["cargo", "bench", "-p", "switchyard-bench", "--no-run"], cwd=ROOT,
+                       env=env, check=True)
     if any(n in names for n in ("tokio-tungstenite", "fastwebsockets")):
         log("building the peer servers (bench/peers, release)")
         subprocess.run(["cargo", "build", "--release", "--manifest-path",
@@ -261,6 +265,10 @@ def fmt(x, digits=None):
     if digits is None:
         digits = 0 if abs(x) >= 100 else (1 if abs(x) >= 10 else (2 if abs(x) >= 1 else 3))
     return f"{x:,.{digits}f}"
+
+
+def fmtx(r):
+    return "-" if r is None else f"{r:.2f}x"
 
 
 def fmt_stat(s, digits=None):
@@ -490,7 +498,7 @@ def write_markdown(path, summary, scen_list, servers_order, meta, chart_name, st
                 if not d:
                     continue
                 L.append(f"| {s} | {fmt_stat(d['server_rss_per_conn_bytes'], 0)} | "
-                         f"{fmt(ratio(med(summary, scen, s, 'server_rss_per_conn_bytes'), null_rss), 2)}x | "
+                         f"{fmtx(ratio(med(summary, scen, s, 'server_rss_per_conn_bytes'), null_rss))} | "
                          f"{fmt(med(summary, scen, s, 'server_rss_before_kib'), 0)} | "
                          f"{fmt(med(summary, scen, s, 'server_rss_after_kib'), 0)} | "
                          f"{fmt_stat(d['open'], 0)} | {fmt_stat(d['upgrades_per_s'], 0)} | "
@@ -514,9 +522,9 @@ def write_markdown(path, summary, scen_list, servers_order, meta, chart_name, st
                 continue
             L.append(f"| {s} | {fmt_stat(d['ops_per_s'], 0)} | "
                      f"{fmt_stat(d['server_cpu_us_per_op'])} | "
-                     f"{fmt(ratio(med(summary, scen, s, 'server_cpu_us_per_op'), null_cpu), 2)}x | "
-                     f"{fmt(ratio(med(summary, scen, s, 'ops_per_s'), bp), 2)}x | "
-                     f"{fmt(ratio(med(summary, scen, s, 'ops_per_s'), null_ops), 2)}x | "
+                     f"{fmtx(ratio(med(summary, scen, s, 'server_cpu_us_per_op'), null_cpu))} | "
+                     f"{fmtx(ratio(med(summary, scen, s, 'ops_per_s'), bp))} | "
+                     f"{fmtx(ratio(med(summary, scen, s, 'ops_per_s'), null_ops))} | "
                      f"{fmt(med(summary, scen, s, 'latency_p50_us'))} | "
                      f"{fmt(med(summary, scen, s, 'latency_p99_us'))} | "
                      f"{fmt(med(summary, scen, s, 'latency_p999_us'))} | "
@@ -683,6 +691,8 @@ def criterion_rows():
             "| benchmark | time | throughput |", "|---|---|---|"]
     name, time_s = None, None
     for line in res.stdout.splitlines():
+        if "%" in line:
+            continue  # criterion's "change" lines compare with an earlier run: not figures
         m = re.match(r"^(\S.*?)\s+time:\s+\[(.*)\]", line)
         if m:
             name, time_s = m.group(1).strip(), m.group(2)
@@ -773,7 +783,7 @@ def main():
     for tool in ("taskset", "node") + (("strace",) if a.strace or a.strace_only else ()):
         if not shutil.which(tool):
             sys.exit(f"{tool} is missing (apt-get install util-linux strace nodejs)")
-    build(a.no_build, names)
+    build(a.no_build, names, a.criterion)
 
     started = datetime.datetime.now(datetime.timezone.utc)
     meta = {"quick": a.quick, "rounds": rounds, "machine": machine(),
