@@ -318,9 +318,10 @@ def svg_chart(summary, scen_list, servers_order):
     panels = [("Throughput relative to the null server (higher is better)", "ops_per_s"),
               ("Server CPU per operation relative to the null server (lower is better)",
                "server_cpu_us_per_op")]
-    scen_list = [s for s in scen_list if s[0] in summary and not s[0].startswith("idle")]
+    scen_list = [s for s in scen_list if s[0] in summary and not s[0].startswith("idle")
+                 and "null" in summary[s[0]]]
     width, panel_h, top, left = 860, 250, 40, 60
-    height = top + len(panels) * (panel_h + 70) + 30
+    height = top + len(panels) * (panel_h + 86) + 30
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
            f'font-family="sans-serif" font-size="11">',
            f'<rect width="{width}" height="{height}" fill="white"/>']
@@ -330,7 +331,7 @@ def svg_chart(summary, scen_list, servers_order):
         out.append(f'<text x="{x + 16}" y="20">{name}</text>')
         x += 30 + 7 * len(name)
     for pi, (title, key) in enumerate(panels):
-        y0 = top + pi * (panel_h + 70)
+        y0 = top + pi * (panel_h + 86)
         out.append(f'<text x="{left}" y="{y0 + 14}" font-size="13" font-weight="bold">{title}</text>')
         vals = []
         for scen, *_ in scen_list:
@@ -343,7 +344,7 @@ def svg_chart(summary, scen_list, servers_order):
         cap = 3.0
         vmax = min(max(vals + [1.0]) * 1.1, cap * 1.05)
         step = next(st for st in (0.25, 0.5, 1.0, 2.0, 5.0) if vmax / st <= 8)
-        base = y0 + 20 + panel_h
+        base = y0 + 36 + panel_h
         plot_w = width - left - 20
         out.append(f'<line x1="{left}" y1="{base}" x2="{left + plot_w}" y2="{base}" stroke="black"/>')
         tick = 0.0
@@ -367,8 +368,9 @@ def svg_chart(summary, scen_list, servers_order):
                 bx = gx + si * bar_w
                 out.append(f'<rect x="{bx:.1f}" y="{base - h:.1f}" width="{bar_w - 2:.1f}" '
                            f'height="{h:.1f}" fill="{colors.get(s, "#000")}"/>')
+                capped = "&#9650;" if r > vmax else ""
                 out.append(f'<text x="{bx + bar_w / 2 - 1:.1f}" y="{base - h - 3:.1f}" '
-                           f'text-anchor="middle" font-size="9">{r:.2f}</text>')
+                           f'text-anchor="middle" font-size="9">{capped}{r:.2f}</text>')
             out.append(f'<text x="{gx + group_w * 0.4:.1f}" y="{base + 15}" '
                        f'text-anchor="middle">{scen}</text>')
     out.append("</svg>")
