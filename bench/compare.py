@@ -467,14 +467,25 @@ def write_markdown(path, summary, scen_list, servers_order, meta, chart_name, st
              "sender's system call also runs the receiver's TCP input path, so kernel work is "
              "split between the two processes):")
     L.append("")
-    L.append("| scenario | null server core % | load generator core % |")
-    L.append("|---|---|---|")
+    L.append("| scenario | server core % | load generator core % | reading |")
+    L.append("|---|---|---|---|")
     for scen, _label, _args, _unit in scen_list:
         if scen.startswith("idle") or scen not in summary:
             continue
         srv = "null" if "null" in summary[scen] else "switchyard"
-        L.append(f"| {scen} ({srv}) | {fmt(med(summary, scen, srv, 'server_cpu_pct'), 0)} | "
-                 f"{fmt(med(summary, scen, srv, 'load_cpu_pct'), 0)} |")
+        sc = med(summary, scen, srv, "server_cpu_pct")
+        lc = med(summary, scen, srv, "load_cpu_pct")
+        if sc is None or lc is None:
+            reading = "-"
+        elif sc >= 90 and lc < sc:
+            reading = "server saturated, generator has headroom"
+        elif sc >= 90:
+            reading = "both near a full core"
+        elif lc >= 90:
+            reading = "generator-bound"
+        else:
+            reading = "neither core full: other work on the machine took the rest"
+        L.append(f"| {scen} ({srv}) | {fmt(sc, 0)} | {fmt(lc, 0)} | {reading} |")
     L.append("")
     L.append("## Targets of issue 6")
     L.append("")
