@@ -608,7 +608,13 @@ impl Engine {
         while !conn.unsent.is_empty() {
             match conn.stream.write(&conn.unsent) {
                 Ok(n) => {
+                    let all = n == conn.unsent.len();
                     conn.unsent.drain(..n);
+                    if !all {
+                        // A short write means the socket buffer is full: wait for writable
+                        // rather than spend a system call on EAGAIN.
+                        break;
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -636,6 +642,10 @@ impl Engine {
             self.fanout.publisher = None;
         }
         self.error(kind);
+        if matches!(self.mode, Mode::Broadcast { .. }) {
+            // Messages the lost subscriber never got may now be complete for the others.
+            self.retire_broadcasts(Instant::now());
+        }
     }
 }
 
