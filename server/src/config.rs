@@ -122,8 +122,13 @@ pub struct Cli {
     /// Log level: error, warn, info, debug or trace; RUST_LOG overrides it [default: info].
     #[arg(long, value_name = "LEVEL")]
     pub log_level: Option<String>,
-    // Permessage-deflate (issue 7) goes here as `--deflate on|off` once the frame crate's
-    // extension exists; `Config::deflate` is already threaded through to the handshake.
+
+    /// Accept permessage-deflate (RFC 7692) when a client offers it: messages echoed to such a
+    /// client are compressed; broadcast and bridge output go uncompressed (RFC 7692 allows it
+    /// per message). Costs memory per connection that negotiated it (the codec's contexts);
+    /// off by default until issue 7 settles that trade-off.
+    #[arg(long)]
+    pub deflate: bool,
 }
 
 /// The TOML file: the same settings as the flags, with the same names in snake_case.
@@ -164,6 +169,8 @@ pub struct FileConfig {
     pub shutdown_timeout: Option<f64>,
     /// See [`Cli::log_level`].
     pub log_level: Option<String>,
+    /// See [`Cli::deflate`].
+    pub deflate: Option<bool>,
 }
 
 /// Why a configuration was refused.
@@ -238,7 +245,9 @@ pub struct Config {
     pub shutdown_timeout: Duration,
     /// Log level filter. Default `info`.
     pub log_level: String,
-    /// Offer permessage-deflate (issue 7). Default false until the extension exists.
+    /// Accept permessage-deflate offers. Default false: a negotiated connection keeps its
+    /// (de)compression contexts, which costs far more than the 100 bytes an idle connection
+    /// costs otherwise (issue 7 measures it and decides the default).
     pub deflate: bool,
 }
 
@@ -368,7 +377,7 @@ impl Config {
                 None => d.shutdown_timeout,
             },
             log_level: cli.log_level.or(file.log_level).unwrap_or(d.log_level),
-            deflate: d.deflate,
+            deflate: cli.deflate || file.deflate.unwrap_or(d.deflate),
         };
         cfg.validate()?;
         Ok(cfg)
@@ -384,12 +393,13 @@ impl Config {
             format!("pinned to cpus {:?}", self.cpus)
         };
         format!(
-            "workers={} ({pinning}) routes=[{}] subprotocols={:?} max_message_size={} max_connections={}",
+            "workers={} ({pinning}) routes=[{}] subprotocols={:?} max_message_size={} max_connections={} deflate={}",
             self.workers,
             self.routes.describe(),
             self.subprotocols,
             self.max_message_size,
             self.max_connections,
+            if self.deflate { "on" } else { "off" },
         )
     }
 

@@ -42,8 +42,8 @@ pub mod ws_flag {
     pub const CLOSE_SENT: u8 = 1 << 0;
     /// Broadcast: this subscriber is over its outbound cap and skipped (skip policy).
     pub const SKIPPING: u8 = 1 << 1;
-    /// Bridge: the backend connected (writes before that are queued by netio anyway).
-    pub const BACKEND_UP: u8 = 1 << 2;
+    /// permessage-deflate was negotiated: the codec (with its contexts) stays for life.
+    pub const DEFLATE: u8 = 1 << 2;
 }
 
 /// A WebSocket connection.

@@ -149,9 +149,9 @@ impl Reactor {
                     ctx.cancel_timer(h.timer);
                 }
                 match switch.protocol {
-                    Switched::WebSocket { .. } => {
+                    Switched::WebSocket { extensions, .. } => {
                         self.metrics().upgrades_websocket.inc();
-                        self.start_websocket(ctx, id, conn, route, leftover);
+                        self.start_websocket(ctx, id, conn, route, extensions, leftover);
                     }
                     Switched::Registered { .. } => {
                         self.metrics().upgrades_tcp.inc();

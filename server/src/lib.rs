@@ -33,6 +33,11 @@
 //! - Broadcast encodes a message once into shared bytes and sends them to the other reactors
 //!   through netio's mailboxes; every subscriber's queue holds a reference, not a copy.
 //! - Metrics are per-core single-writer counters, summed on scrape ([`metrics`]).
+//! - permessage-deflate (`--deflate`, off by default): the handshake crate's negotiator agrees
+//!   the parameters and the frame crate's extension is installed on the connection's codec,
+//!   which such a connection then keeps for life; echo replies are compressed, broadcast and
+//!   bridge output go uncompressed (RFC 7692 lets every message choose), so a broadcast is still
+//!   encoded once for all subscribers.
 //!
 //! # Crates used
 //! clap (flags and `--help`), serde + toml (the config file), log + env_logger (stderr logs),

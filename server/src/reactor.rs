@@ -49,8 +49,9 @@ pub enum Message {
 pub struct Shared {
     /// The resolved configuration.
     pub config: Config,
-    /// The handshake acceptor (WebSocket plus the `tcp` protocol).
-    pub acceptor: Acceptor,
+    /// The handshake acceptor (WebSocket with permessage-deflate when enabled, plus the `tcp`
+    /// protocol).
+    pub acceptor: Acceptor<switchyard_handshake::PermessageDeflate>,
     /// The id of the registered `tcp` protocol.
     pub tcp: ProtocolId,
     /// Codec limits for every WebSocket.

@@ -8,7 +8,9 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use switchyard_handshake::{Acceptor, Limits, OriginPolicy, WebSocketConfig};
+use switchyard_handshake::{
+    Acceptor, DeflatePolicy, Limits, OriginPolicy, PermessageDeflate, WebSocketConfig,
+};
 use switchyard_netio::{Reactors, ShutdownHandle};
 
 use crate::config::Config;
@@ -34,7 +36,12 @@ impl std::fmt::Debug for Server {
 }
 
 /// The handshake acceptor for a configuration.
-fn acceptor(config: &Config) -> io::Result<(Acceptor, switchyard_handshake::ProtocolId)> {
+fn acceptor(
+    config: &Config,
+) -> io::Result<(
+    Acceptor<PermessageDeflate>,
+    switchyard_handshake::ProtocolId,
+)> {
     let origin = if config.allowed_origins.is_empty() {
         OriginPolicy::any()
     } else {
@@ -43,11 +50,17 @@ fn acceptor(config: &Config) -> io::Result<(Acceptor, switchyard_handshake::Prot
     let websocket = WebSocketConfig::default()
         .subprotocols(config.subprotocols.iter().cloned())
         .origin(origin);
-    // Permessage-deflate (issue 7) plugs in here: `.extensions(negotiator)` when
-    // `config.deflate` is set, with the frame crate's extension installed per connection.
+    // Permessage-deflate: the negotiator is always there and answers only when enabled; what
+    // it agrees is installed per connection as the frame crate's extension (`ws.rs`).
+    let deflate = PermessageDeflate::new(DeflatePolicy {
+        enabled: config.deflate,
+        ..DeflatePolicy::default()
+    })
+    .map_err(|e| io::Error::other(format!("deflate policy: {e:?}")))?;
     let mut acceptor = Acceptor::new()
         .limits(Limits::default().max_head_bytes(config.max_head_size))
-        .websocket(websocket);
+        .websocket(websocket)
+        .extensions(deflate);
     let tcp = acceptor
         .register(TcpTunnel {
             routes: config.routes.clone(),

@@ -8,7 +8,9 @@
 
 use std::borrow::Cow;
 
+use switchyard_frame::deflate::{DeflateConfig, PermessageDeflate};
 use switchyard_frame::{Connection as Codec, Event, OpCode, Progress, Role};
+use switchyard_handshake::DeflateParams;
 use switchyard_netio::{Close, ConnId, Ctx, SharedBytes};
 
 use crate::conn::{ws_flag, Bridged, Conn};
@@ -46,9 +48,39 @@ impl Reactor {
         id: ConnId,
         conn: &mut Conn,
         route: RouteId,
+        deflate: Option<DeflateParams>,
         leftover: &[u8],
     ) {
-        let ws = self.register_ws(ctx, id, route);
+        let mut ws = self.register_ws(ctx, id, route);
+        if let Some(agreed) = deflate {
+            // A connection with an extension keeps its codec for life (the contexts live in it).
+            let mut codec = Codec::new(Role::Server, self.shared.codec);
+            let config = DeflateConfig {
+                server_no_context_takeover: agreed.server_no_context_takeover,
+                client_no_context_takeover: agreed.client_no_context_takeover,
+                server_max_window_bits: agreed.server_max_window_bits,
+                client_max_window_bits: agreed.client_max_window_bits,
+                compression_level: agreed.compression_level,
+                min_compress_size: agreed.min_compress_size,
+            };
+            match PermessageDeflate::new(Role::Server, config) {
+                Ok(ext) => {
+                    codec.set_extension(Box::new(ext));
+                    ws.codec = Some(Box::new(codec));
+                    ws.flags |= ws_flag::DEFLATE;
+                }
+                Err(e) => {
+                    // The handshake crate only agrees valid parameters; refuse politely anyway.
+                    log::warn!("deflate parameters {agreed:?} refused by the codec: {e:?}");
+                    *conn = Conn::Ws(ws);
+                    if let Some(ws) = conn.ws_mut() {
+                        self.close_ws(ctx, id, ws, 1011, "extension error");
+                    }
+                    self.finish(ctx, id, conn);
+                    return;
+                }
+            }
+        }
         *conn = match self.shared.config.routes.app(route).clone() {
             App::Bridge { addrs, target } => match self.connect_backend(ctx, id, &addrs, true) {
                 Some(backend) => Conn::WsBridge(Box::new(Bridged { ws, backend })),
@@ -103,6 +135,9 @@ impl Reactor {
                 .take()
                 .unwrap_or_else(|| Box::new(Codec::new(Role::Server, self.shared.codec))),
         };
+        // Echo replies of a deflate connection go through its compressor; everything else is
+        // sent uncompressed (RFC 7692 lets each message choose).
+        let compress_echo = sink == Sink::Echo && ws.has(ws_flag::DEFLATE);
         let mut pos = 0;
         let mut tally = Tally::default();
         let mut ended_on_event = false;
@@ -138,10 +173,39 @@ impl Reactor {
                                     Cow::Borrowed(s) => s.as_bytes(),
                                     Cow::Owned(s) => s.as_bytes(),
                                 };
-                                self.on_message(ctx, id, sink, OpCode::Text, bytes, &mut tally);
+                                if compress_echo {
+                                    self.echo_compressed(
+                                        ctx,
+                                        id,
+                                        &mut codec,
+                                        OpCode::Text,
+                                        bytes,
+                                        &mut tally,
+                                    );
+                                } else {
+                                    self.on_message(ctx, id, sink, OpCode::Text, bytes, &mut tally);
+                                }
                             }
                             Event::Binary(bytes) => {
-                                self.on_message(ctx, id, sink, OpCode::Binary, bytes, &mut tally);
+                                if compress_echo {
+                                    self.echo_compressed(
+                                        ctx,
+                                        id,
+                                        &mut codec,
+                                        OpCode::Binary,
+                                        bytes,
+                                        &mut tally,
+                                    );
+                                } else {
+                                    self.on_message(
+                                        ctx,
+                                        id,
+                                        sink,
+                                        OpCode::Binary,
+                                        bytes,
+                                        &mut tally,
+                                    );
+                                }
                             }
                             Event::Ping(payload) => {
                                 let h = wire::header(OpCode::Pong, payload.len());
@@ -247,6 +311,35 @@ impl Reactor {
                 let _ = ctx.write(backend, payload);
             }
         }
+    }
+
+    /// Echo through the connection's permessage-deflate compressor.
+    fn echo_compressed(
+        &mut self,
+        ctx: &mut Ctx<'_, Self>,
+        id: ConnId,
+        codec: &mut Codec,
+        opcode: OpCode,
+        payload: &[u8],
+        tally: &mut Tally,
+    ) {
+        tally.messages += 1;
+        tally.bytes += payload.len() as u64;
+        let mut out = std::mem::take(&mut self.scratch);
+        out.clear();
+        match codec.encode_message(opcode, payload, &mut out) {
+            Ok(()) => {
+                let _ = ctx.write(id, &out);
+                tally.echoed += 1;
+                tally.echoed_bytes += payload.len() as u64;
+            }
+            Err(e) => log::warn!("compressing an echo for {id:?}: {e:?}"),
+        }
+        // A 16 MiB echo must not pin 16 MiB per reactor.
+        if out.capacity() > 1 << 20 {
+            out = Vec::new();
+        }
+        self.scratch = out;
     }
 
     /// Ends a WebSocket whose close handshake is done (or failed): flush and close, and close

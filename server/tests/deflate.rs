@@ -1,0 +1,74 @@
+//! permessage-deflate behind `--deflate`: negotiated when enabled (echo replies compressed,
+//! RSV1 set), declined when not. The client side here is the frame crate's own client role;
+//! Python `websockets` and Chromium check the same against real implementations (interop/).
+
+mod common;
+
+use common::*;
+use std::io::{Read, Write};
+use switchyard_frame::deflate::{DeflateConfig, PermessageDeflate};
+use switchyard_frame::{Config, Connection, Event, OpCode, Role};
+
+fn upgrade_offering_deflate(server: &TestServer) -> (std::net::TcpStream, String) {
+    let mut s = tcp(server.addr);
+    s.write_all(
+        b"GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+          Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n",
+    )
+    .unwrap();
+    let head = read_response(&mut s);
+    assert_eq!(status(&head), 101, "{head}");
+    (s, head)
+}
+
+#[test]
+fn deflate_is_negotiated_and_echoes_are_compressed() {
+    let server = TestServer::start(&["--deflate"]);
+    let (mut s, head) = upgrade_offering_deflate(&server);
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("sec-websocket-extensions: permessage-deflate"),
+        "{head}"
+    );
+    let mut client = Connection::new(Role::Client, Config::default());
+    client.set_extension(Box::new(
+        PermessageDeflate::new(Role::Client, DeflateConfig::default()).unwrap(),
+    ));
+    for round in 0..3 {
+        let text = format!("round {round}: ") + &"compress me please, ".repeat(50);
+        let mut wire = Vec::new();
+        client
+            .encode_message(OpCode::Text, text.as_bytes(), &mut wire)
+            .unwrap();
+        assert_eq!(wire[0], 0xC1, "the client compressed its message");
+        s.write_all(&wire).unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        let reply = loop {
+            let n = s.read(&mut buf).unwrap();
+            assert!(n > 0, "server closed");
+            got.extend_from_slice(&buf[..n]);
+            let first = got[0];
+            let progress = client.handle_bytes(&mut got).unwrap();
+            if let Some(Event::Text(t)) = progress.event {
+                break (first, t.into_owned());
+            }
+            got.clear();
+        };
+        assert_eq!(reply.0 & 0x40, 0x40, "the echo is compressed (RSV1)");
+        assert_eq!(reply.1, text);
+    }
+}
+
+#[test]
+fn deflate_is_declined_without_the_flag() {
+    let server = TestServer::start(&[]);
+    let (_s, head) = upgrade_offering_deflate(&server);
+    assert!(
+        !head
+            .to_ascii_lowercase()
+            .contains("sec-websocket-extensions"),
+        "{head}"
+    );
+}
