@@ -3,13 +3,65 @@
 //!
 //! Run (short measurement, pinned to one core; the machine is shared):
 //! `taskset -c 1 cargo bench -p switchyard-frame --bench codec -- --warm-up-time 1 --measurement-time 3`
+//!
+//! Time is the benchmark thread's CPU time (`CLOCK_THREAD_CPUTIME_ID`), not wall time: on the
+//! shared 2-core machine wall time counts the slices other processes run in, which inflated
+//! results several-fold and made them swing from run to run. CPU time still includes cache and
+//! frequency effects of the neighbours, so compare figures within one run (fast vs byte loop).
 
-use criterion::{black_box, criterion_main, BenchmarkId, Criterion, Throughput};
+use std::time::Duration;
+
+use criterion::measurement::{Measurement, ValueFormatter, WallTime};
+use criterion::{black_box, criterion_main, BenchmarkId, Throughput};
 use switchyard_frame::mask::{apply_mask, apply_mask_scalar};
 use switchyard_frame::utf8::Utf8Stream;
 use switchyard_frame::{Config, Connection, Event, FrameHeader, OpCode, Role};
 
 const SIZES: [usize; 3] = [16, 1024, 64 * 1024];
+
+/// Criterion measurement: CPU time of the calling thread.
+struct ThreadCpuTime;
+
+/// Reuses criterion's duration formatting (ns, µs, ms and bytes/s).
+static WALL_TIME: WallTime = WallTime;
+
+fn thread_cpu_now() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec and the clock id is a constant Linux supports;
+    // clock_gettime writes only into `ts`.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID)");
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+impl Measurement for ThreadCpuTime {
+    type Intermediate = Duration;
+    type Value = Duration;
+
+    fn start(&self) -> Duration {
+        thread_cpu_now()
+    }
+    fn end(&self, start: Duration) -> Duration {
+        thread_cpu_now().saturating_sub(start)
+    }
+    fn add(&self, a: &Duration, b: &Duration) -> Duration {
+        *a + *b
+    }
+    fn zero(&self) -> Duration {
+        Duration::ZERO
+    }
+    fn to_f64(&self, value: &Duration) -> f64 {
+        value.as_nanos() as f64
+    }
+    fn formatter(&self) -> &dyn ValueFormatter {
+        WALL_TIME.formatter()
+    }
+}
+
+type Criterion = criterion::Criterion<ThreadCpuTime>;
 
 fn unmask(c: &mut Criterion) {
     let mut group = c.benchmark_group("unmask");
@@ -159,13 +211,11 @@ fn utf8(c: &mut Criterion) {
 // criterion_group! generates an undocumented pub fn.
 #[allow(missing_docs)]
 mod group {
-    criterion::criterion_group!(
-        benches,
-        super::unmask,
-        super::decode,
-        super::encode,
-        super::utf8
-    );
+    criterion::criterion_group! {
+        name = benches;
+        config = criterion::Criterion::default().with_measurement(super::ThreadCpuTime);
+        targets = super::unmask, super::decode, super::encode, super::utf8
+    }
 }
 
 criterion_main!(group::benches);

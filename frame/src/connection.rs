@@ -4,7 +4,7 @@ use std::borrow::Cow;
 
 use crate::close::CloseCode;
 use crate::config::{Config, Role};
-use crate::control::ControlFrame;
+use crate::control::CloseFrame;
 use crate::extension::Extension;
 use crate::header::MAX_HEADER_LEN;
 use crate::opcode::OpCode;
@@ -136,7 +136,7 @@ pub enum Event<'a> {
         reason: Cow<'a, str>,
         /// Our answering close frame (echoing the code) if we had not sent ours yet: send it,
         /// then close the TCP connection.
-        reply: Option<ControlFrame>,
+        reply: Option<CloseFrame>,
     },
 }
 

@@ -3,21 +3,31 @@
 use crate::header::MAX_HEADER_LEN;
 
 /// Largest control frame: a 6-byte header (2 bytes plus mask) and 125 payload bytes.
-const MAX_CONTROL_FRAME: usize = 6 + 125;
+pub const MAX_CONTROL_FRAME_LEN: usize = 6 + 125;
+
+/// Capacity of a [`CloseFrame`]: header with mask (6), code (2) and a reason of up to 32 bytes.
+pub const CLOSE_FRAME_CAPACITY: usize = 6 + 2 + 32;
 
 /// A complete control frame ready to send (header and payload, masked in the client role).
-/// Returned by value: no allocation.
+/// Returned by value: no allocation. `N` is the capacity; the default holds any control frame.
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub struct ControlFrame {
-    bytes: [u8; MAX_CONTROL_FRAME],
+pub struct ControlFrame<const N: usize = MAX_CONTROL_FRAME_LEN> {
+    bytes: [u8; N],
     len: u8,
 }
 
-impl ControlFrame {
+/// A close frame the codec builds for you (the answer to the peer's close, or the close of a
+/// failed connection): code plus at most 32 bytes of reason. Small, so that the events and
+/// errors carrying it stay cheap to return on the hot path.
+pub type CloseFrame = ControlFrame<CLOSE_FRAME_CAPACITY>;
+
+impl<const N: usize> ControlFrame<N> {
     /// Assembles a frame from an encoded header and the (already masked) payload.
-    pub(crate) fn new(header: &[u8], payload_parts: &[&[u8]]) -> ControlFrame {
+    /// The caller guarantees header plus parts fit in `N` (checked in debug builds).
+    pub(crate) fn new(header: &[u8], payload_parts: &[&[u8]]) -> ControlFrame<N> {
         debug_assert!(header.len() <= MAX_HEADER_LEN);
-        let mut bytes = [0u8; MAX_CONTROL_FRAME];
+        debug_assert!(header.len() + payload_parts.iter().map(|p| p.len()).sum::<usize>() <= N);
+        let mut bytes = [0u8; N];
         bytes[..header.len()].copy_from_slice(header);
         let mut len = header.len();
         for part in payload_parts {
@@ -42,7 +52,7 @@ impl ControlFrame {
     }
 }
 
-impl core::ops::Deref for ControlFrame {
+impl<const N: usize> core::ops::Deref for ControlFrame<N> {
     type Target = [u8];
     #[inline]
     fn deref(&self) -> &[u8] {
@@ -50,14 +60,14 @@ impl core::ops::Deref for ControlFrame {
     }
 }
 
-impl AsRef<[u8]> for ControlFrame {
+impl<const N: usize> AsRef<[u8]> for ControlFrame<N> {
     #[inline]
     fn as_ref(&self) -> &[u8] {
         self.as_bytes()
     }
 }
 
-impl core::fmt::Debug for ControlFrame {
+impl<const N: usize> core::fmt::Debug for ControlFrame<N> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         write!(f, "ControlFrame({:02x?})", self.as_bytes())
     }

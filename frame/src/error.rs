@@ -3,7 +3,7 @@
 use core::fmt;
 
 use crate::close::CloseCode;
-use crate::control::ControlFrame;
+use crate::control::CloseFrame;
 use crate::opcode::OpCode;
 
 /// A rule the peer broke. The connection is failed (RFC 6455 section 7.1.7): send the close
@@ -183,7 +183,7 @@ pub struct Failure {
     pub error: Error,
     /// The close frame to send, or `None` if our close frame was already sent (RFC 6455 section
     /// 5.5.1: nothing is sent after it). The connection is now [`Closed`](crate::CloseState).
-    pub close_frame: Option<ControlFrame>,
+    pub close_frame: Option<CloseFrame>,
 }
 
 impl fmt::Display for Failure {
@@ -281,7 +281,8 @@ mod tests {
             Error::TooManyFragments { max: 1 },
         ];
         for e in all {
-            assert!(e.reason().len() <= 123, "{e:?}");
+            // The whole reason fits a CloseFrame.
+            assert!(e.reason().len() <= 32, "{e:?}");
             assert!(!e.to_string().is_empty());
             assert!(e.close_code().is_valid_on_wire());
         }

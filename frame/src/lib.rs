@@ -98,7 +98,7 @@ pub mod utf8;
 pub use close::{parse_close_payload, CloseCode};
 pub use config::{Config, Role};
 pub use connection::{CloseState, Connection, Event, Progress};
-pub use control::ControlFrame;
+pub use control::{CloseFrame, ControlFrame, CLOSE_FRAME_CAPACITY, MAX_CONTROL_FRAME_LEN};
 pub use error::{Error, Failure, SendError};
 pub use extension::{Extension, ExtensionError};
 pub use header::{FrameHeader, HeaderBytes, MAX_HEADER_LEN};
@@ -111,5 +111,9 @@ mod size_tests {
         let size = core::mem::size_of::<crate::Connection>();
         println!("size_of::<Connection>() = {size}");
         assert!(size <= 64, "Connection is {size} bytes");
+        // What handle_bytes returns is moved on every call: keep it small.
+        let result = core::mem::size_of::<Result<crate::Progress<'_>, crate::Failure>>();
+        println!("size_of::<Result<Progress, Failure>>() = {result}");
+        assert!(result <= 80, "handle_bytes result is {result} bytes");
     }
 }

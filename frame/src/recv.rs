@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use crate::close::{parse_close_payload, CloseCode};
 use crate::config::Role;
 use crate::connection::{CloseState, Connection, Event, Progress, RecvPhase};
-use crate::control::ControlFrame;
+use crate::control::CloseFrame;
 use crate::error::{Error, Failure};
 use crate::extension::ExtensionError;
 use crate::header::{FrameHeader, MAX_HEADER_LEN};
@@ -19,9 +19,6 @@ impl Connection {
     /// order on [`Connection`]. Unmasks payloads in place, which is why `input` is `&mut`.
     ///
     /// Any split of the byte stream into inputs yields the same events.
-    // The Err variant carries the close frame inline (about 160 bytes) so that failing never
-    // allocates; it is the cold path, returned once per connection.
-    #[allow(clippy::result_large_err)]
     #[inline]
     pub fn handle_bytes<'a>(&mut self, input: &'a mut [u8]) -> Result<Progress<'a>, Failure> {
         match self.decode(input) {
@@ -367,7 +364,7 @@ impl Connection {
     }
 
     /// The peer's close arrived: answer it unless we already sent ours (RFC 6455 section 5.5.1).
-    fn receive_close(&mut self, code: Option<CloseCode>) -> Option<ControlFrame> {
+    fn receive_close(&mut self, code: Option<CloseCode>) -> Option<CloseFrame> {
         let reply = match self.state {
             CloseState::Open => Some(self.close_frame(code, "")),
             _ => None,

@@ -154,12 +154,17 @@ impl Connection {
         Ok(frame)
     }
 
-    /// Builds a close frame (no state checks; the reason is cut to fit at a char boundary).
-    pub(crate) fn close_frame(&mut self, code: Option<CloseCode>, reason: &str) -> ControlFrame {
+    /// Builds a close frame (no state checks; the reason is cut at a char boundary to fit `N`).
+    pub(crate) fn close_frame<const N: usize>(
+        &mut self,
+        code: Option<CloseCode>,
+        reason: &str,
+    ) -> ControlFrame<N> {
         let Some(code) = code else {
             return self.control_frame(OpCode::Close, &[]);
         };
-        let mut cut = reason.len().min(123);
+        // Room after the longest header (6) and the code (2).
+        let mut cut = reason.len().min(123).min(N.saturating_sub(8));
         while !reason.is_char_boundary(cut) {
             cut -= 1;
         }
@@ -179,7 +184,11 @@ impl Connection {
         Ok(self.control_frame(opcode, &[payload]))
     }
 
-    fn control_frame(&mut self, opcode: OpCode, parts: &[&[u8]]) -> ControlFrame {
+    fn control_frame<const N: usize>(
+        &mut self,
+        opcode: OpCode,
+        parts: &[&[u8]],
+    ) -> ControlFrame<N> {
         let len: usize = parts.iter().map(|p| p.len()).sum();
         let mask = self.next_mask();
         let header = FrameHeader {
