@@ -14,7 +14,7 @@ use crate::config::{Config, SlowSubscriber};
 use crate::conn::{ws_flag, Conn, HttpConn, WsConn};
 use crate::metrics::{CloseBy, CoreMetrics, Registry};
 use crate::routes::{App, RouteId};
-use crate::slots::SlotTable;
+use crate::slots::{SlotTable, SubscriberTable};
 use crate::{http, wire};
 
 /// Timer tags.
@@ -67,7 +67,7 @@ pub struct Reactor {
     /// Every WebSocket of this reactor, with its last activity (see [`Reactor::touch`]).
     pub(crate) keepalive: SlotTable,
     /// Broadcast subscribers, by route id.
-    pub(crate) subscribers: Vec<SlotTable>,
+    pub(crate) subscribers: Vec<SubscriberTable>,
     /// Response bytes from the handshake acceptor (101s and rejections).
     pub(crate) hs_out: Box<[u8]>,
     /// Plain HTTP responses are built here.
@@ -89,7 +89,7 @@ impl Reactor {
             shared,
             core: info.index,
             keepalive: SlotTable::default(),
-            subscribers: (0..routes).map(|_| SlotTable::default()).collect(),
+            subscribers: (0..routes).map(|_| SubscriberTable::default()).collect(),
             hs_out: vec![0u8; 4096].into_boxed_slice(),
             scratch: Vec::new(),
             input: Vec::new(),
@@ -132,7 +132,7 @@ impl Reactor {
         let now = self.clock(ctx);
         let keepalive = self.keepalive.insert(id, now);
         let subscriber = match self.shared.config.routes.app(route) {
-            App::Broadcast => self.subscribers[usize::from(route)].insert(id, 1),
+            App::Broadcast => self.subscribers[usize::from(route)].insert(keepalive),
             _ => u32::MAX,
         };
         WsConn {
@@ -148,7 +148,7 @@ impl Reactor {
     pub(crate) fn unregister_ws(&mut self, id: ConnId, ws: &WsConn) {
         self.keepalive.remove(ws.keepalive, id);
         if ws.subscriber != u32::MAX {
-            self.subscribers[usize::from(ws.route)].remove(ws.subscriber, id);
+            self.subscribers[usize::from(ws.route)].remove(ws.subscriber, ws.keepalive);
         }
     }
 
@@ -262,7 +262,8 @@ impl Reactor {
             return;
         };
         let mut ids = std::mem::take(&mut self.ids);
-        table.ids_into(&mut ids);
+        ids.clear();
+        ids.extend(table.iter().filter_map(|slot| self.keepalive.id(slot)));
         let skip = self.shared.config.slow_subscriber == SlowSubscriber::Skip;
         let cap = self.shared.config.outbound_cap;
         let mut sent = 0u64;

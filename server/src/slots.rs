@@ -62,10 +62,46 @@ impl SlotTable {
             .map(|(i, (&id, &v))| (i as u32, id, v))
     }
 
-    /// Live ids, copied into `out` (cleared first), so the caller may act on connections while
-    /// the table changes.
-    pub fn ids_into(&self, out: &mut Vec<ConnId>) {
-        out.clear();
-        out.extend(self.iter().map(|(_, id, _)| id));
+    /// The id in a live slot.
+    pub fn id(&self, slot: u32) -> Option<ConnId> {
+        let i = slot as usize;
+        (i < self.ids.len() && self.data[i] != VACANT).then(|| self.ids[i])
+    }
+}
+
+/// A broadcast route's subscribers on one reactor, as slots of the reactor's keepalive table
+/// (4 bytes each rather than a second copy of the 8-byte id: every WebSocket is already in that
+/// table, and a subscriber leaves both tables at once, so a slot is never stale).
+#[derive(Default)]
+pub struct SubscriberTable {
+    slots: Vec<u32>,
+    free: Vec<u32>,
+}
+
+impl SubscriberTable {
+    /// Adds keepalive slot `keepalive` and returns the subscriber index.
+    pub fn insert(&mut self, keepalive: u32) -> u32 {
+        debug_assert_ne!(keepalive, VACANT);
+        if let Some(i) = self.free.pop() {
+            self.slots[i as usize] = keepalive;
+            return i;
+        }
+        self.slots.push(keepalive);
+        (self.slots.len() - 1) as u32
+    }
+
+    /// Removes subscriber index `index` if it holds `keepalive`.
+    pub fn remove(&mut self, index: u32, keepalive: u32) {
+        if let Some(s) = self.slots.get_mut(index as usize) {
+            if *s == keepalive {
+                *s = VACANT;
+                self.free.push(index);
+            }
+        }
+    }
+
+    /// The live subscribers' keepalive slots.
+    pub fn iter(&self) -> impl Iterator<Item = u32> + '_ {
+        self.slots.iter().copied().filter(|&s| s != VACANT)
     }
 }
