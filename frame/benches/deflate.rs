@@ -170,7 +170,8 @@ fn bench_throughput(c: &mut Criterion) {
 /// against no context takeover (compressor created and dropped per message, as the codec does
 /// to hold no idle memory), per direction.
 fn bench_context_cost(c: &mut Criterion) {
-    let stream = messages(256, 64);
+    // 512 distinct messages (128 KiB): more than a 32 KiB window, so none repeats in context.
+    let stream = messages(256, 512);
     let mut group = c.benchmark_group("deflate_256B_message");
     group.throughput(Throughput::Bytes(256));
     for reset in [false, true] {

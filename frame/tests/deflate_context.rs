@@ -313,3 +313,54 @@ proptest! {
         }
     }
 }
+
+/// Without context takeover connections on one thread share a spare (de)compressor between
+/// messages. Interleaved connections with different settings, and messages split across calls
+/// that interleave with other connections, stay independent.
+#[test]
+fn spare_state_never_leaks_between_connections() {
+    let config = |level| DeflateConfig {
+        server_no_context_takeover: true,
+        client_no_context_takeover: true,
+        compression_level: level,
+        ..always()
+    };
+    let mut senders: Vec<PermessageDeflate> = [1, 6, 1]
+        .into_iter()
+        .map(|level| PermessageDeflate::new(Role::Server, config(level)).unwrap())
+        .collect();
+    let mut receivers: Vec<PermessageDeflate> = (0..3)
+        .map(|_| PermessageDeflate::new(Role::Client, config(1)).unwrap())
+        .collect();
+    let mut outs = vec![Vec::new(); 3];
+    for round in 0..20 {
+        let texts: Vec<String> = (0..3).map(|c| json(round * 3 + c).repeat(3)).collect();
+        let payloads: Vec<Vec<u8>> = (0..3)
+            .map(|c| {
+                let mut p = Vec::new();
+                assert!(senders[c]
+                    .encode_message(texts[c].as_bytes(), &mut p)
+                    .unwrap());
+                // Each message stands alone: a fresh flate2 reads it.
+                assert_eq!(RefReceiver::new(15).decompress(&p), texts[c].as_bytes());
+                p
+            })
+            .collect();
+        // First halves of all three, then second halves: three messages in flight at once.
+        for (c, p) in payloads.iter().enumerate() {
+            outs[c].clear();
+            let half = p.len() / 2;
+            receivers[c]
+                .decode_piece(&p[..half], false, &mut outs[c], 1 << 20)
+                .unwrap();
+        }
+        for (c, p) in payloads.iter().enumerate() {
+            let half = p.len() / 2;
+            receivers[c]
+                .decode_piece(&p[half..], true, &mut outs[c], 1 << 20)
+                .unwrap();
+            assert_eq!(outs[c], texts[c].as_bytes());
+            assert!(!receivers[c].has_decompressor() && !senders[c].has_compressor());
+        }
+    }
+}

@@ -1,5 +1,7 @@
 //! The receiving half: raw deflate pieces into a bounded output buffer.
 
+use std::cell::RefCell;
+
 use flate2::{Decompress, FlushDecompress, Status};
 
 use super::config::Direction;
@@ -9,10 +11,24 @@ use crate::extension::ExtensionError;
 /// Smallest amount of room offered to the decompressor at a time.
 const MIN_CHUNK: usize = 256;
 
+thread_local! {
+    /// One spare decompressor per thread: a connection without context takeover takes it (or a
+    /// new one) at the start of a compressed message and gives it back, reset, at the end, so
+    /// that idle connections hold no inflate state and busy ones skip an allocation per message.
+    static SPARE: RefCell<Option<Decompress>> = const { RefCell::new(None) };
+}
+
+/// Always a 15-bit window: zlib-rs allocates 32 KiB for any size, and a larger window decodes
+/// any smaller one, so a peer that rounds an agreed 8 up to 9 (zlib's own limitation) is
+/// understood. The agreed size bounds what the peer may use, not us.
+fn new_state() -> Decompress {
+    Decompress::new_with_window_bits(false, 15)
+}
+
 /// The decompressor of one connection, created on first use.
 pub(crate) struct Inflater {
     /// `None` until the first compressed message, and again after each message when the peer
-    /// agreed not to take over its context (so an idle connection holds no inflate state).
+    /// agreed not to take over its context (the state goes back to the thread's spare).
     state: Option<Decompress>,
     direction: Direction,
 }
@@ -38,18 +54,26 @@ impl Inflater {
         out: &mut Vec<u8>,
         max_len: usize,
     ) -> Result<(), ExtensionError> {
-        // Always a 15-bit window: zlib-rs allocates 32 KiB for any size, and a larger window
-        // decodes any smaller one, so a peer that rounds an agreed 8 up to 9 (zlib's own
-        // limitation) is understood. The agreed size bounds what the peer may use, not us.
-        let state = self
-            .state
-            .get_or_insert_with(|| Decompress::new_with_window_bits(false, 15));
+        let reset = self.direction.reset_after_message;
+        let state = self.state.get_or_insert_with(|| {
+            let spare = if reset {
+                SPARE.with(|cell| cell.borrow_mut().take())
+            } else {
+                None
+            };
+            spare.unwrap_or_else(new_state)
+        });
         let mut result = inflate_bounded(state, piece, out, max_len);
         if result.is_ok() && end_of_message {
             result = inflate_bounded(state, &TAIL, out, max_len);
         }
-        if result.is_err() || (end_of_message && self.direction.reset_after_message) {
+        if result.is_err() {
             self.state = None;
+        } else if end_of_message && reset {
+            if let Some(mut state) = self.state.take() {
+                state.reset(false);
+                SPARE.with(|cell| *cell.borrow_mut() = Some(state));
+            }
         }
         result
     }
