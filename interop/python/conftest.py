@@ -3,9 +3,11 @@
 SWITCHYARD_URL (ws://host:port, set by interop/python/run) names a running server for the tests
 that share one; tests that need their own instance (other flags, shutdown) start one from
 SWITCHYARD_BIN. Without SWITCHYARD_URL, a shared instance is started from SWITCHYARD_BIN too.
+Every instance gets the flags in SERVER_ARGS (e.g. --deflate) before its own.
 """
 import contextlib
 import os
+import shlex
 import socket
 import subprocess
 import tempfile
@@ -42,7 +44,8 @@ class Server:
         for _attempt in range(3):
             self.port = free_port()
             self.proc = subprocess.Popen(
-                [binary, "--listen", "127.0.0.1:%d" % self.port, *args],
+                [binary, "--listen", "127.0.0.1:%d" % self.port,
+                 *shlex.split(os.environ.get("SERVER_ARGS", "")), *args],
                 stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
             if wait_for_port(self.port, self.proc):
                 self.url = "ws://127.0.0.1:%d" % self.port

@@ -43,6 +43,19 @@ def recv_until(ws, expected, ignore=(), timeout=TIMEOUT):
         assert got in ignore, "unexpected message %r while waiting for %r" % (got[:60], expected[:60])
 
 
+def require_deflate(answer):
+    """Goes on if the server's Sec-WebSocket-Extensions answer took permessage-deflate. Otherwise
+    fails when SWITCHYARD_EXPECT_DEFLATE=1 (the stage starts the server with --deflate), else skips
+    with the reason: a server without --deflate declines by design."""
+    if answer and "permessage-deflate" in answer:
+        return
+    why = "the server declined permessage-deflate (answer: %r; server flags: %r)" % (
+        answer, os.environ.get("SERVER_ARGS", ""))
+    if os.environ.get("SWITCHYARD_EXPECT_DEFLATE") == "1":
+        pytest.fail(why + " although SWITCHYARD_EXPECT_DEFLATE=1")
+    pytest.skip("EXPECTED SKIP without --deflate: " + why)
+
+
 def close_code_received(ws):
     return ws.protocol.close_rcvd.code if ws.protocol.close_rcvd else None
 
@@ -163,10 +176,7 @@ def test_broadcast_does_not_leak_to_echo_clients(url):
 
 def test_permessage_deflate_negotiated_and_round_trips(url):
     with open_ws(url, compression="deflate") as ws:
-        ext = ws.response.headers.get("Sec-WebSocket-Extensions")
-        if not ext or "permessage-deflate" not in ext:
-            pytest.skip("EXPECTED SKIP until issue 7: the server declined permessage-deflate "
-                        "(the client offered it; the answer had Sec-WebSocket-Extensions: %r)" % ext)
+        require_deflate(ws.response.headers.get("Sec-WebSocket-Extensions"))
         text = "compress me, compress me, " * 10000
         ws.send(text)
         assert ws.recv(timeout=TIMEOUT) == text
@@ -181,10 +191,7 @@ def test_permessage_deflate_on_the_wire(url):
     raw = RawClient(port, "/echo", extensions="permessage-deflate; client_max_window_bits")
     try:
         assert raw.status == 101
-        ext = raw.headers.get("sec-websocket-extensions", "")
-        if "permessage-deflate" not in ext:
-            pytest.skip("EXPECTED SKIP until issue 7: the server declined permessage-deflate "
-                        "(answer: %r)" % ext)
+        require_deflate(raw.headers.get("sec-websocket-extensions"))
         text = ("wire-level deflate check " * 4000).encode()
         comp = zlib.compressobj(wbits=-15)
         body = comp.compress(text) + comp.flush(zlib.Z_SYNC_FLUSH)
