@@ -425,6 +425,13 @@ def write_markdown(path, summary, scen_list, servers_order, meta, chart_name, st
     L.append("")
     L.append("## The run")
     L.append("")
+    busy = max(float(meta["load_before"].split()[0]), float(meta["load_after"].split()[0]))
+    if busy > 1.5:
+        L.append(f"> The machine was busy during this run (1-minute load average up to {busy:.1f} "
+                 "on 2 cores, other engineers building and testing): the pinned processes got "
+                 "only a share of their cores, so throughput and latency figures are depressed "
+                 "and noisy. Server CPU time per operation is the robust figure here.")
+        L.append("")
     m = meta["machine"]
     L.append(f"- Date: {meta['started']} to {meta['finished']} (UTC).")
     L.append(f"- Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, Linux "
@@ -873,10 +880,13 @@ def report(out_md, meta, results, scen_list, names, strace_rows):
     ok = {s: {n: [r for r in runs if "failed" not in r] for n, runs in per.items()}
           for s, per in results.items()}
     summary = summarize(ok)
-    chart = os.path.splitext(out_md)[0] + ".svg"
+    # The chart lives with the raw results (bench/results/), not at the repository root.
+    chart = os.path.join(os.path.dirname(os.path.join(ROOT, meta["raw"])),
+                         os.path.splitext(os.path.basename(out_md))[0].lower() + ".svg")
     with open(chart, "w") as f:
         f.write(svg_chart(summary, scen_list, names))
-    write_markdown(out_md, summary, scen_list, names, meta, os.path.basename(chart), strace_rows)
+    write_markdown(out_md, summary, scen_list, names, meta,
+                   os.path.relpath(chart, os.path.dirname(os.path.abspath(out_md))), strace_rows)
     log(f"wrote {os.path.relpath(out_md, ROOT)}, {os.path.relpath(chart, ROOT)}, {meta['raw']}")
 
 
