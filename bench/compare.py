@@ -768,6 +768,9 @@ def main():
                     help="comma-separated subset")
     ap.add_argument("--scenarios", help="comma-separated subset of scenario names")
     ap.add_argument("--no-build", action="store_true", help="use the binaries already built")
+    ap.add_argument("--wait-quiet", type=float, default=0, metavar="SECONDS",
+                    help="first wait up to SECONDS for the 1-minute load average to drop below "
+                         "1.0 (the machine is shared)")
     ap.add_argument("--strace", action="store_true",
                     help="also count syscalls per upgrade (null and switchyard)")
     ap.add_argument("--strace-only", action="store_true", help="only the strace count")
@@ -805,6 +808,11 @@ def main():
             sys.exit(f"{tool} is missing (apt-get install util-linux strace nodejs)")
     build(a.no_build, names, a.criterion)
 
+    if a.wait_quiet > 0:
+        until = time.time() + a.wait_quiet
+        while time.time() < until and float(loadavg().split()[0]) >= 1.0:
+            log(f"waiting for a quiet machine: load average {loadavg()}")
+            time.sleep(15)
     started = datetime.datetime.now(datetime.timezone.utc)
     meta = {"quick": a.quick, "rounds": rounds, "machine": machine(),
             "started": started.strftime("%Y-%m-%d %H:%M:%S"), "load_before": loadavg(),
