@@ -500,6 +500,13 @@ def write_markdown(path, summary, scen_list, servers_order, meta, chart_name, st
     L.append("|---|---|---|")
     L.extend(target_lines(summary, meta["quick"]))
     L.append("")
+    if meta.get("notes"):
+        L.append("")
+        L.append("## Notes on the targets (written after reading this run; figures quoted from "
+                 "its tables)")
+        L.append("")
+        L.append(meta["notes"])
+    L.append("")
     L.append(f"![chart]({chart_name})")
     L.append("")
     for scen, label, _args, unit in scen_list:
@@ -760,6 +767,13 @@ def parse_strace(path):
 # ---------------------------------------------------------------------------------------------
 
 
+def read_notes(path):
+    if not path:
+        return ""
+    with open(path) as f:
+        return f.read().strip()
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="one short round (~2 min), smoke test")
@@ -778,6 +792,8 @@ def main():
                     help="also run the criterion suites and tabulate them")
     ap.add_argument("--perf", action="store_true",
                     help="also profile null and switchyard with perf record (top symbols)")
+    ap.add_argument("--notes", help="a markdown file of notes written after reading the run, "
+                    "inserted after the targets table")
     ap.add_argument("--from-json", help="rewrite the report from a raw results file, no runs")
     ap.add_argument("--out", help="markdown output (default BENCHMARKS.md, quick: "
                     "bench/results/quick/BENCHMARKS.md)")
@@ -801,6 +817,7 @@ def main():
             scen_list.append(broadcast_scenario(meta["quick"]))
         scen_list = [sc for sc in scen_list if sc[0] in results]
         names = [n for n in servers() if any(n in per for per in results.values())]
+        meta["notes"] = read_notes(a.notes)
         report(out_md, meta, results, scen_list, names, saved.get("strace", []))
         return
     for tool in ("taskset", "node") + (("strace",) if a.strace or a.strace_only else ()):
@@ -814,6 +831,7 @@ def main():
             log(f"waiting for a quiet machine: load average {loadavg()}")
             time.sleep(15)
     started = datetime.datetime.now(datetime.timezone.utc)
+    notes = read_notes(a.notes)
     meta = {"quick": a.quick, "rounds": rounds, "machine": machine(),
             "started": started.strftime("%Y-%m-%d %H:%M:%S"), "load_before": loadavg(),
             "busy_before": busy_processes(),
@@ -879,6 +897,7 @@ def main():
     raw = os.path.join(raw_dir, f"{stamp}.json")
     meta["raw"] = os.path.relpath(raw, ROOT)
     meta["commands"] = [commands[s[0]] for s in scen_list if s[0] in commands]
+    meta["notes"] = notes
     with open(raw, "w") as f:
         json.dump({"meta": meta, "results": results, "strace": strace_rows}, f, indent=1)
     report(out_md, meta, results, scen_list, names, strace_rows)
