@@ -125,7 +125,8 @@ def scenarios(quick):
     idle_small = "2000" if quick else "10000"
     out = [
         ("upgrade", "Upgrade storm (connect, 101, close; 32 in progress)",
-         ["upgrade", "--concurrency", "32", "--duration", d], "upgrades"),
+         # 64 source addresses: a storm leaves every closed connection in TIME_WAIT for 60 s.
+         ["--sources", "64", "upgrade", "--concurrency", "32", "--duration", d], "upgrades"),
         ("echo16", "Echo 16 B text, 100 connections x 16 in flight",
          ["echo", "-c", "100", "-w", "16", "-s", "16", "--warmup", warm, "--duration", d],
          "messages"),
