@@ -30,8 +30,9 @@ pub struct DeflateConfig {
     /// Default 15; 8 is handled as for `server_max_window_bits`.
     pub client_max_window_bits: u8,
     /// zlib compression level for what we send, 0 (stored) to 9 (smallest). Default 1: a
-    /// server compresses every message, and level 1 runs several times faster than zlib's
-    /// default 6 for a few percent in size on typical JSON (see `benches/deflate.rs`).
+    /// server compresses every message, and on 1 KiB JSON messages level 1 ran 4.7 times faster
+    /// than level 3 and 9 times faster than zlib's default 6, for output 34 % and 43 % larger
+    /// (0.37 of the input against 0.28 and 0.26; see `benches/deflate.rs`).
     pub compression_level: u8,
     /// Messages we send shorter than this go uncompressed (RSV1 clear; RFC 7692 section 6
     /// allows mixing). Default 64 bytes: below that the deflate block overhead and the CPU

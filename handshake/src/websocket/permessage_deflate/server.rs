@@ -27,7 +27,8 @@ pub struct DeflatePolicy {
     /// Ask clients to reset theirs, so that we keep no decompressor between messages. Default
     /// `false`.
     pub client_no_context_takeover: bool,
-    /// zlib level of what we send, 0..=9. Default 1: much faster than 6 for little size.
+    /// zlib level of what we send, 0..=9. Default 1: on JSON it compressed 9 times faster
+    /// than 6 for output 43 % larger (the frame crate's `benches/deflate.rs`).
     pub compression_level: u8,
     /// Messages we send shorter than this go uncompressed. Default 64 bytes.
     pub min_compress_size: usize,
