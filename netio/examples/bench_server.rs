@@ -19,7 +19,7 @@ impl Handler for Echo {
     fn accept(&mut self, _: &mut Ctx<'_, Self>, _: ConnId, _: &Accepted) -> Option<()> {
         Some(())
     }
-    fn on_data(&mut self, ctx: &mut Ctx<'_, Self>, id: ConnId, _: &mut (), data: &[u8]) {
+    fn on_data(&mut self, ctx: &mut Ctx<'_, Self>, id: ConnId, _: &mut (), data: &mut [u8]) {
         let _ = ctx.write(id, data);
     }
     fn on_pressure(&mut self, ctx: &mut Ctx<'_, Self>, id: ConnId, _: &mut (), p: Pressure) {

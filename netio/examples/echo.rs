@@ -13,7 +13,7 @@ impl Handler for Echo {
         Some(())
     }
 
-    fn on_data(&mut self, ctx: &mut Ctx<'_, Self>, id: ConnId, _: &mut (), data: &[u8]) {
+    fn on_data(&mut self, ctx: &mut Ctx<'_, Self>, id: ConnId, _: &mut (), data: &mut [u8]) {
         let _ = ctx.write(id, data); // corked: one sendmsg when this callback returns
     }
 

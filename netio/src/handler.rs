@@ -129,9 +129,17 @@ pub trait Handler: Sized + 'static {
         info: &Accepted,
     ) -> Option<Self::Conn>;
 
-    /// Bytes arrived. They live in the reactor's shared read buffer: copy what you cannot
+    /// Bytes arrived. They live in the reactor's shared read buffer, handed out mutably so that
+    /// a protocol can transform them in place (a WebSocket server unmasks payloads where they
+    /// lie, with no copy); the reactor overwrites them with the next read. Copy what you cannot
     /// consume now into `conn`.
-    fn on_data(&mut self, ctx: &mut Ctx<'_, Self>, id: ConnId, conn: &mut Self::Conn, data: &[u8]);
+    fn on_data(
+        &mut self,
+        ctx: &mut Ctx<'_, Self>,
+        id: ConnId,
+        conn: &mut Self::Conn,
+        data: &mut [u8],
+    );
 
     /// An outbound connection made with [`Ctx::connect`] completed (`Ok`) or failed (`Err`,
     /// after which `on_close` follows with [`CloseReason::Error`]).

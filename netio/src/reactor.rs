@@ -255,7 +255,7 @@ impl<H: Handler> Reactor<H> {
                 }
                 Ok(n) => {
                     if !lingering {
-                        let data = &self.read_buf[..n];
+                        let data = &mut self.read_buf[..n];
                         with_state(&mut self.handler, &mut self.core, id, |h, ctx, st| {
                             h.on_data(ctx, id, st, data)
                         });

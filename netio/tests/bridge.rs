@@ -72,7 +72,7 @@ impl Handler for Bridge {
             );
         }
     }
-    fn on_data(&mut self, ctx: &mut Ctx<'_, Self>, _: ConnId, side: &mut Side, data: &[u8]) {
+    fn on_data(&mut self, ctx: &mut Ctx<'_, Self>, _: ConnId, side: &mut Side, data: &mut [u8]) {
         if let Some(p) = side.peer {
             let _ = ctx.write(p, data);
         }
@@ -226,7 +226,7 @@ impl Handler for FireAndForget {
         ctx.close(id, Close::Now);
         Some(())
     }
-    fn on_data(&mut self, _: &mut Ctx<'_, Self>, _: ConnId, _: &mut (), _: &[u8]) {}
+    fn on_data(&mut self, _: &mut Ctx<'_, Self>, _: ConnId, _: &mut (), _: &mut [u8]) {}
 }
 
 #[test]
@@ -276,7 +276,7 @@ impl Handler for HalfBridge {
             eof: false,
         })
     }
-    fn on_data(&mut self, ctx: &mut Ctx<'_, Self>, _: ConnId, t: &mut Tunnel, data: &[u8]) {
+    fn on_data(&mut self, ctx: &mut Ctx<'_, Self>, _: ConnId, t: &mut Tunnel, data: &mut [u8]) {
         let _ = ctx.write(t.peer, data);
     }
     fn on_eof(&mut self, ctx: &mut Ctx<'_, Self>, id: ConnId, t: &mut Tunnel) {

@@ -21,7 +21,7 @@ impl Handler for Echo {
         self.accepted[self.reactor].fetch_add(1, Ordering::SeqCst);
         Some(())
     }
-    fn on_data(&mut self, ctx: &mut Ctx<'_, Self>, id: ConnId, _: &mut (), data: &[u8]) {
+    fn on_data(&mut self, ctx: &mut Ctx<'_, Self>, id: ConnId, _: &mut (), data: &mut [u8]) {
         ctx.write(id, data).unwrap();
     }
     fn on_close(
@@ -121,7 +121,7 @@ fn several_listen_addresses_each_report_their_index() {
             ctx.close(id, switchyard_netio::Close::AfterFlush);
             Some(())
         }
-        fn on_data(&mut self, _: &mut Ctx<'_, Self>, _: ConnId, _: &mut (), _: &[u8]) {}
+        fn on_data(&mut self, _: &mut Ctx<'_, Self>, _: ConnId, _: &mut (), _: &mut [u8]) {}
     }
     for mode in [
         AcceptMode::ReusePort,

@@ -30,7 +30,7 @@ impl Handler for Polite {
     fn accept(&mut self, _: &mut Ctx<'_, Self>, _: ConnId, _: &Accepted) -> Option<()> {
         Some(())
     }
-    fn on_data(&mut self, ctx: &mut Ctx<'_, Self>, id: ConnId, _: &mut (), data: &[u8]) {
+    fn on_data(&mut self, ctx: &mut Ctx<'_, Self>, id: ConnId, _: &mut (), data: &mut [u8]) {
         ctx.write(id, data).unwrap();
     }
     fn on_shutdown(&mut self, ctx: &mut Ctx<'_, Self>, id: ConnId, _: &mut ()) {
@@ -153,7 +153,7 @@ impl Handler for Limited {
         }
         Some(())
     }
-    fn on_data(&mut self, _: &mut Ctx<'_, Self>, _: ConnId, _: &mut (), _: &[u8]) {}
+    fn on_data(&mut self, _: &mut Ctx<'_, Self>, _: ConnId, _: &mut (), _: &mut [u8]) {}
 }
 
 #[test]
@@ -215,7 +215,7 @@ impl Handler for OneShot {
     fn accept(&mut self, _: &mut Ctx<'_, Self>, _: ConnId, _: &Accepted) -> Option<bool> {
         Some(false)
     }
-    fn on_data(&mut self, ctx: &mut Ctx<'_, Self>, id: ConnId, answered: &mut bool, _: &[u8]) {
+    fn on_data(&mut self, ctx: &mut Ctx<'_, Self>, id: ConnId, answered: &mut bool, _: &mut [u8]) {
         assert!(!*answered, "no input is delivered after a close was asked");
         *answered = true;
         ctx.write_owned(id, vec![b'R'; 300_000]).unwrap();
@@ -270,7 +270,7 @@ impl Handler for Abrupt {
         ctx.close(id, Close::Now);
         Some(())
     }
-    fn on_data(&mut self, _: &mut Ctx<'_, Self>, _: ConnId, _: &mut (), _: &[u8]) {}
+    fn on_data(&mut self, _: &mut Ctx<'_, Self>, _: ConnId, _: &mut (), _: &mut [u8]) {}
 }
 
 #[test]
@@ -296,7 +296,7 @@ impl Handler for Answer {
         ctx.close(id, Close::AfterFlush);
         Some(())
     }
-    fn on_data(&mut self, _: &mut Ctx<'_, Self>, _: ConnId, _: &mut (), _: &[u8]) {}
+    fn on_data(&mut self, _: &mut Ctx<'_, Self>, _: ConnId, _: &mut (), _: &mut [u8]) {}
     fn on_close(&mut self, _: &mut Ctx<'_, Self>, _: ConnId, _: (), reason: CloseReason) {
         *self.closed.lock().unwrap() = Some((Instant::now(), reason));
     }

@@ -58,7 +58,7 @@ impl Handler for Echo {
         self.first.get_or_insert(id);
         Some(())
     }
-    fn on_data(&mut self, ctx: &mut Ctx<'_, Self>, id: ConnId, _: &mut (), data: &[u8]) {
+    fn on_data(&mut self, ctx: &mut Ctx<'_, Self>, id: ConnId, _: &mut (), data: &mut [u8]) {
         let n = allocs();
         ctx.write_vectored(id, &[b"[", data]).unwrap();
         ctx.write_shared(id, self.trailer.clone()).unwrap();

@@ -43,7 +43,7 @@ impl Handler for Timed {
             third,
         })
     }
-    fn on_data(&mut self, _: &mut Ctx<'_, Self>, _: ConnId, _: &mut TimedConn, _: &[u8]) {}
+    fn on_data(&mut self, _: &mut Ctx<'_, Self>, _: ConnId, _: &mut TimedConn, _: &mut [u8]) {}
     fn on_timer(&mut self, ctx: &mut Ctx<'_, Self>, id: ConnId, conn: &mut TimedConn, tag: u64) {
         self.fired.lock().unwrap().push((tag, conn.start.elapsed()));
         if tag == 1 {
@@ -85,7 +85,7 @@ impl Handler for Orphan {
         ctx.set_timer(id, Duration::from_millis(50), 0);
         Some(())
     }
-    fn on_data(&mut self, _: &mut Ctx<'_, Self>, _: ConnId, _: &mut (), _: &[u8]) {}
+    fn on_data(&mut self, _: &mut Ctx<'_, Self>, _: ConnId, _: &mut (), _: &mut [u8]) {}
     fn on_timer(&mut self, _: &mut Ctx<'_, Self>, _: ConnId, _: &mut (), _: u64) {
         self.fired.fetch_add(1, Ordering::SeqCst);
     }
@@ -126,8 +126,8 @@ impl Handler for Hub {
         ctx.write(id, b"+").unwrap();
         Some(())
     }
-    fn on_data(&mut self, ctx: &mut Ctx<'_, Self>, _: ConnId, _: &mut (), data: &[u8]) {
-        let msg = SharedBytes::from(data); // encoded once
+    fn on_data(&mut self, ctx: &mut Ctx<'_, Self>, _: ConnId, _: &mut (), data: &mut [u8]) {
+        let msg = SharedBytes::from(&*data); // encoded once
         for m in ctx.mailboxes() {
             m.send(msg.clone()).unwrap();
         }
@@ -189,7 +189,7 @@ impl Handler for Counter {
     fn accept(&mut self, _: &mut Ctx<'_, Self>, _: ConnId, _: &Accepted) -> Option<()> {
         None
     }
-    fn on_data(&mut self, _: &mut Ctx<'_, Self>, _: ConnId, _: &mut (), _: &[u8]) {}
+    fn on_data(&mut self, _: &mut Ctx<'_, Self>, _: ConnId, _: &mut (), _: &mut [u8]) {}
     fn on_message(&mut self, _: &mut Ctx<'_, Self>, (sender, seq): (usize, u64)) {
         assert_eq!(
             self.last[sender].map_or(0, |l| l + 1),
@@ -263,7 +263,7 @@ impl Handler for Ticker {
     fn accept(&mut self, _: &mut Ctx<'_, Self>, _: ConnId, _: &Accepted) -> Option<()> {
         None
     }
-    fn on_data(&mut self, _: &mut Ctx<'_, Self>, _: ConnId, _: &mut (), _: &[u8]) {}
+    fn on_data(&mut self, _: &mut Ctx<'_, Self>, _: ConnId, _: &mut (), _: &mut [u8]) {}
 }
 
 #[test]

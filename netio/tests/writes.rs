@@ -45,7 +45,7 @@ impl Handler for Producer {
         }
         Some(())
     }
-    fn on_data(&mut self, ctx: &mut Ctx<'_, Self>, id: ConnId, _: &mut (), _: &[u8]) {
+    fn on_data(&mut self, ctx: &mut Ctx<'_, Self>, id: ConnId, _: &mut (), _: &mut [u8]) {
         // The corked writes of `accept` have been flushed by now.
         let q = ctx.queued(id).unwrap();
         self.log.lock().unwrap().queued_after_accept.push(q);
@@ -120,7 +120,7 @@ impl Handler for PausingEcho {
     fn accept(&mut self, _: &mut Ctx<'_, Self>, _: ConnId, _: &Accepted) -> Option<()> {
         Some(())
     }
-    fn on_data(&mut self, ctx: &mut Ctx<'_, Self>, id: ConnId, _: &mut (), data: &[u8]) {
+    fn on_data(&mut self, ctx: &mut Ctx<'_, Self>, id: ConnId, _: &mut (), data: &mut [u8]) {
         ctx.write(id, data).unwrap();
     }
     fn on_pressure(&mut self, ctx: &mut Ctx<'_, Self>, id: ConnId, _: &mut (), p: Pressure) {
@@ -202,7 +202,7 @@ impl Handler for EchoLog {
     fn accept(&mut self, _: &mut Ctx<'_, Self>, _: ConnId, _: &Accepted) -> Option<()> {
         Some(())
     }
-    fn on_data(&mut self, ctx: &mut Ctx<'_, Self>, id: ConnId, _: &mut (), data: &[u8]) {
+    fn on_data(&mut self, ctx: &mut Ctx<'_, Self>, id: ConnId, _: &mut (), data: &mut [u8]) {
         ctx.write_vectored(id, &[b"<", data, b">"]).unwrap();
     }
     fn on_close(&mut self, ctx: &mut Ctx<'_, Self>, id: ConnId, _: (), reason: CloseReason) {
@@ -271,7 +271,7 @@ impl Handler for Paused {
         assert!(ctx.is_read_paused(id));
         Some(())
     }
-    fn on_data(&mut self, _: &mut Ctx<'_, Self>, _: ConnId, _: &mut (), _: &[u8]) {
+    fn on_data(&mut self, _: &mut Ctx<'_, Self>, _: ConnId, _: &mut (), _: &mut [u8]) {
         panic!("reading is paused");
     }
     fn on_close(&mut self, ctx: &mut Ctx<'_, Self>, id: ConnId, _: (), reason: CloseReason) {
@@ -315,4 +315,42 @@ fn a_reset_is_noticed_while_reading_is_paused() {
         reasons,
         vec![CloseReason::Error(std::io::ErrorKind::ConnectionReset)]
     );
+}
+
+/// Transforms the input where it lies (as a WebSocket server unmasks) and writes it back.
+struct UpcaseInPlace;
+
+impl Handler for UpcaseInPlace {
+    type Conn = ();
+    type Message = ();
+    fn accept(&mut self, _: &mut Ctx<'_, Self>, _: ConnId, _: &Accepted) -> Option<()> {
+        Some(())
+    }
+    fn on_data(&mut self, ctx: &mut Ctx<'_, Self>, id: ConnId, _: &mut (), data: &mut [u8]) {
+        data.make_ascii_uppercase();
+        ctx.write(id, data).unwrap();
+    }
+}
+
+#[test]
+fn input_can_be_rewritten_in_the_read_buffer() {
+    let config = Config {
+        listen: vec!["127.0.0.1:0".parse().unwrap()],
+        reactors: 1,
+        ..Config::default()
+    };
+    let server = start(config, |_| UpcaseInPlace).unwrap();
+    let addr = server.local_addrs()[0];
+    let mut a = client(addr);
+    let mut b = client(addr);
+    // Two connections of one reactor share the buffer: each sees only its own bytes.
+    send(&mut a, b"hello, ");
+    assert_eq!(read_n(&mut a, 7), b"HELLO, ");
+    send(&mut b, b"xy");
+    assert_eq!(read_n(&mut b, 2), b"XY");
+    send(&mut a, b"world");
+    assert_eq!(read_n(&mut a, 5), b"WORLD");
+    drop((a, b));
+    server.shutdown_handle().shutdown();
+    server.join().unwrap();
 }

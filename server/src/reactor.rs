@@ -72,7 +72,8 @@ pub struct Reactor {
     pub(crate) hs_out: Box<[u8]>,
     /// Plain HTTP responses are built here.
     pub(crate) scratch: Vec<u8>,
-    /// A mutable copy of the input for the codec, which unmasks in place.
+    /// A mutable copy of frames that arrived with the upgrade head, for the codec, which
+    /// unmasks in place (reads after the upgrade are decoded in netio's buffer, uncopied).
     pub(crate) input: Vec<u8>,
     /// Ids gathered for a loop that acts on connections.
     pub(crate) ids: Vec<ConnId>,
@@ -309,7 +310,7 @@ impl Handler for Reactor {
         }))
     }
 
-    fn on_data(&mut self, ctx: &mut Ctx<'_, Self>, id: ConnId, conn: &mut Conn, data: &[u8]) {
+    fn on_data(&mut self, ctx: &mut Ctx<'_, Self>, id: ConnId, conn: &mut Conn, data: &mut [u8]) {
         match conn {
             Conn::Http(_) => self.on_http_data(ctx, id, conn, data),
             Conn::Ws(_) | Conn::WsBridge(_) => self.on_ws_data(ctx, id, conn, data),

@@ -1,10 +1,11 @@
 //! The WebSocket phase: decoding with the frame crate and the echo, broadcast and bridge apps.
 //!
-//! Hot path (echo of small messages): the codec unmasks a whole frame in place in the input and
-//! hands it out borrowed; the reply header and that payload go to netio as one vectored write,
-//! corked with every other reply of the same read into one `sendmsg`. No allocation, no copy
-//! beyond netio's cork. An idle connection keeps no codec: one is built on the stack per read and
-//! boxed only if the read ends inside a frame or a fragmented message.
+//! Hot path (echo of small messages): netio hands out its own read buffer mutably, the codec
+//! unmasks each frame in place there and hands the payload out borrowed; the reply header and
+//! that payload go to netio as one vectored write, corked with every other reply of the same
+//! read into one `sendmsg`. No allocation, and no copy beyond netio's cork. An idle connection
+//! keeps no codec: the reactor lends it its spare one for the read, and the codec is boxed into
+//! the connection only if the read ends inside a frame or a fragmented message.
 
 use std::borrow::Cow;
 
@@ -97,17 +98,28 @@ impl Reactor {
             _ => Conn::Ws(ws),
         };
         if !leftover.is_empty() {
-            self.on_ws_data(ctx, id, conn, leftover);
+            // Frames that came in the same read as the head (rare: clients wait for the 101).
+            // They are borrowed immutably from the head's buffer and the codec unmasks in
+            // place, so they take one copy into the reactor's scratch buffer.
+            let mut input = std::mem::take(&mut self.input);
+            input.clear();
+            input.extend_from_slice(leftover);
+            self.on_ws_data(ctx, id, conn, &mut input);
+            if input.capacity() > 64 << 10 {
+                input = Vec::new();
+            }
+            self.input = input;
         }
     }
 
-    /// Bytes for a WebSocket connection.
+    /// Bytes for a WebSocket connection, straight from netio's read buffer (or the head's
+    /// leftover): the codec unmasks them in place and small messages are echoed from there.
     pub(crate) fn on_ws_data(
         &mut self,
         ctx: &mut Ctx<'_, Self>,
         id: ConnId,
         conn: &mut Conn,
-        data: &[u8],
+        input: &mut [u8],
     ) {
         let (ws, sink) = match conn {
             Conn::Ws(ws) => {
@@ -121,10 +133,6 @@ impl Reactor {
             _ => return,
         };
         self.touch(ctx, ws);
-        // The codec unmasks in place: work on a mutable copy of the read.
-        let mut input = std::mem::take(&mut self.input);
-        input.clear();
-        input.extend_from_slice(data);
         // A connection at a message boundary has no codec: lend it the reactor's spare one,
         // which is always in the fresh state (an idle codec is indistinguishable from a new one),
         // so nothing is built or moved per read.
@@ -235,7 +243,6 @@ impl Reactor {
                 break;
             }
         }
-        self.input = input;
         if tally.messages > 0 {
             let m = self.metrics();
             m.messages_in.add(tally.messages);
@@ -263,7 +270,7 @@ impl Reactor {
         }
         // Keep the codec only if it holds state between reads.
         let idle = ended_on_event
-            && pos == data.len()
+            && pos == input.len()
             && codec.heap_bytes() == 0
             && codec.state() == switchyard_frame::CloseState::Open
             && !codec.has_extension();

@@ -175,3 +175,27 @@ fn read_head(s: &mut std::net::TcpStream) -> String {
     }
     String::from_utf8(head).unwrap()
 }
+
+#[test]
+fn frames_sent_with_the_upgrade_head_are_echoed() {
+    // A client that does not wait for the 101: its first frames arrive in the head's read and
+    // take the leftover path (the rest are unmasked in netio's own read buffer).
+    let server = TestServer::start(&[]);
+    let mut s = tcp(server.addr);
+    let mut request = b"GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\
+        Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+        Sec-WebSocket-Version: 13\r\n\r\n"
+        .to_vec();
+    request.extend(client_frame(0x81, b"early"));
+    request.extend(client_frame(0x82, &[1, 2, 3]));
+    s.write_all(&request).unwrap();
+    let head = read_response(&mut s);
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    let mut echoed = [0u8; 7 + 5];
+    s.read_exact(&mut echoed).unwrap();
+    assert_eq!(&echoed, b"\x81\x05early\x82\x03\x01\x02\x03");
+    s.write_all(&client_frame(0x81, b"later")).unwrap();
+    let mut later = [0u8; 7];
+    s.read_exact(&mut later).unwrap();
+    assert_eq!(&later, b"\x81\x05later");
+}
