@@ -24,6 +24,55 @@ pub enum SlowSubscriber {
     Skip,
 }
 
+/// What the server does with a client's permessage-deflate (RFC 7692) offer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum DeflateMode {
+    /// Decline every offer: messages go uncompressed.
+    Off,
+    /// Accept, imposing no context takeover in both directions (each message is compressed on
+    /// its own). The default: browsers offer deflate on every connection, and without context
+    /// takeover an idle connection keeps about 0.5 KiB of codec state (compressors are borrowed
+    /// per message from a per-core spare) against about 331 KiB with it (the frame crate's
+    /// `deflate_memory` example at 10,000 connections): 3.3 GB per 10,000 idle browsers is not a
+    /// sane default. The cost is a worse ratio on streams of similar small messages.
+    On,
+    /// Accept with context takeover when the client allows it: better compression, about
+    /// 331 KiB of resident memory per connection that negotiated it.
+    Takeover,
+}
+
+impl DeflateMode {
+    /// The name used on the command line and in the TOML file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeflateMode::Off => "off",
+            DeflateMode::On => "on",
+            DeflateMode::Takeover => "takeover",
+        }
+    }
+}
+
+/// The `deflate` key of the TOML file: a mode, or a boolean (`true` = `on`).
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(untagged)]
+pub enum DeflateSetting {
+    /// `deflate = true` or `false`.
+    Bool(bool),
+    /// `deflate = "off" | "on" | "takeover"`.
+    Mode(DeflateMode),
+}
+
+impl From<DeflateSetting> for DeflateMode {
+    fn from(setting: DeflateSetting) -> Self {
+        match setting {
+            DeflateSetting::Bool(true) => DeflateMode::On,
+            DeflateSetting::Bool(false) => DeflateMode::Off,
+            DeflateSetting::Mode(mode) => mode,
+        }
+    }
+}
+
 /// Command-line interface of the `switchyard` binary.
 #[derive(Debug, Parser, Default)]
 #[command(
@@ -123,12 +172,12 @@ pub struct Cli {
     #[arg(long, value_name = "LEVEL")]
     pub log_level: Option<String>,
 
-    /// Accept permessage-deflate (RFC 7692) when a client offers it: messages echoed to such a
-    /// client are compressed; broadcast and bridge output go uncompressed (RFC 7692 allows it
-    /// per message). Costs memory per connection that negotiated it (the codec's contexts);
-    /// off by default until issue 7 settles that trade-off.
-    #[arg(long)]
-    pub deflate: bool,
+    /// permessage-deflate (RFC 7692) for clients that offer it: `on` (no context takeover, about
+    /// 0.5 KiB per idle connection), `takeover` (better ratio, about 331 KiB per connection) or
+    /// `off`. Echo replies are compressed; broadcast and bridge output go uncompressed (RFC 7692
+    /// allows it per message). A bare `--deflate` means `on` [default: on]
+    #[arg(long, value_enum, value_name = "MODE", num_args = 0..=1, require_equals = true, default_missing_value = "on")]
+    pub deflate: Option<DeflateMode>,
 }
 
 /// The TOML file: the same settings as the flags, with the same names in snake_case.
@@ -170,7 +219,7 @@ pub struct FileConfig {
     /// See [`Cli::log_level`].
     pub log_level: Option<String>,
     /// See [`Cli::deflate`].
-    pub deflate: Option<bool>,
+    pub deflate: Option<DeflateSetting>,
 }
 
 /// Why a configuration was refused.
@@ -245,10 +294,9 @@ pub struct Config {
     pub shutdown_timeout: Duration,
     /// Log level filter. Default `info`.
     pub log_level: String,
-    /// Accept permessage-deflate offers. Default false: a negotiated connection keeps its
-    /// (de)compression contexts, which costs far more than the 100 bytes an idle connection
-    /// costs otherwise (issue 7 measures it and decides the default).
-    pub deflate: bool,
+    /// permessage-deflate policy. Default [`DeflateMode::On`] (no context takeover); the
+    /// variant docs give the memory figures behind that choice.
+    pub deflate: DeflateMode,
 }
 
 impl Default for Config {
@@ -272,7 +320,7 @@ impl Default for Config {
             slow_subscriber: SlowSubscriber::Close,
             shutdown_timeout: Duration::from_secs(5),
             log_level: "info".to_owned(),
-            deflate: false,
+            deflate: DeflateMode::On,
         }
     }
 }
@@ -377,7 +425,10 @@ impl Config {
                 None => d.shutdown_timeout,
             },
             log_level: cli.log_level.or(file.log_level).unwrap_or(d.log_level),
-            deflate: cli.deflate || file.deflate.unwrap_or(d.deflate),
+            deflate: cli
+                .deflate
+                .or(file.deflate.map(DeflateMode::from))
+                .unwrap_or(d.deflate),
         };
         cfg.validate()?;
         Ok(cfg)
@@ -399,7 +450,7 @@ impl Config {
             self.subprotocols,
             self.max_message_size,
             self.max_connections,
-            if self.deflate { "on" } else { "off" },
+            self.deflate.as_str(),
         )
     }
 

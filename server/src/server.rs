@@ -13,7 +13,7 @@ use switchyard_handshake::{
 };
 use switchyard_netio::{Reactors, ShutdownHandle};
 
-use crate::config::Config;
+use crate::config::{Config, DeflateMode};
 use crate::head::TcpTunnel;
 use crate::metrics::Registry;
 use crate::reactor::{Message, Reactor, Shared};
@@ -52,8 +52,11 @@ fn acceptor(
         .origin(origin);
     // Permessage-deflate: the negotiator is always there and answers only when enabled; what
     // it agrees is installed per connection as the frame crate's extension (`ws.rs`).
+    let no_context_takeover = config.deflate != DeflateMode::Takeover;
     let deflate = PermessageDeflate::new(DeflatePolicy {
-        enabled: config.deflate,
+        enabled: config.deflate != DeflateMode::Off,
+        server_no_context_takeover: no_context_takeover,
+        client_no_context_takeover: no_context_takeover,
         ..DeflatePolicy::default()
     })
     .map_err(|e| io::Error::other(format!("deflate policy: {e:?}")))?;

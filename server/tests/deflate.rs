@@ -1,5 +1,5 @@
-//! permessage-deflate behind `--deflate`: negotiated when enabled (echo replies compressed,
-//! RSV1 set), declined when not. The client side here is the frame crate's own client role;
+//! permessage-deflate (`--deflate=on|takeover|off`, default on): negotiated when enabled (echo
+//! replies compressed, RSV1 set), without context takeover unless `takeover`, declined when off. The client side here is the frame crate's own client role;
 //! Python `websockets` and Chromium check the same against real implementations (interop/).
 
 mod common;
@@ -33,7 +33,16 @@ fn deflate_is_negotiated_and_echoes_are_compressed() {
     );
     let mut client = Connection::new(Role::Client, Config::default());
     client.set_extension(Box::new(
-        PermessageDeflate::new(Role::Client, DeflateConfig::default()).unwrap(),
+        // What the default answer agreed: no context takeover either way.
+        PermessageDeflate::new(
+            Role::Client,
+            DeflateConfig {
+                server_no_context_takeover: true,
+                client_no_context_takeover: true,
+                ..DeflateConfig::default()
+            },
+        )
+        .unwrap(),
     ));
     for round in 0..3 {
         let text = format!("round {round}: ") + &"compress me please, ".repeat(50);
@@ -62,8 +71,8 @@ fn deflate_is_negotiated_and_echoes_are_compressed() {
 }
 
 #[test]
-fn deflate_is_declined_without_the_flag() {
-    let server = TestServer::start(&[]);
+fn deflate_is_declined_when_off() {
+    let server = TestServer::start(&["--deflate=off"]);
     let (_s, head) = upgrade_offering_deflate(&server);
     assert!(
         !head
@@ -71,4 +80,30 @@ fn deflate_is_declined_without_the_flag() {
             .contains("sec-websocket-extensions"),
         "{head}"
     );
+}
+
+/// The extension answer of a server started with `args` to a plain permessage-deflate offer.
+fn deflate_answer(args: &[&str]) -> String {
+    let server = TestServer::start(args);
+    let (_s, head) = upgrade_offering_deflate(&server);
+    head.to_ascii_lowercase()
+        .lines()
+        .find(|line| line.starts_with("sec-websocket-extensions:"))
+        .unwrap_or_else(|| panic!("no extension answer: {head}"))
+        .to_owned()
+}
+
+#[test]
+fn default_accepts_deflate_without_context_takeover() {
+    let answer = deflate_answer(&[]);
+    assert!(answer.contains("permessage-deflate"), "{answer}");
+    assert!(answer.contains("server_no_context_takeover"), "{answer}");
+    assert!(answer.contains("client_no_context_takeover"), "{answer}");
+}
+
+#[test]
+fn takeover_mode_keeps_context() {
+    let answer = deflate_answer(&["--deflate=takeover"]);
+    assert!(answer.contains("permessage-deflate"), "{answer}");
+    assert!(!answer.contains("no_context_takeover"), "{answer}");
 }
