@@ -151,10 +151,20 @@ impl Reactor {
         let mut ended_on_event = false;
         let mut failed = None;
         let mut peer_closed = None;
+        // Echo replies built in place, in input already consumed: `input[run]` holds finished
+        // server frames, sent as one write. A client frame (header + 4-byte mask + payload) is
+        // always longer than our reply to it, so each reply fits where its request was.
+        let mut run = 0..0;
+        let in_place = sink == Sink::Echo && !compress_echo;
         while pos < input.len() {
-            // Matched in place: `Result<Progress, Failure>` is about 170 bytes (a close frame
-            // rides inline), and binding it to a variable first costs a memcpy per message.
-            let consumed = match codec.handle_bytes(&mut input[pos..]) {
+            let (done, rest) = input.split_at_mut(pos);
+            let rest_start = rest.as_ptr() as usize;
+            let rest_len = rest.len();
+            // An echo to build in place: (opcode, payload offset in `input`, payload length).
+            let mut compact = None;
+            // Matched in place: binding the result to a variable first costs a memcpy per
+            // message.
+            let consumed = match codec.handle_bytes(rest) {
                 Err(failure) => {
                     failed = Some(failure);
                     break;
@@ -167,14 +177,32 @@ impl Reactor {
                     ended_on_event = false;
                     break;
                 }
-                // `ref`: the event stays where handle_bytes wrote it (no 170-byte move).
+                // `ref`: the event stays where handle_bytes wrote it.
                 Ok(Progress {
                     consumed,
                     event: Some(ref event),
                 }) => {
+                    let borrowed = match event {
+                        Event::Text(Cow::Borrowed(s)) if in_place => {
+                            Some((OpCode::Text, s.as_bytes()))
+                        }
+                        Event::Binary(Cow::Borrowed(b)) if in_place => {
+                            Some((OpCode::Binary, &b[..]))
+                        }
+                        _ => None,
+                    };
                     if ws.has(ws_flag::CLOSE_SENT) && !matches!(event, Event::Close { .. }) {
                         // After our close nothing more goes out: data and pings are dropped.
+                    } else if let Some(c) = borrowed.and_then(|(opcode, payload)| {
+                        in_place_echo(opcode, payload, rest_start, rest_len, pos, consumed, &run)
+                    }) {
+                        compact = Some(c);
                     } else {
+                        // Anything else written must follow the replies built so far.
+                        if !run.is_empty() {
+                            let _ = ctx.write(id, &done[run.clone()]);
+                            run = run.end..run.end;
+                        }
                         match event {
                             Event::Text(text) => {
                                 let bytes = match text {
@@ -237,11 +265,32 @@ impl Reactor {
                     consumed
                 }
             };
+            if let Some(InPlace {
+                opcode,
+                from,
+                len,
+                to,
+            }) = compact
+            {
+                let h = wire::header(opcode, len);
+                let h = h.as_bytes();
+                // Payload first: the header's place may overlap where the payload was.
+                input.copy_within(from..from + len, to + h.len());
+                input[to..to + h.len()].copy_from_slice(h);
+                run.end = to + h.len() + len;
+                tally.messages += 1;
+                tally.bytes += len as u64;
+                tally.echoed += 1;
+                tally.echoed_bytes += len as u64;
+            }
             pos += consumed;
             ended_on_event = true;
             if peer_closed.is_some() {
                 break;
             }
+        }
+        if !run.is_empty() {
+            let _ = ctx.write(id, &input[run]);
         }
         if tally.messages > 0 {
             let m = self.metrics();
@@ -357,4 +406,45 @@ impl Reactor {
         }
         self.finish(ctx, id, conn);
     }
+}
+
+/// Where an echo reply is built in the input: the payload moves from `from` to just after a
+/// header written at `to`.
+struct InPlace {
+    opcode: OpCode,
+    from: usize,
+    len: usize,
+    to: usize,
+}
+
+/// Whether the reply to a message whose payload the codec left in the input can be built in
+/// place: the payload must lie in `rest` (the input from `pos` on, starting at address
+/// `rest_start`; not in the codec's own assembly buffer), and header plus payload must fit
+/// between the end of the replies built so far (`run.end`) and the end of the bytes this frame
+/// consumed, so that nothing unread is overwritten. A frame whose first bytes came in an earlier
+/// read may not leave room; it is then written the ordinary way.
+fn in_place_echo(
+    opcode: OpCode,
+    payload: &[u8],
+    rest_start: usize,
+    rest_len: usize,
+    pos: usize,
+    consumed: usize,
+    run: &std::ops::Range<usize>,
+) -> Option<InPlace> {
+    let offset = (payload.as_ptr() as usize).checked_sub(rest_start)?;
+    let len = payload.len();
+    if offset.checked_add(len)? > rest_len {
+        return None;
+    }
+    let header_len = wire::header(opcode, len).as_bytes().len();
+    if run.end + header_len + len > pos + consumed {
+        return None;
+    }
+    Some(InPlace {
+        opcode,
+        from: pos + offset,
+        len,
+        to: run.end,
+    })
 }
