@@ -2,7 +2,7 @@
 // criterion_group! generates an undocumented `pub fn`; the workspace warns on missing docs.
 #![allow(missing_docs)]
 //!
-//! Run: `CARGO_TARGET_DIR=/work/target-handshake taskset -c 1 cargo bench -p switchyard-handshake --bench upgrade`
+//! Run: `taskset -c 1 cargo bench -p switchyard-handshake --bench upgrade`
 
 use criterion::measurement::{Measurement, ValueFormatter};
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
