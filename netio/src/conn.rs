@@ -254,6 +254,23 @@ impl<C> Conn<C> {
         let mut written = 0;
         let mut blocked = true;
         if self.queued() == 0 && self.flags & flag::CONNECTING == 0 {
+            if let [one] = pieces {
+                // The common case (a callback's corked bytes are one staged run): no 64-slot
+                // iovec array to fill.
+                let s = one.slice(stage);
+                if s.is_empty() {
+                    return Ok(Flushed::All);
+                }
+                match send(&self.stream, &[IoSlice::new(s)]) {
+                    Ok(w) if w == s.len() => return Ok(Flushed::All),
+                    Ok(w) => written = w,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(e) => return Err(e),
+                }
+                let q = self.out.get_or_insert_with(Box::default);
+                one.queue(written, stage, q);
+                return Ok(Flushed::Blocked);
+            }
             let mut iov = [IoSlice::new(&[]); MAX_IOV];
             let mut n = 0;
             let mut total = 0;
