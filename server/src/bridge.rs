@@ -29,6 +29,7 @@ impl Reactor {
                 client,
                 websocket,
                 connected: false,
+                half_closed: false,
             });
             match ctx.connect(addr, state) {
                 Ok(backend) => return Some(backend),
@@ -110,12 +111,40 @@ impl Reactor {
         }
     }
 
-    /// The backend closed its sending side: the tunnel is over once everything is flushed.
+    /// The backend closed its sending side. A raw tunnel passes the half-close on (the client
+    /// gets a FIN after the backend's last bytes and may go on sending); once both sides have
+    /// sent EOF, or for a WebSocket client (close 1000), the tunnel ends after flushing.
     pub(crate) fn backend_eof(&mut self, ctx: &mut Ctx<'_, Self>, id: ConnId, conn: &mut Conn) {
         let Conn::Backend(b) = conn else { return };
         let client = b.client;
+        if !b.websocket && !b.half_closed {
+            b.half_closed = true;
+            ctx.shutdown_write(client);
+            return;
+        }
         ctx.close(id, Close::AfterFlush);
         self.end_client(ctx, client, 1000, "backend closed");
+    }
+
+    /// The client of a raw tunnel closed its sending side: pass the half-close on to the
+    /// backend, whose reply (often still to come: a request/response protocol answers after
+    /// the request's EOF) keeps flowing to the client. If the backend had already sent its
+    /// EOF, the tunnel ends after flushing both ways.
+    pub(crate) fn raw_client_eof(&mut self, ctx: &mut Ctx<'_, Self>, id: ConnId, conn: &mut Conn) {
+        let Conn::Raw(backend) = *conn else { return };
+        let both_done = match ctx.state(backend) {
+            Some(Conn::Backend(b)) if !b.half_closed => {
+                b.half_closed = true;
+                false
+            }
+            _ => true,
+        };
+        if both_done {
+            ctx.close(backend, Close::AfterFlush);
+            self.finish(ctx, id, conn);
+        } else {
+            ctx.shutdown_write(backend);
+        }
     }
 
     /// The backend connection is gone (after its EOF, an error, or a failed connect).

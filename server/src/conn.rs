@@ -97,6 +97,9 @@ pub struct Backend {
     pub websocket: bool,
     /// The connect completed.
     pub connected: bool,
+    /// Raw tunnels: one side's EOF was passed on to the other as a FIN (half-close); the
+    /// tunnel ends when the other side's EOF follows.
+    pub half_closed: bool,
 }
 
 impl WsConn {

@@ -27,9 +27,13 @@
 //! # Design
 //! - One [`reactor::Reactor`] per core owns its connections; the per-connection state
 //!   ([`conn::Conn`]) is a small enum with every buffer boxed and present only while needed.
-//! - Echo replies straight from the read: the frame codec unmasks in place and hands out the
-//!   payload borrowed; the reply is a header plus that slice, corked by netio into one `sendmsg`
-//!   per read however many messages it held.
+//! - Echo replies straight from the read: netio lends its read buffer mutably, the frame codec
+//!   unmasks each frame in place there, and the reply is built over the consumed request (the
+//!   payload moved down, our shorter header written before it), so all the replies of one read
+//!   are one contiguous slice and one `sendmsg` however many messages it held.
+//! - Keepalive: each reactor sweeps its own table on a reactor timer (no ticker thread).
+//! - Raw `Upgrade: tcp` tunnels pass half-closes through (`Ctx::shutdown_write`): a client's EOF
+//!   becomes a FIN to the backend, whose late reply still reaches the client, and vice versa.
 //! - Broadcast encodes a message once into shared bytes and sends them to the other reactors
 //!   through netio's mailboxes; every subscriber's queue holds a reference, not a copy.
 //! - Metrics are per-core single-writer counters, summed on scrape ([`metrics`]).

@@ -39,10 +39,13 @@ impl Counter {
     }
 }
 
-/// HTTP statuses counted separately; anything else is counted as `other`.
+/// HTTP statuses of plain responses counted separately; anything else is counted as `other`.
 pub const STATUSES: [u16; 13] = [
     200, 400, 403, 404, 405, 408, 413, 426, 431, 500, 501, 503, 505,
 ];
+/// Statuses of rejects counted separately (every error status of [`STATUSES`]; a reject is
+/// never a 200, so no such series is shown); anything else is counted as `other`.
+pub const REJECT_STATUSES: [u16; 12] = [400, 403, 404, 405, 408, 413, 426, 431, 500, 501, 503, 505];
 /// Close codes counted separately; anything else is counted as `other`.
 pub const CLOSE_CODES: [u16; 12] = [
     1000, 1001, 1002, 1003, 1005, 1006, 1007, 1008, 1009, 1010, 1011, 1012,
@@ -104,7 +107,7 @@ pub struct CoreMetrics {
     /// Successful raw `Upgrade: tcp` tunnels.
     pub upgrades_tcp: Counter,
     /// Rejected handshakes and connections, by status (400, 403, 408, 426, 431, 503...).
-    pub rejects: Labeled<13>,
+    pub rejects: Labeled<12>,
     /// Plain HTTP responses, by status.
     pub http_responses: Labeled<13>,
     /// WebSocket messages received.
@@ -134,7 +137,7 @@ impl Default for CoreMetrics {
             accepted: Counter::default(),
             upgrades_websocket: Counter::default(),
             upgrades_tcp: Counter::default(),
-            rejects: Labeled::new(&STATUSES),
+            rejects: Labeled::new(&REJECT_STATUSES),
             http_responses: Labeled::new(&STATUSES),
             messages_in: Counter::default(),
             messages_out: Counter::default(),
@@ -242,7 +245,7 @@ impl Registry {
             "switchyard_rejects_total",
             "Rejected handshakes and connections, by HTTP status.",
             "status",
-            &STATUSES,
+            &REJECT_STATUSES,
             |c| &c.rejects,
         );
         self.labeled(
@@ -379,6 +382,9 @@ mod tests {
         assert_eq!(value(&t, "switchyard_connections{core=\"1\"}"), 1);
         assert_eq!(value(&t, "switchyard_rejects_total{status=\"431\"}"), 2);
         assert_eq!(value(&t, "switchyard_rejects_total{status=\"other\"}"), 1);
+        // A reject is never a success: no 200 series to misread; plain responses have one.
+        assert!(!t.contains("switchyard_rejects_total{status=\"200\"}"));
+        assert!(t.contains("switchyard_http_responses_total{status=\"200\"}"));
         assert_eq!(
             value(&t, "switchyard_closes_total{by=\"server\",code=\"1009\"}"),
             1

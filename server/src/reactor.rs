@@ -23,6 +23,8 @@ pub(crate) mod tag {
     pub const HEAD: u64 = 1;
     /// A connection asked to close after flushing did not finish in time: cut it.
     pub const CLOSE_DEADLINE: u64 = 2;
+    /// The reactor's periodic keepalive sweep (a reactor timer).
+    pub const SWEEP: u64 = 3;
 }
 
 /// Keepalive values are in units of this many milliseconds since the reactor started.
@@ -41,8 +43,6 @@ pub enum Message {
         /// The whole frame, header and payload.
         frame: SharedBytes,
     },
-    /// Periodic: sweep keepalives (sent by the server's ticker thread).
-    Tick,
 }
 
 /// What every reactor shares, read-only.
@@ -216,6 +216,13 @@ impl Reactor {
         self.finish(ctx, id, conn);
     }
 
+    /// How often each reactor sweeps its keepalive table: a quarter of the ping interval (so a
+    /// ping goes out at most 25% late), between 10 ms and 1 s.
+    fn sweep_every(&self) -> Duration {
+        (self.shared.config.ping_interval / 4)
+            .clamp(Duration::from_millis(10), Duration::from_secs(1))
+    }
+
     /// Sweeps the keepalive table: ping the quiet, close the silent.
     fn sweep(&mut self, ctx: &mut Ctx<'_, Self>) {
         let now = self.clock(ctx);
@@ -340,13 +347,7 @@ impl Handler for Reactor {
     fn on_eof(&mut self, ctx: &mut Ctx<'_, Self>, id: ConnId, conn: &mut Conn) {
         match conn {
             Conn::Backend(_) => self.backend_eof(ctx, id, conn),
-            Conn::Raw(backend) => {
-                // The client finished sending; the backend may still answer, but netio has no
-                // half-close, so the tunnel ends here after flushing both ways.
-                let backend = *backend;
-                ctx.close(backend, Close::AfterFlush);
-                self.finish(ctx, id, conn);
-            }
+            Conn::Raw(_) => self.raw_client_eof(ctx, id, conn),
             Conn::Ws(_) | Conn::WsBridge(_) => {
                 if let Some(ws) = conn.ws_mut() {
                     if !ws.has(ws_flag::CLOSE_SENT) {
@@ -450,10 +451,22 @@ impl Handler for Reactor {
         self.metrics().connections.dec();
     }
 
+    fn on_start(&mut self, ctx: &mut Ctx<'_, Self>) {
+        // The keepalive sweep runs on the reactor's own timer wheel: no thread, no wakeup
+        // from another core.
+        ctx.set_reactor_timer(self.sweep_every(), tag::SWEEP);
+    }
+
+    fn on_reactor_timer(&mut self, ctx: &mut Ctx<'_, Self>, t: u64) {
+        if t == tag::SWEEP {
+            self.sweep(ctx);
+            ctx.set_reactor_timer(self.sweep_every(), tag::SWEEP);
+        }
+    }
+
     fn on_message(&mut self, ctx: &mut Ctx<'_, Self>, message: Message) {
         match message {
             Message::Broadcast { route, frame } => self.deliver(ctx, route, &frame),
-            Message::Tick => self.sweep(ctx),
         }
     }
 }

@@ -1,11 +1,9 @@
-//! Starting and stopping a server: netio reactors running [`Reactor`] handlers, plus a ticker
-//! thread that drives keepalive sweeps.
+//! Starting and stopping a server: netio reactors running [`Reactor`] handlers (each sweeps its
+//! own keepalives on a reactor timer).
 
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use switchyard_handshake::{
@@ -23,8 +21,6 @@ pub struct Server {
     reactors: Option<Reactors<Message>>,
     local_addrs: Vec<SocketAddr>,
     metrics: Registry,
-    ticker: Option<JoinHandle<()>>,
-    stop_ticker: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for Server {
@@ -95,8 +91,6 @@ impl Server {
             defer_accept: Some(Duration::from_secs(1)),
             ..switchyard_netio::Config::default()
         };
-        let tick =
-            (config.ping_interval / 4).clamp(Duration::from_millis(10), Duration::from_secs(1));
         let shared = Arc::new(Shared {
             config,
             acceptor,
@@ -109,27 +103,10 @@ impl Server {
             Reactor::new(Arc::clone(&factory_shared), info)
         })?;
         let local_addrs = reactors.local_addrs().to_vec();
-        let stop_ticker = Arc::new(AtomicBool::new(false));
-        let ticker = {
-            let mailboxes = reactors.mailboxes().to_vec();
-            let stop = Arc::clone(&stop_ticker);
-            std::thread::Builder::new()
-                .name("switchyard-ticker".to_owned())
-                .spawn(move || {
-                    while !stop.load(Ordering::Relaxed) {
-                        std::thread::sleep(tick);
-                        for m in &mailboxes {
-                            let _ = m.send(Message::Tick);
-                        }
-                    }
-                })?
-        };
         Ok(Server {
             reactors: Some(reactors),
             local_addrs,
             metrics,
-            ticker: Some(ticker),
-            stop_ticker,
         })
     }
 
@@ -165,15 +142,10 @@ impl Server {
     }
 
     fn join_inner(&mut self) -> io::Result<()> {
-        let result = match self.reactors.take() {
+        match self.reactors.take() {
             Some(r) => r.join(),
             None => Ok(()),
-        };
-        self.stop_ticker.store(true, Ordering::Relaxed);
-        if let Some(t) = self.ticker.take() {
-            let _ = t.join();
         }
-        result
     }
 }
 

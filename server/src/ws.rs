@@ -148,7 +148,6 @@ impl Reactor {
         let compress_echo = sink == Sink::Echo && ws.has(ws_flag::DEFLATE);
         let mut pos = 0;
         let mut tally = Tally::default();
-        let mut ended_on_event = false;
         let mut failed = None;
         let mut peer_closed = None;
         // Echo replies built in place, in input already consumed: `input[run]` holds finished
@@ -174,7 +173,6 @@ impl Reactor {
                     event: None,
                 }) => {
                     pos += consumed;
-                    ended_on_event = false;
                     break;
                 }
                 // `ref`: the event stays where handle_bytes wrote it.
@@ -284,7 +282,6 @@ impl Reactor {
                 tally.echoed_bytes += len as u64;
             }
             pos += consumed;
-            ended_on_event = true;
             if peer_closed.is_some() {
                 break;
             }
@@ -318,11 +315,9 @@ impl Reactor {
             return;
         }
         // Keep the codec only if it holds state between reads.
-        let idle = ended_on_event
-            && pos == input.len()
-            && codec.heap_bytes() == 0
-            && codec.state() == switchyard_frame::CloseState::Open
-            && !codec.has_extension();
+        // An idle codec without extension is as good as a new one (frame's contract), so it
+        // can serve the next connection's read.
+        let idle = codec.is_idle() && !codec.has_extension() && pos == input.len();
         if idle {
             self.spare_codec = Some(codec);
         } else {

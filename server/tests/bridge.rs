@@ -155,3 +155,63 @@ fn a_backend_that_does_not_read_stops_the_client_being_read() {
     );
     assert!(server.metric("switchyard_backpressure_pauses_total") >= 1);
 }
+
+/// Upgrades `s` to a raw tcp tunnel on `/tcp` and consumes the 101 head.
+fn raw_tunnel(addr: std::net::SocketAddr) -> std::net::TcpStream {
+    let mut s = tcp(addr);
+    s.write_all(b"GET /tcp HTTP/1.1\r\nHost: x\r\nUpgrade: tcp\r\nConnection: Upgrade\r\n\r\n")
+        .unwrap();
+    let head = read_response(&mut s);
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    s
+}
+
+#[test]
+fn raw_tunnel_passes_the_clients_half_close_and_the_late_reply() {
+    // A backend that answers only after the request's EOF (as `wc`, or HTTP/1.0 bodies do).
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let (mut c, _) = l.accept().unwrap();
+        let mut request = Vec::new();
+        c.read_to_end(&mut request).unwrap();
+        std::thread::sleep(Duration::from_millis(100)); // late
+        c.write_all(format!("got {} bytes", request.len()).as_bytes())
+            .unwrap();
+    });
+    let route = format!("/tcp=bridge:{addr}");
+    let server = TestServer::start(&["--route", &route]);
+    let mut s = raw_tunnel(server.addr);
+    s.write_all(&[7u8; 1000]).unwrap();
+    s.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut reply = String::new();
+    s.read_to_string(&mut reply).unwrap();
+    assert_eq!(reply, "got 1000 bytes");
+}
+
+#[test]
+fn raw_tunnel_passes_the_backends_half_close_and_goes_on_carrying_the_client() {
+    // A backend that greets, half-closes, then reads what the client still sends.
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let (mut c, _) = l.accept().unwrap();
+        c.write_all(b"hello").unwrap();
+        c.shutdown(std::net::Shutdown::Write).unwrap();
+        let mut rest = Vec::new();
+        c.read_to_end(&mut rest).unwrap();
+        tx.send(rest).unwrap();
+    });
+    let route = format!("/tcp=bridge:{addr}");
+    let server = TestServer::start(&["--route", &route]);
+    let mut s = raw_tunnel(server.addr);
+    let mut greeting = Vec::new();
+    s.read_to_end(&mut greeting).unwrap(); // the backend's FIN reaches us
+    assert_eq!(greeting, b"hello");
+    s.write_all(b"still talking").unwrap();
+    s.shutdown(std::net::Shutdown::Write).unwrap();
+    let rest = rx.recv_timeout(Duration::from_secs(5)).unwrap();
+    assert_eq!(rest, b"still talking");
+    assert!(closed_within(&mut s, Duration::from_secs(5)));
+}
