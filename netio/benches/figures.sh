@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 REPEATS=${1:-3}
 SECS=${SECS:-4}
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/work/target-netio}
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
 cargo build -q --release -p switchyard-netio --example bench_server --example loadgen
 R=$CARGO_TARGET_DIR/release/examples
 PORT=7300
