@@ -426,7 +426,8 @@ def write_markdown(path, summary, scen_list, servers_order, meta, chart_name, st
     L.append("")
     L.append("## The run")
     L.append("")
-    busy = max(float(meta["load_before"].split()[0]), float(meta["load_after"].split()[0]))
+    # Only the load before the run counts: the run's own two busy processes add about 2.
+    busy = float(meta["load_before"].split()[0])
     if busy > 1.5:
         L.append(f"> The machine was busy during this run (1-minute load average up to {busy:.1f} "
                  "on 2 cores, other engineers building and testing): the pinned processes got "
