@@ -30,8 +30,10 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TARGET = os.environ.get("SWITCHYARD_BENCH_TARGET", "/work/target-bench")
-PEERS_TARGET = os.environ.get("SWITCHYARD_PEERS_TARGET", "/work/target-bench-peers")
+TARGET = os.environ.get("SWITCHYARD_BENCH_TARGET", os.path.join(ROOT, "target"))
+PEERS_TARGET = os.environ.get(
+    "SWITCHYARD_PEERS_TARGET", os.path.join(ROOT, "target", "peers")
+)
 RELEASE = os.path.join(TARGET, "release")
 PEERS_RELEASE = os.path.join(PEERS_TARGET, "release")
 NODE_DIR = os.path.join(ROOT, "bench", "peers", "node")
