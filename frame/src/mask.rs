@@ -1,7 +1,7 @@
 //! Masking (RFC 6455 section 5.3): `payload[i] ^= mask[i % 4]`, in place.
 //!
 //! The fast path XORs eight bytes at a time as `u64`s built with `from_ne_bytes` over
-//! `chunks_exact_mut`, which LLVM turns into vector XORs; no unsafe is needed and alignment does
+//! `as_chunks_mut`, which LLVM turns into vector XORs; no unsafe is needed and alignment does
 //! not matter (x86-64 and aarch64 load unaligned words at full speed). The byte loop
 //! [`apply_mask_scalar`] is the reference the fast path is tested against, and the baseline the
 //! criterion bench compares it with.
@@ -14,29 +14,40 @@ const BLOCK: usize = 32;
 /// [`apply_mask_scalar`] for every length and alignment.
 #[inline]
 pub fn apply_mask(buf: &mut [u8], mask: [u8; 4]) {
-    if buf.len() < 16 {
-        apply_mask_scalar(buf, mask);
-        return;
-    }
     let word = u64::from_ne_bytes([
         mask[0], mask[1], mask[2], mask[3], mask[0], mask[1], mask[2], mask[3],
     ]);
-    let mut blocks = buf.chunks_exact_mut(BLOCK);
-    for block in &mut blocks {
-        for lane in block.chunks_exact_mut(8) {
-            let value = u64::from_ne_bytes(lane.try_into().unwrap_or([0; 8])) ^ word;
-            lane.copy_from_slice(&value.to_ne_bytes());
+    let (blocks, tail) = buf.as_chunks_mut::<BLOCK>();
+    for block in blocks {
+        let (lanes, _) = block.as_chunks_mut::<8>();
+        for lane in lanes {
+            *lane = (u64::from_ne_bytes(*lane) ^ word).to_ne_bytes();
         }
     }
-    // The tail is shorter than BLOCK; every block had a length that is a multiple of 4, so the
-    // tail still starts at mask phase 0.
-    let tail = blocks.into_remainder();
-    let mut words = tail.chunks_exact_mut(8);
-    for lane in &mut words {
-        let value = u64::from_ne_bytes(lane.try_into().unwrap_or([0; 8])) ^ word;
-        lane.copy_from_slice(&value.to_ne_bytes());
+    // Every block's length is a multiple of 4, so the tail still starts at mask phase 0.
+    apply_mask_short(tail, mask, word);
+}
+
+/// Masks fewer than [`BLOCK`] bytes at phase 0: whole `u64` lanes, then one `u32`, then at most
+/// three bytes. Small messages (chat, game state, the 16-byte echo benchmark) take only this
+/// path, so it has no loop that runs more than three times.
+#[inline]
+fn apply_mask_short(buf: &mut [u8], mask: [u8; 4], word: u64) {
+    let (lanes, rest) = buf.as_chunks_mut::<8>();
+    for lane in lanes {
+        *lane = (u64::from_ne_bytes(*lane) ^ word).to_ne_bytes();
     }
-    apply_mask_scalar(words.into_remainder(), mask);
+    let bytes = match rest.split_first_chunk_mut::<4>() {
+        Some((quad, bytes)) => {
+            *quad = (u32::from_ne_bytes(*quad) ^ u32::from_ne_bytes(mask)).to_ne_bytes();
+            bytes
+        }
+        None => rest,
+    };
+    // Lanes and the quad are multiples of 4 bytes: the remaining bytes start at phase 0.
+    for (byte, key) in bytes.iter_mut().zip(mask) {
+        *byte ^= key;
+    }
 }
 
 /// XORs `buf` with `mask` one byte at a time: the reference implementation.

@@ -21,6 +21,12 @@ impl Connection {
     /// Any split of the byte stream into inputs yields the same events.
     #[inline]
     pub fn handle_bytes<'a>(&mut self, input: &'a mut [u8]) -> Result<Progress<'a>, Failure> {
+        // Closed discards input (handled by `decode`).
+        if self.state != CloseState::Closed {
+            if let Some(frame) = self.whole_small_message(input) {
+                return self.deliver_whole(input, frame);
+            }
+        }
         match self.decode(input) {
             Ok(progress) => Ok(progress),
             Err(error) => Err(self.fail(error)),
@@ -75,6 +81,87 @@ impl Connection {
             }
             self.start_payload(&header);
         }
+    }
+
+    /// The common case, decided from the first few bytes without building a [`FrameHeader`]:
+    /// between frames, nothing being assembled, and `input` starts with a whole unfragmented
+    /// text or binary frame with a 7- or 16-bit length, no RSV bit, masked as the role requires
+    /// and within the limits. Anything else returns `None` and takes the general path, which
+    /// also reports every error: this path only accepts, so it cannot change what is rejected.
+    #[inline]
+    fn whole_small_message(&self, input: &[u8]) -> Option<WholeFrame> {
+        if !matches!(self.recv, RecvPhase::Header { len: 0, .. }) || self.assembly.is_some() {
+            return None;
+        }
+        let [b0, b1, ..] = *input else {
+            return None;
+        };
+        // FIN set, RSV1-3 clear, opcode text (1) or binary (2).
+        let text = match b0 {
+            0x81 => true,
+            0x82 => false,
+            _ => return None,
+        };
+        let masked = b1 & 0x80 != 0;
+        if masked != (self.role == Role::Server) {
+            return None;
+        }
+        let (payload_len, mut start) = match b1 & 0x7F {
+            127 => return None,
+            126 => {
+                let len = u16::from_be_bytes([*input.get(2)?, *input.get(3)?]);
+                // Non-minimal encodings are rejected by the general path.
+                if len < 126 {
+                    return None;
+                }
+                (usize::from(len), 4)
+            }
+            short => (usize::from(short), 2),
+        };
+        if payload_len > self.max_frame_size || payload_len > self.max_message_size {
+            return None;
+        }
+        let mask = if masked {
+            let key = input.get(start..start + 4)?;
+            start += 4;
+            Some([key[0], key[1], key[2], key[3]])
+        } else {
+            None
+        };
+        let end = start + payload_len;
+        (end <= input.len()).then_some(WholeFrame {
+            text,
+            start,
+            end,
+            mask,
+        })
+    }
+
+    /// Unmasks and delivers a [`WholeFrame`] borrowed from `input`. Builds the caller's result
+    /// directly: converting an inner `Result` costs a copy of the event per message.
+    #[inline]
+    fn deliver_whole<'a>(
+        &mut self,
+        input: &'a mut [u8],
+        frame: WholeFrame,
+    ) -> Result<Progress<'a>, Failure> {
+        let payload = &mut input[frame.start..frame.end];
+        if let Some(key) = frame.mask {
+            apply_mask(payload, key);
+        }
+        let payload: &'a [u8] = payload;
+        let event = if frame.text {
+            match utf8::validate(payload) {
+                Ok(text) => Event::Text(Cow::Borrowed(text)),
+                Err(_) => return Err(self.fail(Error::InvalidUtf8)),
+            }
+        } else {
+            Event::Binary(Cow::Borrowed(payload))
+        };
+        Ok(Progress {
+            consumed: frame.end,
+            event: Some(event),
+        })
     }
 
     /// Completes a header from the bytes stashed by the previous input and `rest`. Returns the
@@ -387,4 +474,13 @@ impl Connection {
         self.recv = RecvPhase::IDLE;
         Failure { error, close_frame }
     }
+}
+
+/// A whole single-frame data message found by [`Connection::whole_small_message`]: its payload is
+/// `input[start..end]`.
+struct WholeFrame {
+    text: bool,
+    start: usize,
+    end: usize,
+    mask: Option<[u8; 4]>,
 }
