@@ -261,7 +261,7 @@ impl<C> Conn<C> {
                 if s.is_empty() {
                     return Ok(Flushed::All);
                 }
-                match send(&self.stream, &[IoSlice::new(s)]) {
+                match send_one(&self.stream, s) {
                     Ok(w) if w == s.len() => return Ok(Flushed::All),
                     Ok(w) => written = w,
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
@@ -351,6 +351,18 @@ impl<C> Conn<C> {
 
 /// `sendmsg` with `MSG_NOSIGNAL` (a peer that closed mid-write is an `EPIPE` error, never a
 /// `SIGPIPE`), retrying `EINTR`.
+/// One buffer: `send(2)` rather than `sendmsg(2)`, which would first copy a `msghdr` and an
+/// iovec array in from user memory (about 2% of the server's time in the 16-byte echo profile).
+fn send_one(stream: &TcpStream, bytes: &[u8]) -> io::Result<usize> {
+    let sock = SockRef::from(stream);
+    loop {
+        match sock.send_with_flags(bytes, libc::MSG_NOSIGNAL) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            r => return r,
+        }
+    }
+}
+
 fn send(stream: &TcpStream, iov: &[IoSlice<'_>]) -> io::Result<usize> {
     let sock = SockRef::from(stream);
     loop {
