@@ -102,6 +102,36 @@ pub struct Config {
     /// Resolution of the reactor's timer wheel. Default 10 ms: timeouts of protocols are
     /// seconds, and a coarse tick keeps wakeups rare.
     pub timer_resolution: Duration,
+    /// Give each reactor thread a descriptor table of its own (`unshare(CLONE_FILES)`, its
+    /// first act), so that the process can hold more connections than `RLIMIT_NOFILE` allows
+    /// one table: the limit bounds descriptor numbers per table, so `R` reactors hold about
+    /// `R` times the limit. For hosts whose hard limit cannot be raised (no
+    /// `CAP_SYS_RESOURCE`, a container); where it can, raising it is simpler and costs nothing.
+    /// Default `false`.
+    ///
+    /// Requires [`AcceptMode::ReusePort`] ([`crate::start`] refuses the acceptor mode with
+    /// `InvalidInput`): a connection must be opened, used and closed by one reactor, and the
+    /// acceptor thread hands accepted sockets across threads. netio creates everything other
+    /// threads use (each reactor's epoll instance and listeners, the wakers of mailboxes and
+    /// of the shutdown handle) before the reactors start, so those numbers are valid in every
+    /// table; then it closes the copies nobody owns (see `private_tables.rs`).
+    ///
+    /// What it costs and changes:
+    /// - a kernel descriptor table per reactor (a copy of the process's at start, then about 8
+    ///   bytes of kernel memory per descriptor slot, grown in powers of two);
+    /// - a descriptor opened on a reactor thread (its connections, anything a handler opens)
+    ///   exists only in that reactor's table: never hand one to another thread, where its
+    ///   number names nothing or another file; likewise a handler must not use a descriptor
+    ///   that another thread opened after [`crate::start`];
+    /// - descriptors the process had open when [`crate::start`] ran are referenced by every
+    ///   reactor's table until that reactor exits: closing one elsewhere (a socket, a pipe)
+    ///   does not release it (no FIN, no EOF for the pipe's reader) before then;
+    /// - reactor threads block asynchronous signals (a signal handler on them would use the
+    ///   process's descriptor numbers in the wrong table), so process-directed signals go to
+    ///   the other threads; a signal sent to a reactor thread alone stays pending;
+    /// - `/proc/PID/fd` and the tools that read it (`lsof`, a `process_open_fds` metric) list
+    ///   the process's table only; a reactor's sockets are under `/proc/PID/task/TID/fd`.
+    pub private_descriptor_tables: bool,
 }
 
 impl Default for Config {
@@ -127,6 +157,7 @@ impl Default for Config {
             linger: Duration::from_secs(2),
             shutdown_timeout: Duration::from_secs(5),
             timer_resolution: Duration::from_millis(10),
+            private_descriptor_tables: false,
         }
     }
 }

@@ -71,11 +71,22 @@
 //! and only used slots become resident. Measured: about 25 bytes of resident memory per idle
 //! connection at 10,000 connections with `Conn = ()` (VmRSS before and after, `loadgen idle`).
 //!
+//! # More connections than `RLIMIT_NOFILE`
+//! The descriptor limit bounds each descriptor *table*, and a thread can have its own. With
+//! [`Config::private_descriptor_tables`] every reactor thread calls `unshare(CLONE_FILES)`
+//! first, so `R` reactors hold about `R` times the limit: the way past a hard limit that cannot
+//! be raised (no `CAP_SYS_RESOURCE`). It needs [`AcceptMode::ReusePort`], where a connection
+//! never leaves its reactor; everything other threads use (epoll instances, listeners, the
+//! wakers of mailboxes and shutdown) is created before the reactors take their copies, and the
+//! copies nobody owns are closed. The field's docs list what it costs.
+//!
 //! # Why these crates
 //! `mio` for epoll and the waker (no async runtime), `slab` for the connection table (O(1)
 //! insert and remove, dense keys), `socket2` for `SO_REUSEPORT` and options mio lacks,
 //! `crossbeam-channel` for the cross-core mailboxes (lock-free MPSC), `core_affinity` for
-//! pinning. The only unsafe code is one `setsockopt` for `TCP_DEFER_ACCEPT` (`sys.rs`).
+//! pinning. The only unsafe code is in `sys.rs`: one `setsockopt` for `TCP_DEFER_ACCEPT`, and
+//! for private descriptor tables `unshare`, `close` of a descriptor copy that nothing owns
+//! (called from `private_tables.rs`, with its safety argument) and `pthread_sigmask`.
 
 #![deny(unsafe_code)]
 
@@ -87,6 +98,7 @@ mod core;
 mod ctx;
 mod handler;
 mod mailbox;
+mod private_tables;
 mod reactor;
 mod runtime;
 #[allow(unsafe_code)]

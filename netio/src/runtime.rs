@@ -3,6 +3,7 @@
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -15,6 +16,7 @@ use crate::config::{AcceptMode, Config};
 use crate::core::{Core, Limits};
 use crate::handler::Handler;
 use crate::mailbox::{Mailbox, Padded, Shared, ShutdownHandle};
+use crate::private_tables::Handover;
 use crate::reactor::{Reactor, WAKER};
 
 /// What the handler factory learns about the reactor it builds a handler for.
@@ -107,7 +109,10 @@ impl<M> Drop for Reactors<M> {
 /// [`Config::pin`] is false) and, in [`AcceptMode::Acceptor`], the acceptor thread. `factory`
 /// runs on each reactor's thread to build its handler, so the handler need not be `Send`.
 ///
-/// Binding errors are returned here, before any thread starts.
+/// Binding errors are returned here, before any thread starts. With
+/// [`Config::private_descriptor_tables`], an [`AcceptMode::Acceptor`] configuration is refused
+/// with [`io::ErrorKind::InvalidInput`], and a reactor that cannot get its own table fails the
+/// start (the others are stopped and joined first).
 pub fn start<H, F>(config: Config, factory: F) -> io::Result<Reactors<H::Message>>
 where
     H: Handler,
@@ -129,6 +134,14 @@ where
         std::thread::available_parallelism().map_or(1, |n| n.get())
     };
     let reuse_port = config.accept == AcceptMode::ReusePort;
+    if config.private_descriptor_tables && !reuse_port {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "private_descriptor_tables requires AcceptMode::ReusePort: the acceptor thread hands \
+             accepted sockets to reactors, and a descriptor number from one thread's table means \
+             nothing (or another socket) in a reactor's private table",
+        ));
+    }
 
     // Listeners: per reactor and address with SO_REUSEPORT, else one per address.
     let mut local_addrs = Vec::with_capacity(config.listen.len());
@@ -191,26 +204,55 @@ where
             .min(1 << 20),
     };
 
+    for (poll, listeners) in polls.iter().zip(per_reactor.iter_mut()) {
+        for (j, l) in listeners.iter_mut().enumerate() {
+            poll.registry()
+                .register(l, mio::Token(usize::MAX - 1 - j), Interest::READABLE)?;
+        }
+    }
+    // Every descriptor another thread uses exists by now: the reactors may take private tables.
+    let handover = config.private_descriptor_tables.then(|| {
+        let own = polls
+            .iter()
+            .zip(&per_reactor)
+            .map(|(poll, listeners)| {
+                std::iter::once(poll.as_raw_fd())
+                    .chain(listeners.iter().map(|l| l.as_raw_fd()))
+                    .collect()
+            })
+            .collect();
+        Arc::new(Handover::new(own))
+    });
+    let (entered_tx, entered_rx) = std::sync::mpsc::channel::<(usize, io::Result<()>)>();
+
     let factory = Arc::new(factory);
     let mut threads = Vec::with_capacity(count + 1);
+    let mut start_error = None;
     let iter = polls
         .into_iter()
         .zip(receivers)
         .zip(per_reactor)
         .enumerate();
-    for (i, ((poll, rx), mut listeners)) in iter {
+    for (i, ((poll, rx), listeners)) in iter {
         let cpu = (config.pin && !cpus.is_empty()).then(|| cpus[i % cpus.len()]);
-        for (j, l) in listeners.iter_mut().enumerate() {
-            poll.registry()
-                .register(l, mio::Token(usize::MAX - 1 - j), Interest::READABLE)?;
-        }
         let factory = Arc::clone(&factory);
         let mailboxes_i = Arc::clone(&mailboxes);
         let shared_i = Arc::clone(&shared);
         let cfg = config.clone();
-        let t = std::thread::Builder::new()
+        let handover_i = handover.clone();
+        let entered_tx = entered_tx.clone();
+        let spawned = std::thread::Builder::new()
             .name(format!("netio-{i}"))
             .spawn(move || {
+                if let Some(handover) = handover_i {
+                    let entered = handover.enter(i);
+                    let failed = entered.is_err();
+                    let _ = entered_tx.send((i, entered));
+                    if failed {
+                        return; // still in the process's table: dropping closes ours there
+                    }
+                }
+                drop(entered_tx);
                 if let Some(cpu) = cpu {
                     if !core_affinity::set_for_current(core_affinity::CoreId { id: cpu }) {
                         log::warn!("reactor {i}: could not pin to CPU {cpu}");
@@ -241,8 +283,41 @@ where
                     shutdown_deadline: None,
                 }
                 .run();
-            })?;
-        threads.push(t);
+            });
+        match spawned {
+            Ok(t) => threads.push(t),
+            Err(e) => {
+                start_error = Some(e);
+                break;
+            }
+        }
+    }
+    drop(entered_tx);
+    if let Some(handover) = &handover {
+        // The process's copies of a reactor's descriptors are closed only once that reactor
+        // has its own copy. Every spawned thread reports exactly once.
+        for _ in 0..threads.len() {
+            let Ok((i, entered)) = entered_rx.recv() else {
+                break;
+            };
+            match entered {
+                Ok(()) => handover.release(i),
+                Err(e) => {
+                    let msg = format!("reactor {i}: no private descriptor table: {e}");
+                    start_error.get_or_insert_with(|| io::Error::new(e.kind(), msg));
+                }
+            }
+        }
+    }
+    if let Some(e) = start_error {
+        // Stop and join what started (dropping the handle does both) before reporting.
+        drop(Reactors {
+            threads,
+            mailboxes,
+            shutdown: ShutdownHandle { shared },
+            local_addrs,
+        });
+        return Err(e);
     }
     if let Some(poll) = acceptor_poll {
         let acceptor = Acceptor {
