@@ -111,13 +111,25 @@ pub struct Cli {
     #[arg(long = "route", short = 'r', value_name = "PATH=APP")]
     pub routes: Vec<String>,
 
-    /// Number of reactor threads [default: one per CPU in --cpus, or per available core].
+    /// Number of reactor threads; may exceed the number of CPUs, which the reactors then share
+    /// round-robin [default: one per CPU in --cpus, or per available core].
     #[arg(long, short = 'w', value_name = "N")]
     pub workers: Option<usize>,
 
-    /// CPUs to pin the reactors to, comma-separated (e.g. 0,1) [default: every available core].
+    /// CPUs to pin the reactors to, comma-separated (e.g. 0,1); reactor i runs on the
+    /// (i mod len)-th [default: every available core, round-robin].
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     pub cpus: Vec<usize>,
+
+    /// Give each reactor thread its own file-descriptor table, so that the process holds about
+    /// workers x RLIMIT_NOFILE connections instead of RLIMIT_NOFILE: the way past a
+    /// per-process descriptor limit that cannot be raised (a container's hard limit, no
+    /// CAP_SYS_RESOURCE). Pair it with enough --workers (connections / limit, rounded up, plus
+    /// headroom: the kernel spreads connections over the reactors by a hash). Costs a kernel
+    /// descriptor table per worker; /proc/PID/fd (lsof) then shows none of the connections
+    /// [default: off]
+    #[arg(long)]
+    pub private_fd_tables: bool,
 
     /// Do not pin reactor threads to cores.
     #[arg(long)]
@@ -196,6 +208,8 @@ pub struct FileConfig {
     pub cpus: Vec<usize>,
     /// Pin reactors to cores (default true).
     pub pin: Option<bool>,
+    /// See [`Cli::private_fd_tables`] (default false).
+    pub private_fd_tables: Option<bool>,
     /// See [`Cli::allowed_origins`].
     pub allowed_origins: Vec<String>,
     /// See [`Cli::max_connections`].
@@ -262,10 +276,16 @@ pub struct Config {
     /// Reactor threads. Default: one per entry of `cpus`, else one per available core
     /// (thread-per-core).
     pub workers: usize,
-    /// CPUs to pin to (reactor `i` gets `cpus[i % len]`); empty means the first `workers` cores.
+    /// CPUs to pin to (reactor `i` gets `cpus[i % len]`); empty means every core the process
+    /// may run on, likewise round-robin when `workers` exceeds them.
     pub cpus: Vec<usize>,
     /// Pin each reactor to a core. Default true: a pinned reactor keeps its caches warm.
     pub pin: bool,
+    /// A file-descriptor table per reactor thread (netio's `private_descriptor_tables`), so
+    /// that `RLIMIT_NOFILE` bounds each reactor rather than the process. Default false: it
+    /// changes what `/proc/PID/fd` shows and costs a kernel table per reactor, and where the
+    /// limit can be raised that is the simpler fix.
+    pub private_fd_tables: bool,
     /// Allowed `Origin` values; empty allows any. Default empty: a server on loopback has no
     /// origin to protect until its operator names one.
     pub allowed_origins: Vec<String>,
@@ -309,6 +329,7 @@ impl Default for Config {
             workers,
             cpus: Vec::new(),
             pin: true,
+            private_fd_tables: false,
             allowed_origins: Vec::new(),
             max_connections: 262_144,
             max_head_size: 8 * 1024,
@@ -387,6 +408,8 @@ impl Config {
             } else {
                 file.pin.unwrap_or(d.pin)
             },
+            private_fd_tables: cli.private_fd_tables
+                || file.private_fd_tables.unwrap_or(d.private_fd_tables),
             allowed_origins: pick_vec(cli.allowed_origins, file.allowed_origins, Vec::new()),
             max_connections: cli
                 .max_connections
@@ -439,12 +462,19 @@ impl Config {
         let pinning = if !self.pin {
             "unpinned".to_owned()
         } else if self.cpus.is_empty() {
-            format!("pinned to cores 0-{}", self.workers - 1)
+            "pinned round-robin over the available cores".to_owned()
+        } else if self.workers > self.cpus.len() {
+            format!("pinned round-robin over cpus {:?}", self.cpus)
         } else {
-            format!("pinned to cpus {:?}", self.cpus)
+            format!("pinned to cpus {:?}", &self.cpus[..self.workers])
+        };
+        let tables = if self.private_fd_tables {
+            ", a descriptor table each"
+        } else {
+            ""
         };
         format!(
-            "workers={} ({pinning}) routes=[{}] subprotocols={:?} max_message_size={} max_connections={} deflate={}",
+            "workers={} ({pinning}{tables}) routes=[{}] subprotocols={:?} max_message_size={} max_connections={} deflate={}",
             self.workers,
             self.routes.describe(),
             self.subprotocols,
@@ -577,6 +607,47 @@ mod tests {
         assert_eq!(c.cpus, [0, 1]);
         assert!(c.pin);
         assert!(!parse(&["--no-pin"]).unwrap().pin);
+    }
+
+    #[test]
+    fn workers_may_outnumber_cpus_and_share_them_round_robin() {
+        let c = parse(&["--workers", "6", "--cpus", "0,1"]).unwrap();
+        assert_eq!((c.workers, c.cpus.as_slice()), (6, &[0, 1][..]));
+        assert!(
+            c.summary().contains("round-robin over cpus [0, 1]"),
+            "{}",
+            c.summary()
+        );
+        let c = parse(&["--workers", "1", "--cpus", "0,1"]).unwrap();
+        assert!(
+            c.summary().contains("pinned to cpus [0]"),
+            "{}",
+            c.summary()
+        );
+    }
+
+    #[test]
+    fn private_fd_tables_are_off_by_default_and_set_by_flag_or_file() {
+        assert!(!parse(&[]).unwrap().private_fd_tables);
+        let c = parse(&["--private-fd-tables", "--workers", "6"]).unwrap();
+        assert!(c.private_fd_tables);
+        assert!(
+            c.summary().contains("a descriptor table each"),
+            "{}",
+            c.summary()
+        );
+        let file: FileConfig = toml::from_str("private_fd_tables = true").unwrap();
+        assert!(
+            Config::merge(Cli::default(), file)
+                .unwrap()
+                .private_fd_tables
+        );
+        let file: FileConfig = toml::from_str("private_fd_tables = false").unwrap();
+        assert!(
+            !Config::merge(Cli::default(), file)
+                .unwrap()
+                .private_fd_tables
+        );
     }
 
     #[test]

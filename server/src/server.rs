@@ -82,6 +82,7 @@ impl Server {
             reactors: config.workers,
             cpus: (!config.cpus.is_empty()).then(|| config.cpus.clone()),
             pin: config.pin,
+            private_descriptor_tables: config.private_fd_tables,
             max_connections: config.max_connections,
             write_high_water: config.outbound_cap,
             write_low_water: config.outbound_cap / 4,
