@@ -1,7 +1,7 @@
 //! The event loop: connections, the upgrade, frames in and out, and what each scenario does when
 //! a connection opens or a frame arrives. Timing and reporting live in `run.rs`.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::time::{Duration, Instant};
 
@@ -10,10 +10,13 @@ use mio::event::Event;
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
-use switchyard_bench::wire::{ClientError, ClientHandshake, FastRng};
+use switchyard_bench::wire::{ClientHandshake, FastRng};
 use switchyard_frame::{Config, Connection, Event as Message, OpCode, Role as CodecRole};
 
+use crate::counters::{connect_error_kind, handshake_error_kind, Counters};
 use crate::net::Connector;
+use crate::output::{push_frame, write_batch, Unsent};
+use crate::payload::{pattern, payload_for};
 
 /// What the engine does with open connections.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +45,9 @@ pub enum Mode {
     },
 }
 
+/// A time stamp: nanoseconds since the engine was made (`u64` lasts 584 years).
+type Nanos = u64;
+
 /// Which side of a broadcast a connection is on (everything else is `Plain`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
@@ -65,66 +71,30 @@ struct Conn {
     handshake: ClientHandshake<'static>,
     /// The frame codec in the client role, from the 101 on (the upgrade storm never needs one).
     codec: Option<Connection>,
-    started: Instant,
-    /// Bytes of an incomplete response head or frame.
+    started: Nanos,
+    /// Bytes of an incomplete response head (frames split across reads are kept by the codec).
     pending: Vec<u8>,
-    /// Output the socket did not take yet.
-    unsent: Vec<u8>,
+    /// Output the socket did not take yet; new frames go to the engine's batch while it is empty.
+    unsent: Unsent,
     /// Messages received (echo: also the sequence number expected next).
     received: u64,
     /// Messages sent.
     sent: u64,
     /// Send times of the messages in flight, oldest first (echo).
-    sent_at: VecDeque<Instant>,
+    sent_at: VecDeque<Nanos>,
 }
 
-/// Sizes of payload patterns: a payload is `PATTERN[seq % PERIOD..][..size]`, so consecutive
-/// messages differ and each can be checked with one comparison.
-const PERIOD: usize = 251;
-
-/// The pattern all payloads are cut from: printable ASCII (valid UTF-8 for text messages) with
-/// period 251 (prime, so every shift below 251 is a different string).
-fn pattern(size: usize) -> Vec<u8> {
-    (0..size + PERIOD)
-        .map(|i| b'!' + ((i % PERIOD) * 37 % 94) as u8)
-        .collect()
-}
-
-fn payload_for(pattern: &[u8], seq: u64, size: usize) -> &[u8] {
-    let start = (seq % PERIOD as u64) as usize;
-    &pattern[start..start + size]
-}
-
-/// Counters the run reads.
-#[derive(Debug, Default, Clone)]
-pub struct Counters {
-    /// Connection attempts started.
-    pub attempted: u64,
-    /// Connections that completed the upgrade.
-    pub upgraded: u64,
-    /// Operations: upgrades, echoes received, or broadcast deliveries.
-    pub ops: u64,
-    /// Payload bytes of the operations.
-    pub payload_bytes: u64,
-    /// Broadcast messages received by every subscriber.
-    pub broadcasts_complete: u64,
-    /// Failures by kind.
-    pub errors: BTreeMap<&'static str, u64>,
-}
-
-impl Counters {
-    /// Total failures.
-    pub fn error_count(&self) -> u64 {
-        self.errors.values().sum()
-    }
-}
+/// Bytes read per system call, shared by all connections. A whole window of the 16 KiB echo
+/// (16 frames, 262,208 bytes) fits with room to spare, so a read rarely ends inside a frame: such a
+/// frame is copied by the codec to be assembled, one in flight per read otherwise.
+const READ_BUFFER: usize = 1 << 20;
 
 /// Broadcast bookkeeping: per message in flight, its publish time and how many subscribers got it.
 #[derive(Default)]
 struct Fanout {
     /// Sequence number of the front of the queues.
     base: u64,
-    published_at: VecDeque<Instant>,
+    published_at: VecDeque<Nanos>,
     delivered: VecDeque<usize>,
     live_subscribers: usize,
     publisher: Option<usize>,
@@ -132,6 +102,8 @@ struct Fanout {
 
 /// The load generator's event loop.
 pub struct Engine {
+    /// The origin of every [`Nanos`] time stamp.
+    epoch: Instant,
     poll: Poll,
     events: Events,
     conns: Slab<Conn>,
@@ -141,7 +113,12 @@ pub struct Engine {
     path: &'static str,
     mode: Mode,
     pattern: Vec<u8>,
+    /// The read buffer, shared by all connections.
     scratch: Vec<u8>,
+    /// Frames being built for `batch_owner`, written at once when it is flushed (see `output`).
+    batch: Vec<u8>,
+    /// The connection whose events are being handled, if its frames may go to `batch`.
+    batch_owner: Option<usize>,
     fanout: Fanout,
     /// Connections connecting or upgrading.
     pub in_progress: usize,
@@ -171,6 +148,7 @@ impl Engine {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(1, |d| d.as_nanos() as u64);
         Ok(Self {
+            epoch: Instant::now(),
             poll: Poll::new()?,
             events: Events::with_capacity(1024),
             conns: Slab::new(),
@@ -180,7 +158,9 @@ impl Engine {
             path,
             mode,
             pattern: pattern(size),
-            scratch: vec![0; 256 * 1024],
+            scratch: vec![0; READ_BUFFER],
+            batch: Vec::new(),
+            batch_owner: None,
             fanout: Fanout::default(),
             in_progress: 0,
             open: 0,
@@ -198,7 +178,7 @@ impl Engine {
     /// Starts one connection; false (and an error counted) if the socket could not be opened.
     pub fn connect(&mut self, role: Role) -> bool {
         self.counters.attempted += 1;
-        let started = Instant::now();
+        let started = self.now();
         let mut stream = match self.connector.connect() {
             Ok(stream) => stream,
             Err(e) => {
@@ -233,18 +213,19 @@ impl Engine {
         // On loopback the three-way handshake has usually completed inside connect(): send the
         // request at once and skip a readiness round trip. If the socket is not connected yet,
         // the write fails (ENOTCONN or EAGAIN) and the request goes out on the writable event.
-        let mut unsent = Vec::new();
-        handshake.write_request(&mut unsent);
-        let phase = match stream.write(&unsent) {
+        // The batch is empty between events: use it to build the request without allocating.
+        let request = &mut self.batch;
+        debug_assert!(request.is_empty());
+        handshake.write_request(request);
+        let mut unsent = Unsent::default();
+        let phase = match stream.write(request) {
             Ok(n) => {
-                unsent.drain(..n);
+                unsent.queue().extend_from_slice(&request[n..]);
                 Phase::Upgrading
             }
-            Err(_) => {
-                unsent.clear();
-                Phase::Connecting
-            }
+            Err(_) => Phase::Connecting,
         };
+        request.clear();
         entry.insert(Conn {
             stream,
             phase,
@@ -269,7 +250,7 @@ impl Engine {
             Err(e) if e.kind() != io::ErrorKind::Interrupted => Err(e),
             _ => Ok(()),
         };
-        let now = Instant::now();
+        let now = self.now();
         for event in events.iter() {
             self.on_event(event, now);
         }
@@ -280,13 +261,15 @@ impl Engine {
     /// Broadcast: the publisher starts publishing (`in_flight` messages).
     pub fn start_publishing(&mut self) {
         if let Mode::Broadcast { in_flight, .. } = self.mode {
-            let now = Instant::now();
+            let now = self.now();
+            self.batch_owner = self.fanout.publisher;
             for _ in 0..in_flight {
                 self.publish(now);
             }
             if let Some(key) = self.fanout.publisher {
                 self.flush(key);
             }
+            self.batch_owner = None;
         }
     }
 
@@ -297,16 +280,18 @@ impl Engine {
             return;
         };
         self.sending = true;
-        let now = Instant::now();
+        let now = self.now();
         let keys: Vec<usize> = self.conns.iter().map(|(key, _)| key).collect();
         for key in keys {
             if self.conns[key].phase == Phase::Open {
+                self.batch_owner = Some(key);
                 for _ in 0..in_flight {
                     self.send_echo(key, now);
                 }
                 self.flush(key);
             }
         }
+        self.batch_owner = None;
     }
 
     /// Whether the broadcast publisher is open.
@@ -317,7 +302,7 @@ impl Engine {
             .is_some_and(|c| c.phase == Phase::Open)
     }
 
-    fn on_event(&mut self, event: &Event, now: Instant) {
+    fn on_event(&mut self, event: &Event, now: Nanos) {
         let key = event.token().0;
         let Some(conn) = self.conns.get_mut(key) else {
             return;
@@ -334,7 +319,7 @@ impl Engine {
                 return;
             }
             conn.phase = Phase::Upgrading;
-            conn.handshake.write_request(&mut conn.unsent);
+            conn.handshake.write_request(conn.unsent.queue());
             if !self.flush(key) {
                 return;
             }
@@ -348,7 +333,9 @@ impl Engine {
     }
 
     /// Reads until a short read, handles every complete head and frame, writes once.
-    fn on_readable(&mut self, key: usize, now: Instant) {
+    fn on_readable(&mut self, key: usize, now: Nanos) {
+        // Echoes and pongs for this connection are built in the batch and written once at the end.
+        self.batch_owner = Some(key);
         let mut scratch = std::mem::take(&mut self.scratch);
         while let Some(conn) = self.conns.get_mut(key) {
             let n = match conn.stream.read(&mut scratch) {
@@ -394,6 +381,7 @@ impl Engine {
         if self.conns.contains(key) {
             self.flush(key);
         }
+        self.batch_owner = None;
         if let Some(publisher) = self.fanout.publisher {
             if publisher != key && self.conns.contains(publisher) {
                 self.flush(publisher);
@@ -402,12 +390,7 @@ impl Engine {
     }
 
     /// Handles the complete head and frames at the start of `data`; returns the bytes used.
-    fn process(
-        &mut self,
-        key: usize,
-        data: &mut [u8],
-        now: Instant,
-    ) -> Result<usize, &'static str> {
+    fn process(&mut self, key: usize, data: &mut [u8], now: Nanos) -> Result<usize, &'static str> {
         let mut used = 0;
         let conn = &mut self.conns[key];
         if conn.phase == Phase::Upgrading {
@@ -442,15 +425,15 @@ impl Engine {
     }
 
     /// A connection finished its upgrade; false if it was closed.
-    fn on_open(&mut self, key: usize, now: Instant) -> bool {
+    fn on_open(&mut self, key: usize, now: Nanos) -> bool {
         match self.mode {
             Mode::Upgrade => {
                 let started = self.conns[key].started;
-                self.record_latency(now - started);
+                self.record_latency(now.saturating_sub(started));
                 self.counters.ops += 1;
                 self.open -= 1;
                 // Dropping the stream closes it; the kernel drops it from the epoll set.
-                self.conns.remove(key);
+                self.remove(key);
                 false
             }
             Mode::Echo { in_flight, .. } => {
@@ -475,7 +458,7 @@ impl Engine {
         &mut self,
         key: usize,
         message: Message<'_>,
-        now: Instant,
+        now: Nanos,
     ) -> Result<(), &'static str> {
         let (op, payload): (OpCode, &[u8]) = match &message {
             Message::Text(text) => (OpCode::Text, text.as_bytes()),
@@ -486,7 +469,8 @@ impl Engine {
                 let pong = codec
                     .encode_pong(payload)
                     .map_err(|_| "cannot answer ping")?;
-                conn.unsent.extend_from_slice(pong.as_bytes());
+                output(&mut self.batch, self.batch_owner, key, &mut conn.unsent)
+                    .extend_from_slice(pong.as_bytes());
                 return Ok(());
             }
             Message::Pong(_) => return Ok(()),
@@ -501,7 +485,7 @@ impl Engine {
                 }
                 conn.received += 1;
                 let sent = conn.sent_at.pop_front().ok_or("echo of nothing sent")?;
-                self.record_latency(now - sent);
+                self.record_latency(now.saturating_sub(sent));
                 self.counters.ops += 1;
                 self.counters.payload_bytes += payload.len() as u64;
                 if self.sending {
@@ -527,7 +511,7 @@ impl Engine {
                     .get(index)
                     .ok_or("broadcast never published")?;
                 self.fanout.delivered[index] += 1;
-                self.record_latency(now - published);
+                self.record_latency(now.saturating_sub(published));
                 self.counters.ops += 1;
                 self.counters.payload_bytes += payload.len() as u64;
                 self.retire_broadcasts(now);
@@ -538,7 +522,7 @@ impl Engine {
     }
 
     /// Pops messages every live subscriber has received; publishes one more for each.
-    fn retire_broadcasts(&mut self, now: Instant) {
+    fn retire_broadcasts(&mut self, now: Nanos) {
         while self
             .fanout
             .delivered
@@ -555,11 +539,14 @@ impl Engine {
         }
     }
 
-    fn publish(&mut self, now: Instant) {
+    fn publish(&mut self, now: Nanos) {
         let Mode::Broadcast { size, opcode, .. } = self.mode else {
             return;
         };
-        let Some(conn) = self.fanout.publisher.and_then(|k| self.conns.get_mut(k)) else {
+        let Some(key) = self.fanout.publisher else {
+            return;
+        };
+        let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
         let seq = conn.sent;
@@ -567,18 +554,18 @@ impl Engine {
         let codec = conn
             .codec
             .get_or_insert_with(|| Connection::new(CodecRole::Client, Config::default()));
-        codec
-            .encode_message(
-                opcode,
-                payload_for(&self.pattern, seq, size),
-                &mut conn.unsent,
-            )
-            .expect("a text or binary message can always be sent while open");
+        push_frame(
+            codec,
+            opcode,
+            payload_for(&self.pattern, seq, size),
+            output(&mut self.batch, self.batch_owner, key, &mut conn.unsent),
+        )
+        .expect("a text or binary message can always be sent while open");
         self.fanout.published_at.push_back(now);
         self.fanout.delivered.push_back(0);
     }
 
-    fn send_echo(&mut self, key: usize, now: Instant) {
+    fn send_echo(&mut self, key: usize, now: Nanos) {
         let Mode::Echo { size, opcode, .. } = self.mode else {
             return;
         };
@@ -586,49 +573,63 @@ impl Engine {
         let codec = conn
             .codec
             .get_or_insert_with(|| Connection::new(CodecRole::Client, Config::default()));
-        codec
-            .encode_message(
-                opcode,
-                payload_for(&self.pattern, conn.sent, size),
-                &mut conn.unsent,
-            )
-            .expect("a text or binary message can always be sent while open");
+        push_frame(
+            codec,
+            opcode,
+            payload_for(&self.pattern, conn.sent, size),
+            output(&mut self.batch, self.batch_owner, key, &mut conn.unsent),
+        )
+        .expect("a text or binary message can always be sent while open");
         conn.sent += 1;
         conn.sent_at.push_back(now);
     }
 
-    fn record_latency(&mut self, latency: Duration) {
-        self.latency
-            .saturating_record(latency.as_nanos().min(u64::MAX as u128) as u64);
+    fn record_latency(&mut self, nanos: Nanos) {
+        self.latency.saturating_record(nanos);
     }
 
-    /// Writes what is queued; false if the connection failed.
+    /// The time now, in nanoseconds since the engine was made: read once per batch of events,
+    /// stored per message in flight, and subtracted per echo as plain integers.
+    fn now(&self) -> Nanos {
+        self.epoch.elapsed().as_nanos() as Nanos
+    }
+
+    /// Writes what is queued: the connection's unsent bytes, then the batch if it is this
+    /// connection's. False if the connection failed.
     fn flush(&mut self, key: usize) -> bool {
         let conn = &mut self.conns[key];
-        while !conn.unsent.is_empty() {
-            match conn.stream.write(&conn.unsent) {
-                Ok(n) => {
-                    let all = n == conn.unsent.len();
-                    conn.unsent.drain(..n);
-                    if !all {
-                        // A short write means the socket buffer is full: wait for writable
-                        // rather than spend a system call on EAGAIN.
-                        break;
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => {
-                    self.fail(key, "write error (reset)");
-                    return false;
-                }
-            }
+        let stream = &conn.stream;
+        let mut result = conn.unsent.write_with(|bytes| (&*stream).write(bytes));
+        if result.is_ok() && self.batch_owner == Some(key) && !self.batch.is_empty() {
+            result = if conn.unsent.is_empty() {
+                write_batch(&mut self.batch, &mut conn.unsent, |bytes| {
+                    (&*stream).write(bytes)
+                })
+            } else {
+                // The socket is full: the batch waits behind the older bytes.
+                conn.unsent.queue().extend_from_slice(&self.batch);
+                self.batch.clear();
+                Ok(())
+            };
+        }
+        if result.is_err() {
+            self.fail(key, "write error (reset)");
+            return false;
         }
         true
     }
 
+    /// Removes a connection (closing its socket) and any frames built for it.
+    fn remove(&mut self, key: usize) -> Conn {
+        if self.batch_owner == Some(key) {
+            self.batch.clear();
+            self.batch_owner = None;
+        }
+        self.conns.remove(key)
+    }
+
     fn fail(&mut self, key: usize, kind: &'static str) {
-        let conn = self.conns.remove(key);
+        let conn = self.remove(key);
         match conn.phase {
             Phase::Connecting | Phase::Upgrading => self.in_progress -= 1,
             Phase::Open => {
@@ -644,33 +645,25 @@ impl Engine {
         self.error(kind);
         if matches!(self.mode, Mode::Broadcast { .. }) {
             // Messages the lost subscriber never got may now be complete for the others.
-            self.retire_broadcasts(Instant::now());
+            self.retire_broadcasts(self.now());
         }
     }
 }
 
-fn connect_error_kind(e: &io::Error) -> &'static str {
-    match e.raw_os_error() {
-        Some(libc::ECONNREFUSED) => "connection refused",
-        Some(libc::EADDRNOTAVAIL) => "no free source port (EADDRNOTAVAIL)",
-        Some(libc::EMFILE) | Some(libc::ENFILE) => "too many open files",
-        Some(libc::ETIMEDOUT) => "connect timed out",
-        Some(libc::ECONNRESET) => "connection reset",
-        _ => "connect failed",
+/// Where a frame for connection `key` goes: the batch if it is being built for `key` and nothing
+/// older waits in the connection's queue (order on the wire), else that queue.
+fn output<'a>(
+    batch: &'a mut Vec<u8>,
+    batch_owner: Option<usize>,
+    key: usize,
+    unsent: &'a mut Unsent,
+) -> &'a mut Vec<u8> {
+    if batch_owner == Some(key) && unsent.is_empty() {
+        batch
+    } else {
+        unsent.queue()
     }
 }
 
-fn handshake_error_kind(e: &ClientError) -> &'static str {
-    match e {
-        ClientError::MalformedResponse => "handshake: malformed response",
-        ClientError::UnexpectedStatus { .. } => "handshake: status not 101",
-        ClientError::InvalidUpgrade | ClientError::InvalidConnection => {
-            "handshake: no websocket upgrade"
-        }
-        ClientError::InvalidAccept => "handshake: wrong accept value",
-        ClientError::HeadTooLarge { .. } | ClientError::TooManyHeaders { .. } => {
-            "handshake: response head too large"
-        }
-        _ => "handshake: refused",
-    }
-}
+#[cfg(test)]
+mod tests;

@@ -4,8 +4,11 @@
 //! and every payload checked), loopback only, every run bounded in time. See `--help`.
 
 mod cli;
+mod counters;
 mod engine;
 mod net;
+mod output;
+mod payload;
 mod report;
 mod run;
 

@@ -1,0 +1,217 @@
+//! The engine against small blocking test servers on loopback: echoes of every header size are
+//! checked, partial writes keep frames whole and in order, and a corrupted echo or a wrong accept
+//! value is counted as an error (the checks can fail).
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use switchyard_bench::accept::accept_value;
+use switchyard_frame::{Config, Connection, Event, OpCode, Role as CodecRole};
+
+use super::{Engine, Mode, Role};
+use crate::counters::Counters;
+use crate::net::Connector;
+
+/// What a test server does on each connection.
+#[derive(Clone, Copy)]
+struct Behaviour {
+    /// Answer with an accept value computed from another key.
+    wrong_accept: bool,
+    /// Flip one byte of this echo (0-based message number on each connection).
+    corrupt: Option<u64>,
+    /// Bytes per read and per write of the echo, so that frames arrive cut at odd places.
+    chunk: usize,
+    /// Pause after each read: the client's socket fills up and its writes come back short.
+    read_pause: Duration,
+}
+
+const PLAIN: Behaviour = Behaviour {
+    wrong_accept: false,
+    corrupt: None,
+    chunk: 1000,
+    read_pause: Duration::ZERO,
+};
+
+/// A server on 127.0.0.1 for `connections` connections, each served by a thread that stops when
+/// the client closes (or after 30 s without input).
+fn server(connections: usize, behaviour: Behaviour) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    thread::spawn(move || {
+        for _ in 0..connections {
+            let Ok((stream, _)) = listener.accept() else {
+                return;
+            };
+            thread::spawn(move || serve(stream, behaviour));
+        }
+    });
+    addr
+}
+
+fn serve(mut stream: TcpStream, behaviour: Behaviour) {
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if stream.read(&mut byte).unwrap_or(0) == 0 {
+            return;
+        }
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8(head).unwrap();
+    let key = head
+        .lines()
+        .find_map(|l| l.strip_prefix("Sec-WebSocket-Key: "))
+        .unwrap()
+        .to_owned();
+    let key = if behaviour.wrong_accept {
+        "dGhlIHNhbXBsZSBub25jZQ==".to_owned()
+    } else {
+        key
+    };
+    let accept = String::from_utf8(accept_value(key.as_bytes()).to_vec()).unwrap();
+    let response = format!(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Accept: {accept}\r\n\r\n"
+    );
+    if stream.write_all(response.as_bytes()).is_err() {
+        return;
+    }
+    let mut codec = Connection::new(CodecRole::Server, Config::default());
+    let mut input = vec![0u8; behaviour.chunk];
+    let mut echoed = 0u64;
+    loop {
+        let n = match stream.read(&mut input) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        thread::sleep(behaviour.read_pause);
+        let mut used = 0;
+        let mut reply = Vec::new();
+        while used < n {
+            let progress = codec.handle_bytes(&mut input[used..n]).unwrap();
+            used += progress.consumed;
+            let (opcode, payload): (OpCode, &[u8]) = match &progress.event {
+                Some(Event::Binary(data)) => (OpCode::Binary, data),
+                Some(Event::Text(text)) => (OpCode::Text, text.as_bytes()),
+                Some(other) => panic!("unexpected {other:?}"),
+                None => break,
+            };
+            let header = codec.encode_header(opcode, true, payload.len()).unwrap();
+            reply.extend_from_slice(&header);
+            let start = reply.len();
+            reply.extend_from_slice(payload);
+            if behaviour.corrupt == Some(echoed) && !payload.is_empty() {
+                reply[start + payload.len() / 2] ^= 0x01;
+            }
+            echoed += 1;
+        }
+        for piece in reply.chunks(behaviour.chunk) {
+            if stream.write_all(piece).is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// Opens `connections` echo connections to `addr` and runs until `ops` echoes, an error, or 30 s.
+fn echo(addr: SocketAddr, connections: usize, mode: Mode, ops: u64) -> (Counters, usize) {
+    let connector = Connector::new(addr, 1, true).unwrap();
+    let mut engine = Engine::new(connector, "localhost", "/", mode).unwrap();
+    engine.sending = false;
+    for _ in 0..connections {
+        assert!(engine.connect(Role::Plain));
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while engine.in_progress > 0 && Instant::now() < deadline {
+        engine.step(Duration::from_millis(10)).unwrap();
+    }
+    let open = engine.open;
+    engine.start_echo();
+    while engine.counters.ops < ops
+        && engine.counters.error_count() == 0
+        && engine.open > 0
+        && Instant::now() < deadline
+    {
+        engine.step(Duration::from_millis(10)).unwrap();
+    }
+    (engine.counters.clone(), open)
+}
+
+fn binary(in_flight: usize, size: usize) -> Mode {
+    Mode::Echo {
+        in_flight,
+        size,
+        opcode: OpCode::Binary,
+    }
+}
+
+#[test]
+fn echoes_of_every_header_size_are_received_and_checked() {
+    for size in [0, 1, 125, 126, 65_535, 65_536, 200_000] {
+        let addr = server(2, PLAIN);
+        let (counters, open) = echo(addr, 2, binary(4, size), 40);
+        assert_eq!(open, 2, "size {size}");
+        assert_eq!(counters.errors, Default::default(), "size {size}");
+        assert!(counters.ops >= 40, "size {size}: {counters:?}");
+        assert_eq!(counters.payload_bytes, counters.ops * size as u64);
+    }
+    let addr = server(1, PLAIN);
+    let text = Mode::Echo {
+        in_flight: 16,
+        size: 16,
+        opcode: OpCode::Text,
+    };
+    let (counters, _) = echo(addr, 1, text, 1000);
+    assert_eq!(counters.error_count(), 0, "{counters:?}");
+}
+
+#[test]
+fn short_writes_to_a_slow_reader_keep_frames_whole_and_in_order() {
+    // 4 x 1 MiB in flight is more than loopback socket buffers hold: writes come back short.
+    let slow = Behaviour {
+        chunk: 64 * 1024,
+        read_pause: Duration::from_millis(1),
+        ..PLAIN
+    };
+    let addr = server(2, slow);
+    let (counters, _) = echo(addr, 2, binary(4, 1 << 20), 24);
+    assert_eq!(counters.errors, Default::default());
+    assert!(counters.ops >= 24, "{counters:?}");
+}
+
+#[test]
+fn a_corrupted_echo_is_an_error() {
+    let addr = server(
+        1,
+        Behaviour {
+            corrupt: Some(5),
+            ..PLAIN
+        },
+    );
+    let (counters, _) = echo(addr, 1, binary(4, 16_384), 1_000);
+    assert_eq!(counters.errors.get("echo payload mismatch"), Some(&1));
+    assert_eq!(counters.ops, 5, "the five echoes before it were good");
+}
+
+#[test]
+fn a_wrong_accept_value_is_an_error() {
+    let addr = server(
+        3,
+        Behaviour {
+            wrong_accept: true,
+            ..PLAIN
+        },
+    );
+    let (counters, open) = echo(addr, 3, binary(1, 16), 1);
+    assert_eq!(open, 0);
+    assert_eq!(counters.upgraded, 0);
+    assert_eq!(
+        counters.errors.get("handshake: wrong accept value"),
+        Some(&3)
+    );
+}
