@@ -94,6 +94,17 @@ pub enum Scenario {
         /// Seconds to wait after the last upgrade before reading the server's memory.
         #[arg(long, default_value_t = 1.0)]
         settle: f64,
+        /// After settling, keep the connections open (answering pings) for up to this many
+        /// seconds before closing them, so that several generator processes (each under its own
+        /// descriptor limit) hold theirs at the same time. A line goes to stdout when the hold
+        /// starts (`{"event": "held", "open": N, ...}` with --json), for a driver to read the
+        /// server's memory while every process holds. Default 0: close at once.
+        #[arg(long, default_value_t = 0.0)]
+        hold: f64,
+        /// End --hold early when standard input reaches end of file: a driver closes the pipe
+        /// once it has measured.
+        #[arg(long)]
+        release_on_eof: bool,
     },
     /// One publisher, N subscribers on the same path; fan-out rate and publish-to-receive latency.
     Broadcast {

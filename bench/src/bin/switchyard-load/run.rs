@@ -169,6 +169,8 @@ pub fn run(scenario: &Scenario, common: &Common) -> io::Result<Report> {
             connections,
             concurrency,
             settle,
+            hold,
+            release_on_eof,
         } => idle(
             &mut engine,
             &mut progress,
@@ -177,7 +179,17 @@ pub fn run(scenario: &Scenario, common: &Common) -> io::Result<Report> {
             concurrency,
             Duration::from_secs_f64(settle),
             &mut report,
-        ),
+        )
+        .and_then(|()| {
+            hold_open(
+                &mut engine,
+                &mut progress,
+                common,
+                Duration::from_secs_f64(hold),
+                release_on_eof,
+                &mut report,
+            )
+        }),
         Scenario::Broadcast {
             subscribers,
             in_flight,
@@ -437,5 +449,52 @@ fn idle(
             "bytes",
         );
     }
+    Ok(())
+}
+
+/// `--hold`: announces the connections held, then keeps them open (answering pings) until
+/// `hold` has passed or, with `release_on_eof`, stdin is closed. Reports how many were still
+/// open at the end.
+fn hold_open(
+    engine: &mut Engine,
+    progress: &mut Progress,
+    common: &Common,
+    hold: Duration,
+    release_on_eof: bool,
+    report: &mut Report,
+) -> io::Result<()> {
+    if hold.is_zero() {
+        return Ok(());
+    }
+    let pid = std::process::id();
+    let (open, errors) = (engine.open, engine.counters.error_count());
+    if common.json {
+        println!(
+            "{{\"event\": \"held\", \"pid\": {pid}, \"open\": {open}, \"errors\": {errors}, \"hold_s\": {}}}",
+            hold.as_secs_f64()
+        );
+    } else {
+        println!(
+            "holding {open} connections for up to {:.1} s",
+            hold.as_secs_f64()
+        );
+    }
+    io::stdout().flush()?;
+    let released = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    if release_on_eof {
+        let flag = std::sync::Arc::clone(&released);
+        std::thread::spawn(move || {
+            // Read (and discard) until end of file or an error: either means "release".
+            let _ = io::copy(&mut io::stdin().lock(), &mut io::sink());
+            flag.store(true, std::sync::atomic::Ordering::Release);
+        });
+    }
+    let until = Instant::now() + hold;
+    while Instant::now() < until && !released.load(std::sync::atomic::Ordering::Acquire) {
+        engine.step(TICK.min(until.saturating_duration_since(Instant::now())))?;
+        progress.tick(engine, "holding");
+    }
+    report.num("hold_s", hold.as_secs_f64(), 1, "s (at most)");
+    report.num("open_after_hold", engine.open as f64, 0, "connections");
     Ok(())
 }
