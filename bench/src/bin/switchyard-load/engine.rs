@@ -84,9 +84,10 @@ struct Conn {
     sent_at: VecDeque<Nanos>,
 }
 
-/// Bytes read per system call, shared by all connections. A whole window of the 16 KiB echo
-/// (16 frames, 262,208 bytes) fits with room to spare, so a read rarely ends inside a frame: such a
-/// frame is copied by the codec to be assembled, one in flight per read otherwise.
+/// Bytes read per system call, shared by all connections. A whole window of the 16 KiB echo (16
+/// server frames of 16,388 bytes: 262,208) fits with room to spare. With 256 KiB every full window
+/// took two reads, and the last frame of each was cut, then copied by the codec to be assembled;
+/// frames cut by the end of a read are still correct, only slower.
 const READ_BUFFER: usize = 1 << 20;
 
 /// Broadcast bookkeeping: per message in flight, its publish time and how many subscribers got it.
