@@ -59,7 +59,18 @@ fn two_generators_hold_together_and_release_on_eof() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    let baseline = open_fds(server.0.id());
+    // The probe connections above may still be open on the server's side: take the baseline
+    // once the count has stopped changing.
+    let mut baseline = open_fds(server.0.id());
+    let settle = Instant::now();
+    loop {
+        std::thread::sleep(Duration::from_millis(50));
+        let now = open_fds(server.0.id());
+        if now == baseline || settle.elapsed() > Duration::from_secs(5) {
+            break;
+        }
+        baseline = now;
+    }
 
     let mut generators: Vec<(Killed, BufReader<ChildStdout>)> = (0..2)
         .map(|_| {
