@@ -82,8 +82,12 @@ pub struct Config {
     /// [`crate::Pressure::Drained`]. Default 256 KiB: hysteresis, so that a reader at the limit
     /// does not flip paused/resumed on every write.
     pub write_low_water: usize,
-    /// Size of each reactor's read buffer, shared by all its connections. Default 64 KiB: one
-    /// `read` takes a whole socket buffer's worth of pipelined messages.
+    /// Size of each reactor's read buffer, shared by all its connections. Default 256 KiB: one
+    /// `read` takes what a loopback socket typically holds, so large pipelined messages (16 of
+    /// 16 KiB in the echo benchmark) rarely straddle two reads, which would make the codec copy
+    /// the cut frame. Measured with the 16 KiB echo, server CPU per message: 64 KiB 6.2-8.0 us,
+    /// 256 KiB 4.6-4.7 us, 1 MiB 4.6-5.3 us (more cache misses). Only the bytes a read fills are
+    /// touched, so idle connections do not pay for it.
     pub read_buffer_size: usize,
     /// Capacity of the `mio::Events` array per `poll`. Default 1024.
     pub events_capacity: usize,
@@ -151,7 +155,7 @@ impl Default for Config {
             over_limit_grace: 1024,
             write_high_water: 1 << 20,
             write_low_water: 256 << 10,
-            read_buffer_size: 64 << 10,
+            read_buffer_size: 256 << 10,
             events_capacity: 1024,
             accept_backoff: Duration::from_millis(50),
             linger: Duration::from_secs(2),
