@@ -257,7 +257,7 @@ mod tests {
     impl Socket {
         fn write(&mut self, data: &[u8]) -> io::Result<usize> {
             self.calls += 1;
-            if self.calls % 3 == 0 {
+            if self.calls.is_multiple_of(3) {
                 return Err(io::ErrorKind::WouldBlock.into());
             }
             let n = data.len().min(self.room);
