@@ -23,7 +23,6 @@ import platform
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -69,19 +68,6 @@ def servers():
 PEERS = ["tokio-tungstenite", "fastwebsockets", "node-ws"]
 
 
-def wait_for_port(port, proc, timeout=10.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode} before listening")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"nothing listening on {port} after {timeout} s")
-
-
 class Server:
     """A server process pinned to SERVER_CPU, started fresh for one run."""
 
@@ -96,7 +82,7 @@ class Server:
         self.proc = subprocess.Popen(argv, stdout=self.log, stderr=self.log,
                                      preexec_fn=raise_nofile)
         try:
-            wait_for_port(self.port, self.proc)
+            idle100k.wait_for_port(self.port, self.proc)
         except Exception:
             self.stop()
             raise
