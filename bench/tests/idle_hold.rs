@@ -3,22 +3,14 @@
 //! announces its hold on stdout, and each lets go as soon as its stdin is closed (long before
 //! the hold's bound).
 
+mod common;
+
+use common::field;
+
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// The number after `"key": ` in a flat JSON object.
-fn field(json: &str, key: &str) -> f64 {
-    let start = json.find(&format!("\"{key}\": ")).expect(key) + key.len() + 4;
-    json[start..]
-        .split([',', '}'])
-        .next()
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap_or_else(|_| panic!("{key} in {json}"))
-}
 
 /// Descriptors open in process `pid`.
 fn open_fds(pid: u32) -> usize {

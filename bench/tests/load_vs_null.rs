@@ -1,6 +1,10 @@
 //! The load generator against the null server, over loopback: every scenario completes with
 //! operations counted, no errors, and the server's CPU and memory read from /proc.
 
+mod common;
+
+use common::field;
+
 use std::net::TcpListener;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
@@ -57,18 +61,6 @@ fn load(server: &NullServer, args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap()
-}
-
-/// The number after `"key": ` in a flat JSON object.
-fn field(json: &str, key: &str) -> f64 {
-    let start = json.find(&format!("\"{key}\": ")).expect(key) + key.len() + 4;
-    json[start..]
-        .split([',', '}'])
-        .next()
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap_or_else(|_| panic!("{key} in {json}"))
 }
 
 #[test]
