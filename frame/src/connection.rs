@@ -1,143 +1,44 @@
-//! The per-connection state: what a server or client keeps for each WebSocket.
-
-use std::borrow::Cow;
+//! One WebSocket's whole codec in one value: a [`Session`], a [`Decoder`] and, for clients, the
+//! masking key generator.
 
 use crate::close::CloseCode;
 use crate::config::{Config, Role};
-use crate::control::CloseFrame;
+use crate::control::ControlFrame;
+use crate::decoder::{Decoder, Progress};
+use crate::error::{Failure, SendError};
 use crate::extension::Extension;
-use crate::header::MAX_HEADER_LEN;
+use crate::header::HeaderBytes;
 use crate::opcode::OpCode;
 use crate::rng::MaskRng;
-use crate::utf8::Utf8Stream;
+use crate::session::{CloseState, Session};
 
-/// One WebSocket connection's codec state, sans-IO: bytes in, events and bytes out.
+/// One WebSocket connection's codec, sans-IO: bytes in, events and bytes out, either role.
+///
+/// This is the simple way to use the crate: it owns the connection's [`Session`] and
+/// [`Decoder`] (see their docs for the split a server with many idle connections uses) and, in
+/// the client role, draws a fresh masking key for every frame it sends.
 ///
 /// # Calling order
 ///
 /// **Receiving.** After reading bytes from the socket into your buffer, call
-/// [`handle_bytes`](Connection::handle_bytes) with the unread part, repeatedly:
-///
-/// 1. it returns a [`Progress`]: `consumed` bytes of the input are done with, and maybe one
-///    [`Event`]; call again with `&mut input[consumed..]` until `consumed` reaches the end;
-/// 2. a call that returns no event has consumed the whole input: partial frames (even a partial
-///    header) are kept inside the connection, so you never keep unconsumed bytes between reads;
-/// 3. a text or binary message that is one complete frame inside your buffer is delivered as
-///    `Cow::Borrowed` from your buffer (unmasked in place: no copy, no allocation); fragmented or
-///    split messages come as `Cow::Owned`, and the connection then holds no heap memory;
-/// 4. answer each [`Event::Ping`] with [`encode_pong`](Connection::encode_pong); send the
-///    `reply` of an [`Event::Close`] if present, then close the TCP connection;
-/// 5. on `Err(Failure)`: send `failure.close_frame` if present, log `failure.error`, close TCP.
+/// [`handle_bytes`](Connection::handle_bytes) with the unread part, repeatedly, as described on
+/// [`Decoder`]: each call returns a [`Progress`] (bytes consumed, at most one event); partial
+/// frames are kept inside; answer pings with [`encode_pong`](Connection::encode_pong), send the
+/// `reply` of a close, and on `Err(Failure)` send its close frame and close the socket.
 ///
 /// **Sending.** Each `encode_*` method writes one frame: [`encode_header`](Connection::encode_header)
 /// (server, payload sent as is), [`encode_frame`](Connection::encode_frame) (masks in place for
 /// the client), [`encode_frame_into`](Connection::encode_frame_into) (copies into your buffer),
 /// [`encode_message`](Connection::encode_message) (through the extension), and the control
 /// frames. After our close frame ([`encode_close`](Connection::encode_close)) they return
-/// [`SendError::Closed`](crate::SendError::Closed), and the receive side keeps delivering data
-/// until the peer's close.
+/// [`SendError::Closed`], and the receive side keeps delivering data until the peer's close.
 ///
 /// The event borrows only your input buffer, not the connection, so you may call `encode_*`
 /// while holding it (the echo server's hot path).
 pub struct Connection {
-    pub(crate) recv: RecvPhase,
-    /// Fragmented or split messages and split control frames; `None` when idle.
-    pub(crate) assembly: Option<Box<Assembly>>,
-    /// Boxed twice so the field is one thin pointer (8 bytes, not 16): the extension is only
-    /// reached once per compressed piece, and idle connections are what we count.
-    pub(crate) extension: Option<Box<Box<dyn Extension>>>,
-    pub(crate) max_frame_size: usize,
-    pub(crate) max_message_size: usize,
-    pub(crate) max_fragments: u32,
-    pub(crate) rng: MaskRng,
-    pub(crate) role: Role,
-    pub(crate) state: CloseState,
-    /// We sent a data frame without FIN: the next data frame must be a continuation.
-    pub(crate) sending_fragmented: bool,
-}
-
-/// Where the receive side is inside the byte stream.
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum RecvPhase {
-    /// Between frames; `buf[..len]` holds the start of a header cut by the end of an input.
-    Header {
-        buf: [u8; MAX_HEADER_LEN - 1],
-        len: u8,
-    },
-    /// Inside a frame's payload that did not arrive whole.
-    Payload {
-        remaining: u64,
-        /// Masking key rotated to the next payload byte.
-        mask: Option<[u8; 4]>,
-        opcode: OpCode,
-        fin: bool,
-    },
-}
-
-impl RecvPhase {
-    pub(crate) const IDLE: RecvPhase = RecvPhase::Header {
-        buf: [0; MAX_HEADER_LEN - 1],
-        len: 0,
-    };
-}
-
-/// Heap state that exists only while a message or control frame is being assembled.
-#[derive(Default)]
-pub(crate) struct Assembly {
-    pub(crate) message: Vec<u8>,
-    pub(crate) control: Vec<u8>,
-    pub(crate) utf8: Utf8Stream,
-    /// Opcode of the message in progress (text or binary), `None` if no message is open.
-    pub(crate) kind: Option<OpCode>,
-    /// The message's first frame had RSV1: its payload goes through the extension.
-    pub(crate) compressed: bool,
-    pub(crate) fragments: u32,
-}
-
-/// The close handshake (RFC 6455 section 7).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum CloseState {
-    /// Both directions open.
-    Open,
-    /// We sent our close frame and wait for the peer's; we send nothing more, but still deliver
-    /// incoming data messages (pings are not delivered: they could not be answered).
-    Closing,
-    /// The handshake completed, or the connection failed: close the TCP connection. Further input
-    /// is discarded.
-    Closed,
-}
-
-/// What one [`Connection::handle_bytes`] call did.
-#[must_use = "consumed says where to continue, and an event may require an answer"]
-#[derive(Debug, PartialEq, Eq)]
-pub struct Progress<'a> {
-    /// Input bytes done with. If `event` is `None` this is the whole input.
-    pub consumed: usize,
-    /// At most one event per call.
-    pub event: Option<Event<'a>>,
-}
-
-/// Something the peer sent.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Event<'a> {
-    /// A complete text message, validated as UTF-8.
-    Text(Cow<'a, str>),
-    /// A complete binary message.
-    Binary(Cow<'a, [u8]>),
-    /// A ping: answer with [`Connection::encode_pong`] carrying the same payload.
-    Ping(Cow<'a, [u8]>),
-    /// A pong (unsolicited ones are allowed, RFC 6455 section 5.5.3).
-    Pong(Cow<'a, [u8]>),
-    /// The peer's close frame. The connection is now [`CloseState::Closed`].
-    Close {
-        /// The status code; `None` if the frame had no body (report it as 1005 if you need one).
-        code: Option<CloseCode>,
-        /// The reason, validated as UTF-8 (may be empty).
-        reason: Cow<'a, str>,
-        /// Our answering close frame (echoing the code) if we had not sent ours yet: send it,
-        /// then close the TCP connection.
-        reply: Option<CloseFrame>,
-    },
+    decoder: Decoder,
+    rng: MaskRng,
+    session: Session,
 }
 
 impl Connection {
@@ -147,83 +48,140 @@ impl Connection {
     /// from the operating system once.
     pub fn new(role: Role, config: Config) -> Connection {
         Connection {
-            recv: RecvPhase::IDLE,
-            assembly: None,
-            extension: None,
-            max_frame_size: config.max_frame_size,
-            max_message_size: config.max_message_size,
-            max_fragments: config
-                .max_fragments_per_message
-                .map_or(u32::MAX, |n| n.get()),
+            decoder: Decoder::new(config),
             rng: match role {
                 Role::Server => MaskRng::unused(),
                 Role::Client => MaskRng::from_os(),
             },
-            role,
-            state: CloseState::Open,
-            sending_fragmented: false,
+            session: Session::with_role(role),
         }
+    }
+
+    /// Decodes `input` (bytes read from the peer, in order) up to the next event; see
+    /// [`Decoder::decode`]. Unmasks payloads in place, which is why `input` is `&mut`.
+    #[inline]
+    pub fn handle_bytes<'a>(&mut self, input: &'a mut [u8]) -> Result<Progress<'a>, Failure> {
+        self.decoder
+            .decode_with(&mut self.session, &mut self.rng, input)
     }
 
     /// Installs the extension negotiated in the opening handshake (e.g. permessage-deflate). Call
     /// before the first `handle_bytes`: RSV1 is a protocol error without it.
     pub fn set_extension(&mut self, extension: Box<dyn Extension>) {
-        self.extension = Some(Box::new(extension));
+        self.decoder.set_extension(extension);
     }
 
     /// Whether an extension is installed.
     pub fn has_extension(&self) -> bool {
-        self.extension.is_some()
+        self.decoder.has_extension()
     }
 
     /// Our role.
     pub fn role(&self) -> Role {
-        self.role
+        self.session.role()
     }
 
     /// The close handshake state.
     pub fn state(&self) -> CloseState {
-        self.state
+        self.session.state()
     }
 
     /// The receive limits in force.
     pub fn config(&self) -> Config {
-        Config {
-            max_frame_size: self.max_frame_size,
-            max_message_size: self.max_message_size,
-            max_fragments_per_message: core::num::NonZeroU32::new(self.max_fragments)
-                .filter(|n| n.get() != u32::MAX),
-        }
+        self.decoder.config()
     }
 
     /// True when the connection holds nothing between frames: no partial header, frame or
-    /// message, no fragmented message being sent, close handshake not started. An idle
-    /// connection without extension behaves exactly like a new one with the same role and
-    /// config, so a server may pool it.
+    /// message, no fragmented message being sent, close handshake not started.
     pub fn is_idle(&self) -> bool {
-        matches!(self.recv, RecvPhase::Header { len: 0, .. })
-            && self.assembly.is_none()
-            && !self.sending_fragmented
-            && self.state == CloseState::Open
+        self.decoder.is_idle() && self.session.can_send_message()
     }
 
     /// Heap bytes held by the codec for assembly (not counting an extension's own state). Zero
     /// whenever no fragmented message or split frame is in progress.
     pub fn heap_bytes(&self) -> usize {
-        self.assembly.as_ref().map_or(0, |a| {
-            core::mem::size_of::<Assembly>() + a.message.capacity() + a.control.capacity()
-        })
+        self.decoder.heap_bytes()
+    }
+
+    /// Server role: the header for a data frame whose payload you send as it is; see
+    /// [`Session::encode_header`].
+    #[inline]
+    pub fn encode_header(
+        &mut self,
+        opcode: OpCode,
+        fin: bool,
+        payload_len: usize,
+    ) -> Result<HeaderBytes, SendError> {
+        self.session.encode_header(opcode, fin, payload_len)
+    }
+
+    /// The header for a data frame carrying `payload`; in the client role `payload` is masked in
+    /// place with a fresh key (so send it right after the header, and only once). Both roles.
+    #[inline]
+    pub fn encode_frame(
+        &mut self,
+        opcode: OpCode,
+        fin: bool,
+        payload: &mut [u8],
+    ) -> Result<HeaderBytes, SendError> {
+        self.session
+            .encode_frame_with(&mut self.rng, opcode, fin, payload)
+    }
+
+    /// Writes a whole data frame (header, then `payload` copied and masked in the client role) to
+    /// the start of `out`, returning its length. If `out` is too short it returns
+    /// [`SendError::InsufficientSize`] with the length needed and leaves `out` untouched.
+    pub fn encode_frame_into(
+        &mut self,
+        opcode: OpCode,
+        fin: bool,
+        payload: &[u8],
+        out: &mut [u8],
+    ) -> Result<usize, SendError> {
+        self.session
+            .encode_frame_into_with(&mut self.rng, opcode, fin, payload, out)
+    }
+
+    /// Appends one complete single-frame message to `out`, through the extension if one is
+    /// installed (it may compress the payload and set RSV1, or leave it as is). `opcode` is `Text`
+    /// or `Binary`; no fragmented message may be in progress.
+    pub fn encode_message(
+        &mut self,
+        opcode: OpCode,
+        payload: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), SendError> {
+        let extension = self.decoder.extension_mut();
+        self.session
+            .encode_message_with(&mut self.rng, extension, opcode, payload, out)
+    }
+
+    /// A ping frame carrying `payload` (at most 125 bytes).
+    pub fn encode_ping(&mut self, payload: &[u8]) -> Result<ControlFrame, SendError> {
+        self.session.control(&mut self.rng, OpCode::Ping, payload)
+    }
+
+    /// A pong frame carrying `payload` (at most 125 bytes): the answer to
+    /// [`Event::Ping`](crate::Event::Ping) with the same payload, or an unsolicited heartbeat.
+    pub fn encode_pong(&mut self, payload: &[u8]) -> Result<ControlFrame, SendError> {
+        self.session.control(&mut self.rng, OpCode::Pong, payload)
+    }
+
+    /// Our close frame: starts the close handshake; see [`Session::encode_close`].
+    pub fn encode_close(
+        &mut self,
+        code: Option<CloseCode>,
+        reason: &str,
+    ) -> Result<ControlFrame, SendError> {
+        self.session.encode_close_with(&mut self.rng, code, reason)
     }
 }
 
 impl core::fmt::Debug for Connection {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Connection")
-            .field("role", &self.role)
-            .field("state", &self.state)
-            .field("recv", &self.recv)
-            .field("assembling", &self.assembly.is_some())
-            .field("extension", &self.extension.is_some())
+            .field("session", &self.session)
+            .field("decoder", &self.decoder)
             .finish()
     }
 }

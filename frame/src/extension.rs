@@ -40,9 +40,11 @@ pub trait Extension: Send {
         max_len: usize,
     ) -> Result<(), ExtensionError>;
 
-    /// Encodes a whole outgoing message into `out` (which the caller cleared). Returns `Ok(true)`
-    /// if `out` holds the transformed payload to send with RSV1 set, `Ok(false)` to send the
-    /// message as it is (RFC 7692 allows uncompressed messages, e.g. below a minimum size).
+    /// Encodes a whole outgoing message, appending the result to `out` (which may already hold
+    /// other bytes: leave them alone). Returns `Ok(true)` if what was appended is the transformed
+    /// payload to send with RSV1 set, `Ok(false)` to send the message as it is (RFC 7692 allows
+    /// uncompressed messages, e.g. below a minimum size); the caller then discards anything
+    /// appended.
     fn encode_message(&mut self, message: &[u8], out: &mut Vec<u8>)
         -> Result<bool, ExtensionError>;
 }

@@ -5,36 +5,61 @@ use std::borrow::Cow;
 
 use crate::close::{parse_close_payload, CloseCode};
 use crate::config::Role;
-use crate::connection::{CloseState, Connection, Event, Progress, RecvPhase};
 use crate::control::CloseFrame;
+use crate::decoder::{Decoder, Event, Progress, RecvPhase};
 use crate::error::{Error, Failure};
 use crate::extension::ExtensionError;
 use crate::header::{FrameHeader, MAX_HEADER_LEN};
 use crate::mask::{apply_mask, rotate_mask};
 use crate::opcode::OpCode;
+use crate::rng::MaskRng;
+use crate::session::{CloseState, Session};
 use crate::utf8;
 
-impl Connection {
-    /// Decodes `input` (bytes read from the peer, in order) up to the next event. See the calling
-    /// order on [`Connection`]. Unmasks payloads in place, which is why `input` is `&mut`.
+impl Decoder {
+    /// Decodes `input` (bytes read from the peer, in order) up to the next event, for the
+    /// connection whose `session` this is. See the calling order on [`Decoder`]. Unmasks
+    /// payloads in place, which is why `input` is `&mut`.
     ///
     /// Any split of the byte stream into inputs yields the same events.
     #[inline]
-    pub fn handle_bytes<'a>(&mut self, input: &'a mut [u8]) -> Result<Progress<'a>, Failure> {
-        // Closed discards input (handled by `decode`).
-        if self.state != CloseState::Closed {
-            if let Some(frame) = self.whole_small_message(input) {
-                return self.deliver_whole(input, frame);
+    pub fn decode<'a>(
+        &mut self,
+        session: &mut Session,
+        input: &'a mut [u8],
+    ) -> Result<Progress<'a>, Failure> {
+        // `Session::new` is the server role, which draws no masking keys.
+        self.decode_with(session, &mut MaskRng::unused(), input)
+    }
+
+    /// [`decode`](Decoder::decode) with the masking key generator of a client-role session (for
+    /// the close frames the decoder builds).
+    #[inline]
+    pub(crate) fn decode_with<'a>(
+        &mut self,
+        session: &mut Session,
+        rng: &mut MaskRng,
+        input: &'a mut [u8],
+    ) -> Result<Progress<'a>, Failure> {
+        // Closed discards input (handled by `decode_frames`).
+        if session.state != CloseState::Closed {
+            if let Some(frame) = self.whole_small_message(session.role, input) {
+                return self.deliver_whole(session, rng, input, frame);
             }
         }
-        match self.decode(input) {
+        match self.decode_frames(session, rng, input) {
             Ok(progress) => Ok(progress),
-            Err(error) => Err(self.fail(error)),
+            Err(error) => Err(self.fail(session, rng, error)),
         }
     }
 
-    fn decode<'a>(&mut self, input: &'a mut [u8]) -> Result<Progress<'a>, Error> {
-        if self.state == CloseState::Closed {
+    fn decode_frames<'a>(
+        &mut self,
+        session: &mut Session,
+        rng: &mut MaskRng,
+        input: &'a mut [u8],
+    ) -> Result<Progress<'a>, Error> {
+        if session.state == CloseState::Closed {
             // RFC 6455 section 1.4: after the close handshake further data is discarded.
             return Ok(Progress {
                 consumed: input.len(),
@@ -44,7 +69,7 @@ impl Connection {
         let mut pos = 0;
         loop {
             if let RecvPhase::Payload { .. } = self.recv {
-                let (used, event) = self.payload_step(&mut input[pos..])?;
+                let (used, event) = self.payload_step(session, rng, &mut input[pos..])?;
                 pos += used;
                 if event.is_some() || matches!(self.recv, RecvPhase::Payload { .. }) {
                     // Either an event, or the input ended inside the payload.
@@ -62,10 +87,10 @@ impl Connection {
                 });
             };
             pos += header_len;
-            self.check_header(&header)?;
+            self.check_header(session.role, &header)?;
             let available = (input.len() - pos) as u64;
             let opcode = header.opcode;
-            if opcode == OpCode::Ping && self.state == CloseState::Closing {
+            if opcode == OpCode::Ping && session.state == CloseState::Closing {
                 // We may send nothing after our close, so a ping cannot be answered: skip it.
                 if header.payload_len <= available {
                     pos += header.payload_len as usize;
@@ -77,7 +102,7 @@ impl Connection {
             {
                 // Hot path: the whole frame is in the input and is a whole message or a control
                 // frame: deliver it borrowed.
-                return self.deliver_borrowed(input, pos, header);
+                return self.deliver_borrowed(session, rng, input, pos, header);
             }
             self.start_payload(&header);
         }
@@ -89,7 +114,7 @@ impl Connection {
     /// and within the limits. Anything else returns `None` and takes the general path, which
     /// also reports every error: this path only accepts, so it cannot change what is rejected.
     #[inline]
-    fn whole_small_message(&self, input: &[u8]) -> Option<WholeFrame> {
+    fn whole_small_message(&self, role: Role, input: &[u8]) -> Option<WholeFrame> {
         if !matches!(self.recv, RecvPhase::Header { len: 0, .. }) || self.assembly.is_some() {
             return None;
         }
@@ -103,7 +128,7 @@ impl Connection {
             _ => return None,
         };
         let masked = b1 & 0x80 != 0;
-        if masked != (self.role == Role::Server) {
+        if masked != (role == Role::Server) {
             return None;
         }
         let (payload_len, mut start) = match b1 & 0x7F {
@@ -142,6 +167,8 @@ impl Connection {
     #[inline]
     fn deliver_whole<'a>(
         &mut self,
+        session: &mut Session,
+        rng: &mut MaskRng,
         input: &'a mut [u8],
         frame: WholeFrame,
     ) -> Result<Progress<'a>, Failure> {
@@ -153,7 +180,7 @@ impl Connection {
         let event = if frame.text {
             match utf8::validate(payload) {
                 Ok(text) => Event::Text(Cow::Borrowed(text)),
-                Err(_) => return Err(self.fail(Error::InvalidUtf8)),
+                Err(_) => return Err(self.fail(session, rng, Error::InvalidUtf8)),
             }
         } else {
             Event::Binary(Cow::Borrowed(payload))
@@ -204,11 +231,11 @@ impl Connection {
 
     /// Rules that depend on the role, the extension and the message in progress.
     #[inline]
-    fn check_header(&self, header: &FrameHeader) -> Result<(), Error> {
+    fn check_header(&self, role: Role, header: &FrameHeader) -> Result<(), Error> {
         if header.rsv2 || header.rsv3 {
             return Err(Error::ReservedBitsSet);
         }
-        match (self.role, header.mask.is_some()) {
+        match (role, header.mask.is_some()) {
             (Role::Server, false) => return Err(Error::UnmaskedFrameFromClient),
             (Role::Client, true) => return Err(Error::MaskedFrameFromServer),
             _ => {}
@@ -264,6 +291,8 @@ impl Connection {
     #[inline]
     fn deliver_borrowed<'a>(
         &mut self,
+        session: &mut Session,
+        rng: &mut MaskRng,
         input: &'a mut [u8],
         start: usize,
         header: FrameHeader,
@@ -283,7 +312,7 @@ impl Connection {
             OpCode::Pong => Event::Pong(Cow::Borrowed(payload)),
             OpCode::Close => {
                 let (code, reason) = parse_close_payload(payload)?;
-                let reply = self.receive_close(code);
+                let reply = self.receive_close(session, rng, code);
                 Event::Close {
                     code,
                     reason: Cow::Borrowed(reason),
@@ -321,7 +350,12 @@ impl Connection {
 
     /// Consumes payload bytes of the current frame from `chunk`. Returns how many were used and
     /// the event if the frame completed one.
-    fn payload_step(&mut self, chunk: &mut [u8]) -> Result<(usize, Option<Event<'static>>), Error> {
+    fn payload_step(
+        &mut self,
+        session: &mut Session,
+        rng: &mut MaskRng,
+        chunk: &mut [u8],
+    ) -> Result<(usize, Option<Event<'static>>), Error> {
         let RecvPhase::Payload {
             remaining,
             mask,
@@ -355,10 +389,13 @@ impl Connection {
             }
             let payload = core::mem::take(&mut assembly.control);
             self.release_if_idle();
-            if opcode == OpCode::Ping && self.state == CloseState::Closing {
+            if opcode == OpCode::Ping && session.state == CloseState::Closing {
                 return Ok((take, None));
             }
-            return Ok((take, Some(self.control_event(opcode, payload)?)));
+            return Ok((
+                take,
+                Some(self.control_event(session, rng, opcode, payload)?),
+            ));
         }
 
         let end_of_message = done && fin;
@@ -433,14 +470,20 @@ impl Connection {
         }
     }
 
-    fn control_event(&mut self, opcode: OpCode, payload: Vec<u8>) -> Result<Event<'static>, Error> {
+    fn control_event(
+        &mut self,
+        session: &mut Session,
+        rng: &mut MaskRng,
+        opcode: OpCode,
+        payload: Vec<u8>,
+    ) -> Result<Event<'static>, Error> {
         Ok(match opcode {
             OpCode::Ping => Event::Ping(Cow::Owned(payload)),
             OpCode::Pong => Event::Pong(Cow::Owned(payload)),
             _ => {
                 let (code, reason) = parse_close_payload(&payload)?;
                 let reason = reason.to_owned();
-                let reply = self.receive_close(code);
+                let reply = self.receive_close(session, rng, code);
                 Event::Close {
                     code,
                     reason: Cow::Owned(reason),
@@ -451,32 +494,37 @@ impl Connection {
     }
 
     /// The peer's close arrived: answer it unless we already sent ours (RFC 6455 section 5.5.1).
-    fn receive_close(&mut self, code: Option<CloseCode>) -> Option<CloseFrame> {
-        let reply = match self.state {
-            CloseState::Open => Some(self.close_frame(code, "")),
+    fn receive_close(
+        &mut self,
+        session: &mut Session,
+        rng: &mut MaskRng,
+        code: Option<CloseCode>,
+    ) -> Option<CloseFrame> {
+        let reply = match session.state {
+            CloseState::Open => Some(session.close_frame(rng, code, "")),
             _ => None,
         };
-        self.state = CloseState::Closed;
-        self.assembly = None;
-        self.recv = RecvPhase::IDLE;
+        session.state = CloseState::Closed;
+        self.reset();
         reply
     }
 
     /// Fails the connection (RFC 6455 section 7.1.7): close frame unless ours was sent, then
     /// Closed, with all assembly memory released.
-    fn fail(&mut self, error: Error) -> Failure {
-        let close_frame = match self.state {
-            CloseState::Open => Some(self.close_frame(Some(error.close_code()), error.reason())),
+    fn fail(&mut self, session: &mut Session, rng: &mut MaskRng, error: Error) -> Failure {
+        let close_frame = match session.state {
+            CloseState::Open => {
+                Some(session.close_frame(rng, Some(error.close_code()), error.reason()))
+            }
             _ => None,
         };
-        self.state = CloseState::Closed;
-        self.assembly = None;
-        self.recv = RecvPhase::IDLE;
+        session.state = CloseState::Closed;
+        self.reset();
         Failure { error, close_frame }
     }
 }
 
-/// A whole single-frame data message found by [`Connection::whole_small_message`]: its payload is
+/// A whole single-frame data message found by [`Decoder::whole_small_message`]: its payload is
 /// `input[start..end]`.
 struct WholeFrame {
     text: bool,

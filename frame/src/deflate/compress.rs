@@ -73,8 +73,9 @@ impl Deflater {
         self.state.is_some()
     }
 
-    /// RFC 7692 section 7.2.1: compress with a sync flush, drop the trailing `00 00 ff ff`.
-    /// Returns `false` (and leaves `out` empty) when the message should go out uncompressed.
+    /// RFC 7692 section 7.2.1: compress with a sync flush, drop the trailing `00 00 ff ff`,
+    /// appending to `out`. Returns `false` (and leaves `out` as it was) when the message should
+    /// go out uncompressed.
     pub(crate) fn encode(
         &mut self,
         message: &[u8],
@@ -84,6 +85,7 @@ impl Deflater {
             // Untouched context: an uncompressed message is not part of the LZ77 history.
             return Ok(false);
         }
+        let start = out.len();
         if message.is_empty() {
             // The header byte of an empty stored block, whose LEN/NLEN the receiver's appended
             // tail supplies. zlib itself would emit nothing for a flush that directly follows
@@ -112,14 +114,14 @@ impl Deflater {
             result
         };
         result?;
-        if !out.ends_with(&TAIL) {
+        if out.len() < start + TAIL.len() || !out.ends_with(&TAIL) {
             return Err(ExtensionError::InvalidData);
         }
         out.truncate(out.len() - TAIL.len());
-        if reset && out.len() >= message.len() {
+        if reset && out.len() - start >= message.len() {
             // Incompressible. Without context takeover nothing depends on this output, so the
             // peer may as well get the original bytes.
-            out.clear();
+            out.truncate(start);
             return Ok(false);
         }
         Ok(true)
