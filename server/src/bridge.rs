@@ -10,10 +10,11 @@ use std::net::SocketAddr;
 
 use switchyard_netio::{Close, CloseReason, ConnId, Ctx};
 
-use crate::conn::{ws_flag, Backend, Conn};
+use switchyard_frame::OpCode;
+
+use crate::conn::{Backend, Conn};
 use crate::reactor::Reactor;
 use crate::routes::{App, RouteId};
-use crate::wire;
 
 impl Reactor {
     /// Opens the backend connection for client `client`; `None` if no address could be tried.
@@ -76,24 +77,20 @@ impl Reactor {
         data: &[u8],
     ) {
         if websocket {
-            // Nothing may follow our close frame: drop backend bytes once the client is closing.
-            let closing = ctx
-                .state(client)
-                .and_then(|c| c.ws_mut().map(|ws| ws.has(ws_flag::CLOSE_SENT)))
-                .unwrap_or(true);
-            if closing {
-                return;
-            }
-        }
-        let m = self.metrics();
-        m.bytes_out.add(data.len() as u64);
-        if websocket {
-            m.messages_out.inc();
-            let h = wire::header(switchyard_frame::OpCode::Binary, data.len());
-            let _ = ctx.write_vectored(client, &[h.as_bytes(), data]);
+            // One binary message per read; the session refuses it once our close frame is out
+            // (the bytes are then dropped: nothing may follow a close).
+            let header = ctx.state(client).and_then(|c| c.ws_mut()).and_then(|ws| {
+                ws.session
+                    .encode_header(OpCode::Binary, true, data.len())
+                    .ok()
+            });
+            let Some(header) = header else { return };
+            let _ = ctx.write_vectored(client, &[header.as_bytes(), data]);
+            self.metrics().messages_out.inc();
         } else {
             let _ = ctx.write(client, data);
         }
+        self.metrics().bytes_out.add(data.len() as u64);
     }
 
     /// The backend's connect finished.
@@ -175,11 +172,7 @@ impl Reactor {
         };
         let mut conn = std::mem::replace(state, Conn::Done);
         match &mut conn {
-            Conn::WsBridge(b) => {
-                if !b.ws.has(ws_flag::CLOSE_SENT) {
-                    self.close_ws(ctx, client, &mut b.ws, code, why);
-                }
-            }
+            Conn::WsBridge(b) => self.close_ws(ctx, client, &mut b.ws, code, why),
             Conn::Raw(_) => {}
             _ => {
                 // Already ending: leave it as it was.

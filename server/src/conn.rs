@@ -1,10 +1,13 @@
 //! The per-connection state kept in netio's slab: one small enum, so that an idle connection
-//! costs a few dozen bytes (issue 6: at most 100 bytes of server memory per idle WebSocket).
+//! costs a few dozen bytes (the target is at most 100 bytes of server memory per idle
+//! WebSocket).
 //!
 //! Nothing buffered lives inline. A partial request head, a frame split across reads, a
-//! fragmented message: each is boxed and exists only while needed (`None` when idle).
+//! fragmented message: each is boxed and exists only while needed (`None` when idle). The
+//! WebSocket protocol state is the frame crate's: a 3-byte [`Session`] inline and a [`Decoder`]
+//! only while a read ended inside a frame (or for life, with permessage-deflate).
 
-use switchyard_frame::Connection as Codec;
+use switchyard_frame::{Decoder, Session};
 use switchyard_netio::{ConnId, TimerId};
 
 use crate::routes::RouteId;
@@ -36,29 +39,20 @@ pub struct HttpConn {
     pub served: u32,
 }
 
-/// Flags of a [`WsConn`].
-pub mod ws_flag {
-    /// We sent our close frame; waiting for the client's.
-    pub const CLOSE_SENT: u8 = 1 << 0;
-    /// Broadcast: this subscriber is over its outbound cap and skipped (skip policy).
-    pub const SKIPPING: u8 = 1 << 1;
-    /// permessage-deflate was negotiated: the codec (with its contexts) stays for life.
-    pub const DEFLATE: u8 = 1 << 2;
-}
-
 /// A WebSocket connection.
 pub struct WsConn {
-    /// The codec, only while it holds state between reads (a split frame, a fragmented message,
-    /// a close in progress); `None` at a message boundary, which is where idle connections sit.
-    pub codec: Option<Box<Codec>>,
+    /// Close handshake and send-side state: every frame we send is encoded through it.
+    pub session: Session,
+    /// The decoder, only while it holds state between reads (a split frame, a fragmented
+    /// message) or an extension (permessage-deflate: its contexts stay for life); `None` at a
+    /// message boundary, which is where idle connections sit: the reactor lends its spare.
+    pub decoder: Option<Box<Decoder>>,
     /// Slot in the reactor's keepalive table.
     pub keepalive: u32,
     /// Slot in the route's subscriber table (broadcast routes only).
     pub subscriber: u32,
     /// The route the client asked for.
     pub route: RouteId,
-    /// [`ws_flag`] bits.
-    pub flags: u8,
 }
 
 /// A bridged WebSocket and its backend.
@@ -100,13 +94,6 @@ pub struct Backend {
     /// Raw tunnels: one side's EOF was passed on to the other as a FIN (half-close); the
     /// tunnel ends when the other side's EOF follows.
     pub half_closed: bool,
-}
-
-impl WsConn {
-    /// Whether a flag is set.
-    pub fn has(&self, flag: u8) -> bool {
-        self.flags & flag != 0
-    }
 }
 
 #[cfg(test)]

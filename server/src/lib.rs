@@ -75,7 +75,6 @@ mod bridge;
 mod head;
 mod server;
 mod slots;
-mod wire;
 mod ws;
 
 pub use server::Server;

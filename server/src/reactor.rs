@@ -10,12 +10,14 @@ use switchyard_netio::{
     Accepted, Close, CloseReason, ConnId, Ctx, Handler, Pressure, ReactorInfo, SharedBytes,
 };
 
+use switchyard_frame::{CloseCode, CloseState, Decoder, Session};
+
 use crate::config::{Config, SlowSubscriber};
-use crate::conn::{ws_flag, Conn, HttpConn, WsConn};
+use crate::conn::{Conn, HttpConn, WsConn};
+use crate::http;
 use crate::metrics::{CloseBy, CoreMetrics, Registry};
 use crate::routes::{App, RouteId};
 use crate::slots::{SlotTable, SubscriberTable};
-use crate::{http, wire};
 
 /// Timer tags.
 pub(crate) mod tag {
@@ -77,8 +79,8 @@ pub struct Reactor {
     pub(crate) input: Vec<u8>,
     /// Ids gathered for a loop that acts on connections.
     pub(crate) ids: Vec<ConnId>,
-    /// A codec in the fresh state, lent to connections for one read (see `ws.rs`).
-    pub(crate) spare_codec: Option<Box<switchyard_frame::Connection>>,
+    /// A decoder in the fresh state, lent to connections for one read (see `ws.rs`).
+    pub(crate) spare_decoder: Option<Box<Decoder>>,
     epoch: Instant,
 }
 
@@ -95,7 +97,7 @@ impl Reactor {
             scratch: Vec::new(),
             input: Vec::new(),
             ids: Vec::new(),
-            spare_codec: None,
+            spare_decoder: None,
             epoch: Instant::now(),
         }
     }
@@ -137,11 +139,11 @@ impl Reactor {
             _ => u32::MAX,
         };
         WsConn {
-            codec: None,
+            session: Session::new(),
+            decoder: None,
             keepalive,
             subscriber,
             route,
-            flags: 0,
         }
     }
 
@@ -162,10 +164,10 @@ impl Reactor {
         code: u16,
         reason: &str,
     ) {
-        if !ws.has(ws_flag::CLOSE_SENT) {
-            ws.flags |= ws_flag::CLOSE_SENT;
+        // The session refuses a second close: only the first is sent and counted.
+        if let Ok(frame) = ws.session.encode_close(Some(CloseCode(code)), reason) {
             self.metrics().close(CloseBy::Server, code);
-            let _ = ctx.write(id, &wire::close(code, reason));
+            let _ = ctx.write(id, &frame);
         }
         // Nothing more goes out after our close; wait for the client's close frame (answered in
         // `ws.rs`), bounded by the deadline timer.
@@ -241,13 +243,13 @@ impl Reactor {
         }
         for (slot, id, v) in ping {
             self.keepalive.set(slot, v);
-            // Nothing may follow our close frame, not even a ping.
-            let closing = ctx
+            // The session refuses a ping after our close frame.
+            let ping = ctx
                 .state(id)
-                .and_then(|c| c.ws_mut().map(|ws| ws.has(ws_flag::CLOSE_SENT)))
-                .unwrap_or(true);
-            if !closing {
-                let _ = ctx.write(id, &wire::frame(switchyard_frame::OpCode::Ping, b""));
+                .and_then(|c| c.ws_mut())
+                .and_then(|ws| ws.session.encode_ping(b"").ok());
+            if let Some(ping) = ping {
+                let _ = ctx.write(id, &ping);
             }
         }
         for id in close {
@@ -280,8 +282,10 @@ impl Reactor {
                 self.metrics().broadcast_skipped.inc();
                 continue;
             }
+            // The sender's own state is out of the table while its read is handled (`None`):
+            // it is sending, so it is open.
             if let Some(Conn::Ws(ws)) = ctx.state(id) {
-                if ws.has(ws_flag::CLOSE_SENT) {
+                if !ws.session.can_send_message() {
                     continue;
                 }
             }
@@ -349,11 +353,13 @@ impl Handler for Reactor {
             Conn::Backend(_) => self.backend_eof(ctx, id, conn),
             Conn::Raw(_) => self.raw_client_eof(ctx, id, conn),
             Conn::Ws(_) | Conn::WsBridge(_) => {
-                if let Some(ws) = conn.ws_mut() {
-                    if !ws.has(ws_flag::CLOSE_SENT) {
-                        ws.flags |= ws_flag::CLOSE_SENT;
-                        self.metrics().close(CloseBy::Client, 1006);
-                    }
+                // An EOF before any close frame: abnormal closure (finish() then forgets the
+                // connection, so on_close does not count it again).
+                if conn
+                    .ws_mut()
+                    .is_some_and(|ws| ws.session.state() == CloseState::Open)
+                {
+                    self.metrics().close(CloseBy::Client, 1006);
                 }
                 if let Some(backend) = conn.backend() {
                     ctx.close(backend, Close::AfterFlush);
@@ -433,13 +439,13 @@ impl Handler for Reactor {
                 return;
             }
             Conn::Ws(ws) => {
-                if !ws.has(ws_flag::CLOSE_SENT) {
+                if ws.session.state() == CloseState::Open {
                     self.metrics().close(CloseBy::Client, 1006);
                 }
                 self.unregister_ws(id, &ws);
             }
             Conn::WsBridge(b) => {
-                if !b.ws.has(ws_flag::CLOSE_SENT) {
+                if b.ws.session.state() == CloseState::Open {
                     self.metrics().close(CloseBy::Client, 1006);
                 }
                 self.unregister_ws(id, &b.ws);

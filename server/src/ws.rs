@@ -4,21 +4,23 @@
 //! unmasks each frame in place there and hands the payload out borrowed; the reply header and
 //! that payload go to netio as one vectored write, corked with every other reply of the same
 //! read into one `sendmsg`. No allocation, and no copy beyond netio's cork. An idle connection
-//! keeps no codec: the reactor lends it its spare one for the read, and the codec is boxed into
-//! the connection only if the read ends inside a frame or a fragmented message.
+//! keeps no decoder: the reactor lends it its spare one for the read, and the decoder is boxed
+//! into the connection only if the read ends inside a frame or a fragmented message. Every frame
+//! that goes out is encoded by the connection's `frame::Session`, which also refuses anything
+//! after our close frame: the server keeps no WebSocket state of its own.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use switchyard_frame::deflate::{DeflateConfig, PermessageDeflate};
-use switchyard_frame::{Connection as Codec, Event, HeaderBytes, OpCode, Progress, Role};
+use switchyard_frame::{Decoder, Event, HeaderBytes, OpCode, Progress, Role, Session};
 use switchyard_handshake::DeflateParams;
 use switchyard_netio::{Close, ConnId, Ctx, SharedBytes};
 
-use crate::conn::{ws_flag, Bridged, Conn};
+use crate::conn::{Bridged, Conn};
 use crate::metrics::CloseBy;
 use crate::reactor::{Message, Reactor};
 use crate::routes::{App, RouteId};
-use crate::wire;
 
 /// What the app does with a data message.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -54,8 +56,8 @@ impl Reactor {
     ) {
         let mut ws = self.register_ws(ctx, id, route);
         if let Some(agreed) = deflate {
-            // A connection with an extension keeps its codec for life (the contexts live in it).
-            let mut codec = Codec::new(Role::Server, self.shared.codec);
+            // A connection with an extension keeps its decoder for life (the contexts live in it).
+            let mut decoder = Decoder::new(self.shared.codec);
             let config = DeflateConfig {
                 server_no_context_takeover: agreed.server_no_context_takeover,
                 client_no_context_takeover: agreed.client_no_context_takeover,
@@ -66,9 +68,8 @@ impl Reactor {
             };
             match PermessageDeflate::new(Role::Server, config) {
                 Ok(ext) => {
-                    codec.set_extension(Box::new(ext));
-                    ws.codec = Some(Box::new(codec));
-                    ws.flags |= ws_flag::DEFLATE;
+                    decoder.set_extension(Box::new(ext));
+                    ws.decoder = Some(Box::new(decoder));
                 }
                 Err(e) => {
                     // The handshake crate only agrees valid parameters; refuse politely anyway.
@@ -113,7 +114,7 @@ impl Reactor {
     }
 
     /// Bytes for a WebSocket connection, straight from netio's read buffer (or the head's
-    /// leftover): the codec unmasks them in place and small messages are echoed from there.
+    /// leftover): the decoder unmasks them in place and small messages are echoed from there.
     pub(crate) fn on_ws_data(
         &mut self,
         ctx: &mut Ctx<'_, Self>,
@@ -133,19 +134,19 @@ impl Reactor {
             _ => return,
         };
         self.touch(ctx, ws);
-        // A connection at a message boundary has no codec: lend it the reactor's spare one,
-        // which is always in the fresh state (an idle codec is indistinguishable from a new one),
-        // so nothing is built or moved per read.
-        let mut codec = match ws.codec.take() {
+        // A connection at a message boundary has no decoder: lend it the reactor's spare one,
+        // which is always in the fresh state (an idle decoder is indistinguishable from a new
+        // one), so nothing is built or moved per read.
+        let mut decoder = match ws.decoder.take() {
             Some(own) => own,
             None => self
-                .spare_codec
+                .spare_decoder
                 .take()
-                .unwrap_or_else(|| Box::new(Codec::new(Role::Server, self.shared.codec))),
+                .unwrap_or_else(|| Box::new(Decoder::new(self.shared.codec))),
         };
         // Echo replies of a deflate connection go through its compressor; everything else is
         // sent uncompressed (RFC 7692 lets each message choose).
-        let compress_echo = sink == Sink::Echo && ws.has(ws_flag::DEFLATE);
+        let compress_echo = sink == Sink::Echo && decoder.has_extension();
         let mut pos = 0;
         let mut tally = Tally::default();
         let mut failed = None;
@@ -163,7 +164,7 @@ impl Reactor {
             let mut compact = None;
             // Matched in place: binding the result to a variable first costs a memcpy per
             // message.
-            let consumed = match codec.handle_bytes(rest) {
+            let consumed = match decoder.decode(&mut ws.session, rest) {
                 Err(failure) => {
                     failed = Some(failure);
                     break;
@@ -175,7 +176,7 @@ impl Reactor {
                     pos += consumed;
                     break;
                 }
-                // `ref`: the event stays where handle_bytes wrote it.
+                // `ref`: the event stays where decode wrote it.
                 Ok(Progress {
                     consumed,
                     event: Some(ref event),
@@ -189,10 +190,12 @@ impl Reactor {
                         }
                         _ => None,
                     };
-                    if ws.has(ws_flag::CLOSE_SENT) && !matches!(event, Event::Close { .. }) {
-                        // After our close nothing more goes out: data and pings are dropped.
+                    if !ws.session.can_send_message() && !matches!(event, Event::Close { .. }) {
+                        // After our close nothing more goes out: data is dropped (pings after
+                        // our close are not even delivered).
                     } else if let Some(c) = borrowed.and_then(|(opcode, payload)| {
-                        in_place_echo(opcode, payload, rest_start, rest_len, pos, consumed, &run)
+                        let header = ws.session.encode_header(opcode, true, payload.len()).ok()?;
+                        in_place_echo(header, payload, rest_start, rest_len, pos, consumed, &run)
                     }) {
                         compact = Some(c);
                     } else {
@@ -201,62 +204,46 @@ impl Reactor {
                             let _ = ctx.write(id, &done[run.clone()]);
                             run = run.end..run.end;
                         }
-                        match event {
-                            Event::Text(text) => {
-                                let bytes = match text {
-                                    Cow::Borrowed(s) => s.as_bytes(),
-                                    Cow::Owned(s) => s.as_bytes(),
-                                };
-                                if compress_echo {
-                                    self.echo_compressed(
-                                        ctx,
-                                        id,
-                                        &mut codec,
-                                        OpCode::Text,
-                                        bytes,
-                                        &mut tally,
-                                    );
-                                } else {
-                                    self.on_message(ctx, id, sink, OpCode::Text, bytes, &mut tally);
-                                }
-                            }
-                            Event::Binary(bytes) => {
-                                if compress_echo {
-                                    self.echo_compressed(
-                                        ctx,
-                                        id,
-                                        &mut codec,
-                                        OpCode::Binary,
-                                        bytes,
-                                        &mut tally,
-                                    );
-                                } else {
-                                    self.on_message(
-                                        ctx,
-                                        id,
-                                        sink,
-                                        OpCode::Binary,
-                                        bytes,
-                                        &mut tally,
-                                    );
-                                }
-                            }
+                        let data = match event {
+                            Event::Text(text) => Some((OpCode::Text, text.as_bytes())),
+                            Event::Binary(bytes) => Some((OpCode::Binary, &bytes[..])),
                             Event::Ping(payload) => {
-                                let h = wire::header(OpCode::Pong, payload.len());
-                                let _ = ctx.write_vectored(id, &[h.as_bytes(), payload]);
+                                if let Ok(pong) = ws.session.encode_pong(payload) {
+                                    let _ = ctx.write(id, &pong);
+                                }
+                                None
                             }
-                            Event::Pong(_) => {}
+                            Event::Pong(_) => None,
                             Event::Close { code, reply, .. } => {
                                 let code = code.map_or(1005, |c| c.0);
-                                let reply = reply.as_ref();
-                                if !ws.has(ws_flag::CLOSE_SENT) {
-                                    ws.flags |= ws_flag::CLOSE_SENT;
+                                // A reply means the client closed first.
+                                if let Some(reply) = reply {
                                     self.metrics().close(CloseBy::Client, code);
-                                    if let Some(reply) = reply {
-                                        let _ = ctx.write(id, reply.as_bytes());
-                                    }
+                                    let _ = ctx.write(id, reply);
                                 }
                                 peer_closed = Some(code);
+                                None
+                            }
+                        };
+                        if let Some((opcode, payload)) = data {
+                            tally.messages += 1;
+                            tally.bytes += payload.len() as u64;
+                            if compress_echo {
+                                self.echo_compressed(
+                                    ctx,
+                                    id,
+                                    &mut ws.session,
+                                    &mut decoder,
+                                    opcode,
+                                    payload,
+                                    &mut tally,
+                                );
+                            } else {
+                                self.on_message(ctx, id, &mut ws.session, sink, opcode, payload);
+                                if sink == Sink::Echo {
+                                    tally.echoed += 1;
+                                    tally.echoed_bytes += payload.len() as u64;
+                                }
                             }
                         }
                     }
@@ -305,12 +292,10 @@ impl Reactor {
         if let Some(failure) = failed {
             let code = failure.error.close_code().0;
             log::debug!("closing {id:?} with {code}: {}", failure.error);
-            if !ws.has(ws_flag::CLOSE_SENT) {
-                ws.flags |= ws_flag::CLOSE_SENT;
+            // A close frame means ours had not been sent yet.
+            if let Some(frame) = failure.close_frame {
                 self.metrics().close(CloseBy::Server, code);
-                if let Some(frame) = failure.close_frame {
-                    let _ = ctx.write(id, frame.as_bytes());
-                }
+                let _ = ctx.write(id, frame.as_bytes());
             }
             self.end_ws(ctx, id, conn);
             return;
@@ -319,38 +304,33 @@ impl Reactor {
             self.end_ws(ctx, id, conn);
             return;
         }
-        // Keep the codec only if it holds state between reads.
-        // An idle codec without extension is as good as a new one (frame's contract), so it
-        // can serve the next connection's read.
-        let idle = codec.is_idle() && !codec.has_extension() && pos == input.len();
-        if idle {
-            self.spare_codec = Some(codec);
+        // Keep the decoder only if it holds state between reads; an idle one without extension
+        // is as good as a new one (frame's contract), so it serves the next connection's read.
+        if decoder.is_idle() && !decoder.has_extension() && pos == input.len() {
+            self.spare_decoder = Some(decoder);
         } else {
-            ws.codec = Some(codec);
+            ws.decoder = Some(decoder);
         }
     }
 
-    /// A complete data message from `id`, for its app.
+    /// A complete data message from `id` (whose session is `session`), for its app.
     fn on_message(
         &mut self,
         ctx: &mut Ctx<'_, Self>,
         id: ConnId,
+        session: &mut Session,
         sink: Sink,
         opcode: OpCode,
         payload: &[u8],
-        tally: &mut Tally,
     ) {
-        tally.messages += 1;
-        tally.bytes += payload.len() as u64;
         match sink {
             Sink::Echo => {
-                let h = wire::header(opcode, payload.len());
-                let _ = ctx.write_vectored(id, &[h.as_bytes(), payload]);
-                tally.echoed += 1;
-                tally.echoed_bytes += payload.len() as u64;
+                if let Ok(header) = session.encode_header(opcode, true, payload.len()) {
+                    let _ = ctx.write_vectored(id, &[header.as_bytes(), payload]);
+                }
             }
             Sink::Broadcast(route) => {
-                let frame = SharedBytes::new(wire::shared_frame(opcode, payload));
+                let frame = self.shared_frame(opcode, payload);
                 let me = ctx.reactor_index();
                 for mailbox in ctx.mailboxes() {
                     if mailbox.reactor_index() != me {
@@ -369,33 +349,42 @@ impl Reactor {
         }
     }
 
+    /// One message as a whole frame in shared bytes, encoded once for every subscriber on
+    /// every core: written in the reactor's scratch buffer, then copied into the one
+    /// reference-counted allocation.
+    fn shared_frame(&mut self, opcode: OpCode, payload: &[u8]) -> SharedBytes {
+        let mut out = std::mem::take(&mut self.scratch);
+        out.clear();
+        out.resize(switchyard_frame::shared_frame_len(payload.len()), 0);
+        let len = switchyard_frame::encode_shared_frame(opcode, payload, &mut out).unwrap_or(0);
+        let frame = SharedBytes::new(Arc::from(&out[..len]));
+        self.scratch = recycle(out);
+        frame
+    }
+
     /// Echo through the connection's permessage-deflate compressor.
+    #[allow(clippy::too_many_arguments)]
     fn echo_compressed(
         &mut self,
         ctx: &mut Ctx<'_, Self>,
         id: ConnId,
-        codec: &mut Codec,
+        session: &mut Session,
+        decoder: &mut Decoder,
         opcode: OpCode,
         payload: &[u8],
         tally: &mut Tally,
     ) {
-        tally.messages += 1;
-        tally.bytes += payload.len() as u64;
         let mut out = std::mem::take(&mut self.scratch);
         out.clear();
-        match codec.encode_message(opcode, payload, &mut out) {
+        match session.encode_message(decoder, opcode, payload, &mut out) {
             Ok(()) => {
                 let _ = ctx.write(id, &out);
                 tally.echoed += 1;
                 tally.echoed_bytes += payload.len() as u64;
             }
-            Err(e) => log::warn!("compressing an echo for {id:?}: {e:?}"),
+            Err(e) => log::warn!("compressing an echo for {id:?}: {e}"),
         }
-        // A 16 MiB echo must not pin 16 MiB per reactor.
-        if out.capacity() > 1 << 20 {
-            out = Vec::new();
-        }
-        self.scratch = out;
+        self.scratch = recycle(out);
     }
 
     /// Ends a WebSocket whose close handshake is done (or failed): flush and close, and close
@@ -424,7 +413,7 @@ struct InPlace {
 /// consumed, so that nothing unread is overwritten. A frame whose first bytes came in an earlier
 /// read may not leave room; it is then written the ordinary way.
 fn in_place_echo(
-    opcode: OpCode,
+    header: HeaderBytes,
     payload: &[u8],
     rest_start: usize,
     rest_len: usize,
@@ -437,7 +426,6 @@ fn in_place_echo(
     if offset.checked_add(len)? > rest_len {
         return None;
     }
-    let header = wire::header(opcode, len);
     if run.end + header.len() + len > pos + consumed {
         return None;
     }
@@ -447,4 +435,13 @@ fn in_place_echo(
         len,
         to: run.end,
     })
+}
+
+/// A scratch buffer back after use: a 16 MiB message must not pin 16 MiB per reactor.
+fn recycle(out: Vec<u8>) -> Vec<u8> {
+    if out.capacity() > 1 << 20 {
+        Vec::new()
+    } else {
+        out
+    }
 }
