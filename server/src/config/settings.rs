@@ -255,30 +255,13 @@ impl Settings {
     }
 
     /// Field by field, `self`'s value where given, else `lower`'s.
+    #[rustfmt::skip] // one field list, not one line per field
     pub fn or(self, lower: Settings) -> Settings {
         merge_fields!(
-            self,
-            lower,
-            routes,
-            config,
-            listen,
-            subprotocols,
-            workers,
-            cpus,
-            pin,
-            private_fd_tables,
-            allowed_origins,
-            max_connections,
-            max_head_size,
-            head_timeout,
-            max_message_size,
-            ping_interval,
-            idle_timeout,
-            outbound_cap,
-            slow_subscriber,
-            shutdown_timeout,
-            log_level,
-            deflate
+            self, lower, routes, config, listen, subprotocols, workers, cpus, pin,
+            private_fd_tables, allowed_origins, max_connections, max_head_size, head_timeout,
+            max_message_size, ping_interval, idle_timeout, outbound_cap, slow_subscriber,
+            shutdown_timeout, log_level, deflate
         )
     }
 
@@ -304,7 +287,7 @@ impl Settings {
             listen,
             subprotocols: self.subprotocols.unwrap_or(d.subprotocols),
             routes,
-            workers: (self.workers).unwrap_or(if cpus.is_empty() {
+            workers: self.workers.unwrap_or(if cpus.is_empty() {
                 d.workers
             } else {
                 cpus.len()
