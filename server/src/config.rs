@@ -1,19 +1,29 @@
-//! Configuration: command-line flags (clap) over an optional TOML file over built-in defaults.
+//! Configuration: command-line flags over an optional TOML file over built-in defaults.
 //!
-//! Precedence is flag, then file, then default, field by field, so a file can hold the
-//! deployment's settings and a flag can still override one of them for a single run.
+//! One type, [`Settings`], holds every setting as an `Option`; clap fills it from the command
+//! line and serde from the TOML file, so a flag and its key cannot drift apart. [`Settings::or`]
+//! merges two of them field by field (flag, then file), [`Config::default`] is the one place the
+//! defaults live (`--help` shows them from there), and [`Settings::resolve`] turns the merge into
+//! the [`Config`] the server runs with, refusing impossible values with a [`ConfigError`]
+//! ([`Config::validate`]).
 
+use std::collections::HashSet;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use clap::Parser;
+use clap::ValueEnum;
 use serde::Deserialize;
 
-use crate::routes::{RouteError, RouteTable};
+use crate::routes::RouteTable;
+
+mod error;
+mod settings;
+
+pub use error::ConfigError;
+pub use settings::{Cli, RouteSpec, Settings};
 
 /// What a broadcast route does with a subscriber whose outbound queue is over its cap.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum SlowSubscriber {
     /// Close the subscriber with 1008 (policy violation): it cannot keep up, and a fan-out must
@@ -25,7 +35,7 @@ pub enum SlowSubscriber {
 }
 
 /// What the server does with a client's permessage-deflate (RFC 7692) offer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum DeflateMode {
     /// Decline every offer: messages go uncompressed.
@@ -53,214 +63,21 @@ impl DeflateMode {
     }
 }
 
-/// The `deflate` key of the TOML file: a mode, or a boolean (`true` = `on`).
-#[derive(Debug, Clone, Copy, Deserialize)]
-#[serde(untagged)]
-pub enum DeflateSetting {
-    /// `deflate = true` or `false`.
-    Bool(bool),
-    /// `deflate = "off" | "on" | "takeover"`.
-    Mode(DeflateMode),
-}
-
-impl From<DeflateSetting> for DeflateMode {
-    fn from(setting: DeflateSetting) -> Self {
-        match setting {
-            DeflateSetting::Bool(true) => DeflateMode::On,
-            DeflateSetting::Bool(false) => DeflateMode::Off,
-            DeflateSetting::Mode(mode) => mode,
-        }
-    }
-}
-
-/// Command-line interface of the `switchyard` binary.
-#[derive(Debug, Parser, Default)]
-#[command(
-    name = "switchyard",
-    version,
-    about = "Switchyard: a thread-per-core HTTP/1.1 Upgrade and WebSocket server",
-    long_about = "Switchyard: a thread-per-core HTTP/1.1 Upgrade and WebSocket server.\n\n\
-        Every path echoes WebSocket messages unless a route says otherwise; by default \
-        /broadcast is a broadcast route (every message goes to every client of that path). \
-        Plain HTTP on the same port: GET / is a demo page, GET /healthz, GET /metrics \
-        (Prometheus text).\n\n\
-        Flags override the TOML file given with --config, which overrides the defaults. \
-        See server/switchyard.example.toml for every setting.",
-    after_help = "Examples:\n  \
-        switchyard                                   # 127.0.0.1:8080, every core\n  \
-        switchyard --listen 0.0.0.0:9000 --workers 2 --subprotocol chat.v1\n  \
-        switchyard --route /chat=broadcast --route /vnc=bridge:127.0.0.1:5900\n  \
-        switchyard --config /etc/switchyard.toml --log-level debug"
-)]
-pub struct Cli {
-    /// TOML configuration file; flags given here override its settings.
-    #[arg(long, short = 'c', value_name = "FILE")]
-    pub config: Option<PathBuf>,
-
-    /// Address to listen on; repeat for several [default: 127.0.0.1:8080].
-    #[arg(long, short = 'l', value_name = "ADDR")]
-    pub listen: Vec<SocketAddr>,
-
-    /// Subprotocol to accept, in order of preference; repeat for several. A client offering none
-    /// of them still gets a WebSocket, without a subprotocol.
-    #[arg(long = "subprotocol", value_name = "NAME")]
-    pub subprotocols: Vec<String>,
-
-    /// Route a path to an app: PATH=echo, PATH=broadcast or PATH=bridge:HOST:PORT; repeat for
-    /// several. Paths without a route echo [default: /broadcast=broadcast].
-    #[arg(long = "route", short = 'r', value_name = "PATH=APP")]
-    pub routes: Vec<String>,
-
-    /// Number of reactor threads; may exceed the number of CPUs, which the reactors then share
-    /// round-robin [default: one per CPU in --cpus, or per available core].
-    #[arg(long, short = 'w', value_name = "N")]
-    pub workers: Option<usize>,
-
-    /// CPUs to pin the reactors to, comma-separated (e.g. 0,1); reactor i runs on the
-    /// (i mod len)-th [default: every available core, round-robin].
-    #[arg(long, value_name = "LIST", value_delimiter = ',')]
-    pub cpus: Vec<usize>,
-
-    /// Give each reactor thread its own file-descriptor table, so that the process holds about
-    /// workers x RLIMIT_NOFILE connections instead of RLIMIT_NOFILE: the way past a
-    /// per-process descriptor limit that cannot be raised (a container's hard limit, no
-    /// CAP_SYS_RESOURCE). Pair it with enough --workers (connections / limit, rounded up, plus
-    /// headroom: the kernel spreads connections over the reactors by a hash). Costs a kernel
-    /// descriptor table per worker; /proc/PID/fd (lsof) then shows none of the connections
-    /// [default: off]
-    #[arg(long)]
-    pub private_fd_tables: bool,
-
-    /// Do not pin reactor threads to cores.
-    #[arg(long)]
-    pub no_pin: bool,
-
-    /// Origins allowed to open a WebSocket (exact match, e.g. `https://example.com`); repeat for
-    /// several. Others get 403. Requests without an Origin header (non-browser clients) are
-    /// allowed [default: any origin].
-    #[arg(long = "allow-origin", value_name = "ORIGIN")]
-    pub allowed_origins: Vec<String>,
-
-    /// Maximum simultaneous connections; beyond it a new client gets 503 and is closed
-    /// [default: 262144].
-    #[arg(long, value_name = "N")]
-    pub max_connections: Option<usize>,
-
-    /// Maximum size of a request head in bytes; beyond it 431 [default: 8192].
-    #[arg(long, value_name = "BYTES")]
-    pub max_head_size: Option<usize>,
-
-    /// Seconds a client has to send a complete request head; then 408 [default: 10].
-    #[arg(long, value_name = "SECS")]
-    pub head_timeout: Option<f64>,
-
-    /// Maximum WebSocket message size in bytes; beyond it close 1009 [default: 67108864].
-    #[arg(long, value_name = "BYTES")]
-    pub max_message_size: Option<usize>,
-
-    /// Seconds of silence from a client before it is sent a ping [default: 30].
-    #[arg(long, value_name = "SECS")]
-    pub ping_interval: Option<f64>,
-
-    /// Seconds of silence after which a connection is closed, ping or not [default: 75].
-    #[arg(long, value_name = "SECS")]
-    pub idle_timeout: Option<f64>,
-
-    /// Cap in bytes on one connection's queued outbound data; over it echo and bridge stop
-    /// reading from the sender and broadcast applies --slow-subscriber [default: 1048576].
-    #[arg(long, value_name = "BYTES")]
-    pub outbound_cap: Option<usize>,
-
-    /// What broadcast does with a subscriber over --outbound-cap [default: close].
-    #[arg(long, value_enum, value_name = "POLICY")]
-    pub slow_subscriber: Option<SlowSubscriber>,
-
-    /// Seconds that graceful shutdown (SIGINT, SIGTERM) waits for closes and writes to drain
-    /// [default: 5].
-    #[arg(long, value_name = "SECS")]
-    pub shutdown_timeout: Option<f64>,
-
-    /// Log level: error, warn, info, debug or trace; RUST_LOG overrides it [default: info].
-    #[arg(long, value_name = "LEVEL")]
-    pub log_level: Option<String>,
-
-    /// permessage-deflate (RFC 7692) for clients that offer it: `on` (no context takeover, about
-    /// 0.5 KiB per idle connection), `takeover` (better ratio, about 331 KiB per connection) or
-    /// `off`. Echo replies are compressed; broadcast and bridge output go uncompressed (RFC 7692
-    /// allows it per message). A bare `--deflate` means `on` [default: on]
-    #[arg(long, value_enum, value_name = "MODE", num_args = 0..=1, require_equals = true, default_missing_value = "on")]
-    pub deflate: Option<DeflateMode>,
-}
-
-/// The TOML file: the same settings as the flags, with the same names in snake_case.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct FileConfig {
-    /// See [`Cli::listen`].
-    pub listen: Vec<SocketAddr>,
-    /// See [`Cli::subprotocols`].
-    pub subprotocols: Vec<String>,
-    /// Path to app, e.g. `"/chat" = "broadcast"`.
-    pub routes: std::collections::BTreeMap<String, String>,
-    /// See [`Cli::workers`].
-    pub workers: Option<usize>,
-    /// See [`Cli::cpus`].
-    pub cpus: Vec<usize>,
-    /// Pin reactors to cores (default true).
-    pub pin: Option<bool>,
-    /// See [`Cli::private_fd_tables`] (default false).
-    pub private_fd_tables: Option<bool>,
-    /// See [`Cli::allowed_origins`].
-    pub allowed_origins: Vec<String>,
-    /// See [`Cli::max_connections`].
-    pub max_connections: Option<usize>,
-    /// See [`Cli::max_head_size`].
-    pub max_head_size: Option<usize>,
-    /// See [`Cli::head_timeout`].
-    pub head_timeout: Option<f64>,
-    /// See [`Cli::max_message_size`].
-    pub max_message_size: Option<usize>,
-    /// See [`Cli::ping_interval`].
-    pub ping_interval: Option<f64>,
-    /// See [`Cli::idle_timeout`].
-    pub idle_timeout: Option<f64>,
-    /// See [`Cli::outbound_cap`].
-    pub outbound_cap: Option<usize>,
-    /// See [`Cli::slow_subscriber`].
-    pub slow_subscriber: Option<SlowSubscriber>,
-    /// See [`Cli::shutdown_timeout`].
-    pub shutdown_timeout: Option<f64>,
-    /// See [`Cli::log_level`].
-    pub log_level: Option<String>,
-    /// See [`Cli::deflate`].
-    pub deflate: Option<DeflateSetting>,
-}
-
-/// Why a configuration was refused.
-#[derive(Debug)]
-pub enum ConfigError {
-    /// The TOML file could not be read.
-    Read(PathBuf, std::io::Error),
-    /// The TOML file is not valid or has an unknown key.
-    Parse(PathBuf, String),
-    /// A route is malformed.
-    Route(RouteError),
-    /// A value is out of range; the message says which and why.
-    Invalid(String),
-}
-
-impl std::fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Read(p, e) => write!(f, "cannot read {}: {e}", p.display()),
-            Self::Parse(p, e) => write!(f, "invalid config file {}: {e}", p.display()),
-            Self::Route(e) => write!(f, "invalid route: {e}"),
-            Self::Invalid(m) => f.write_str(m),
-        }
-    }
-}
-
-impl std::error::Error for ConfigError {}
+/// Shortest duration setting: the reactors' timers tick in milliseconds.
+pub const MIN_DURATION: Duration = Duration::from_millis(1);
+/// Longest duration setting, one day: longer keepalives or deadlines are typos, and reactor
+/// timer arithmetic stays far from overflow.
+pub const MAX_DURATION: Duration = Duration::from_secs(86_400);
+/// Most reactor threads: each is a thread, an epoll instance and a mailbox; thousands are a
+/// typo, not a deployment.
+pub const MAX_WORKERS: usize = 1024;
+/// Largest message and outbound cap, 1 GiB: a message is held whole in memory (Autobahn's
+/// largest is 16 MiB), and one client should not be allowed to take a machine's memory.
+pub const MAX_BUFFER: usize = 1 << 30;
+/// Largest request head, 1 MiB: the head is buffered per connection before any check runs.
+pub const MAX_HEAD_SIZE: usize = 1 << 20;
+/// Most connections, 2^24: far past what a process's memory holds at a few KiB each.
+pub const MAX_CONNECTIONS: usize = 1 << 24;
 
 /// The resolved configuration the server runs with.
 #[derive(Debug, Clone)]
@@ -346,115 +163,14 @@ impl Default for Config {
     }
 }
 
-/// The flag's list if given, else the file's, else the default.
-fn pick_vec<T>(flag: Vec<T>, file: Vec<T>, default: Vec<T>) -> Vec<T> {
-    if !flag.is_empty() {
-        flag
-    } else if !file.is_empty() {
-        file
-    } else {
-        default
-    }
-}
-
-fn secs(name: &str, v: f64) -> Result<Duration, ConfigError> {
-    Duration::try_from_secs_f64(v)
-        .ok()
-        .filter(|d| !d.is_zero())
-        .ok_or_else(|| ConfigError::Invalid(format!("{name} must be a positive number of seconds")))
-}
-
 impl Config {
     /// Resolves flags over the file they name (if any) over the defaults.
-    pub fn from_cli(cli: Cli) -> Result<Self, ConfigError> {
-        let file = match &cli.config {
-            Some(path) => Self::read_file(path)?,
-            None => FileConfig::default(),
+    pub fn from_cli(flags: Settings) -> Result<Self, ConfigError> {
+        let file = match &flags.config {
+            Some(path) => Settings::read_file(path)?,
+            None => Settings::default(),
         };
-        Self::merge(cli, file)
-    }
-
-    /// Reads and parses a TOML file.
-    pub fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
-        let text =
-            std::fs::read_to_string(path).map_err(|e| ConfigError::Read(path.to_owned(), e))?;
-        toml::from_str(&text).map_err(|e| ConfigError::Parse(path.to_owned(), e.to_string()))
-    }
-
-    /// Merges flags over a parsed file over the defaults, and checks the result.
-    pub fn merge(cli: Cli, file: FileConfig) -> Result<Self, ConfigError> {
-        let d = Self::default();
-        let mut routes = RouteTable::default_table();
-        for (path, app) in &file.routes {
-            routes.insert(path, app).map_err(ConfigError::Route)?;
-        }
-        for spec in &cli.routes {
-            routes.insert_spec(spec).map_err(ConfigError::Route)?;
-        }
-        let cpus = pick_vec(cli.cpus, file.cpus, Vec::new());
-        let workers = cli.workers.or(file.workers).unwrap_or(if cpus.is_empty() {
-            d.workers
-        } else {
-            cpus.len()
-        });
-        let cfg = Self {
-            listen: pick_vec(cli.listen, file.listen, d.listen),
-            subprotocols: pick_vec(cli.subprotocols, file.subprotocols, Vec::new()),
-            routes,
-            workers,
-            cpus,
-            pin: if cli.no_pin {
-                false
-            } else {
-                file.pin.unwrap_or(d.pin)
-            },
-            private_fd_tables: cli.private_fd_tables
-                || file.private_fd_tables.unwrap_or(d.private_fd_tables),
-            allowed_origins: pick_vec(cli.allowed_origins, file.allowed_origins, Vec::new()),
-            max_connections: cli
-                .max_connections
-                .or(file.max_connections)
-                .unwrap_or(d.max_connections),
-            max_head_size: cli
-                .max_head_size
-                .or(file.max_head_size)
-                .unwrap_or(d.max_head_size),
-            head_timeout: match cli.head_timeout.or(file.head_timeout) {
-                Some(v) => secs("head_timeout", v)?,
-                None => d.head_timeout,
-            },
-            max_message_size: cli
-                .max_message_size
-                .or(file.max_message_size)
-                .unwrap_or(d.max_message_size),
-            ping_interval: match cli.ping_interval.or(file.ping_interval) {
-                Some(v) => secs("ping_interval", v)?,
-                None => d.ping_interval,
-            },
-            idle_timeout: match cli.idle_timeout.or(file.idle_timeout) {
-                Some(v) => secs("idle_timeout", v)?,
-                None => d.idle_timeout,
-            },
-            outbound_cap: cli
-                .outbound_cap
-                .or(file.outbound_cap)
-                .unwrap_or(d.outbound_cap),
-            slow_subscriber: cli
-                .slow_subscriber
-                .or(file.slow_subscriber)
-                .unwrap_or(d.slow_subscriber),
-            shutdown_timeout: match cli.shutdown_timeout.or(file.shutdown_timeout) {
-                Some(v) => secs("shutdown_timeout", v)?,
-                None => d.shutdown_timeout,
-            },
-            log_level: cli.log_level.or(file.log_level).unwrap_or(d.log_level),
-            deflate: cli
-                .deflate
-                .or(file.deflate.map(DeflateMode::from))
-                .unwrap_or(d.deflate),
-        };
-        cfg.validate()?;
-        Ok(cfg)
+        flags.or(file).resolve()
     }
 
     /// The start-up log line's description: workers, pinning, routes, limits.
@@ -484,44 +200,72 @@ impl Config {
         )
     }
 
-    /// Checks cross-field rules.
+    /// Refuses what cannot work: empty or repeated listen addresses, numbers and durations out
+    /// of range, CPUs the process may not run on, a ping that cannot be answered before the idle
+    /// close, unknown log levels, subprotocols that are not tokens.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let bad = |m: &str| Err(ConfigError::Invalid(m.to_owned()));
         if self.listen.is_empty() {
-            return bad("at least one listen address is needed");
+            return Err(ConfigError::NoListen);
         }
-        if self.workers == 0 {
-            return bad("workers must be at least 1");
+        let mut seen = HashSet::new();
+        if let Some(a) = (self.listen.iter()).find(|a| a.port() != 0 && !seen.insert(**a)) {
+            return Err(ConfigError::DuplicateListen(*a));
         }
-        if self.max_connections == 0 {
-            return bad("max_connections must be at least 1");
+        for (key, value, min, max) in [
+            ("workers", self.workers, 1, MAX_WORKERS),
+            ("max_connections", self.max_connections, 1, MAX_CONNECTIONS),
+            ("max_head_size", self.max_head_size, 64, MAX_HEAD_SIZE),
+            ("max_message_size", self.max_message_size, 1, MAX_BUFFER),
+            ("outbound_cap", self.outbound_cap, 1, MAX_BUFFER),
+        ] {
+            if !(min..=max).contains(&value) {
+                return Err(ConfigError::OutOfRange {
+                    key,
+                    value,
+                    min,
+                    max,
+                });
+            }
         }
-        if self.max_head_size < 64 {
-            return bad("max_head_size must be at least 64 bytes");
-        }
-        if self.max_message_size == 0 {
-            return bad("max_message_size must be at least 1 byte");
-        }
-        if self.outbound_cap == 0 {
-            return bad("outbound_cap must be at least 1 byte");
+        for (key, d) in [
+            ("head_timeout", self.head_timeout),
+            ("ping_interval", self.ping_interval),
+            ("idle_timeout", self.idle_timeout),
+            ("shutdown_timeout", self.shutdown_timeout),
+        ] {
+            if !(MIN_DURATION..=MAX_DURATION).contains(&d) {
+                let value = d.as_secs_f64();
+                return Err(ConfigError::BadSeconds { key, value });
+            }
         }
         if self.idle_timeout <= self.ping_interval {
-            return bad("idle_timeout must be longer than ping_interval, or a ping never has time to be answered");
+            return Err(ConfigError::IdleNotAfterPing {
+                ping_interval: self.ping_interval,
+                idle_timeout: self.idle_timeout,
+            });
+        }
+        if let Some(available) = available_cpus().filter(|a| !a.is_empty()) {
+            if let Some(&cpu) = self.cpus.iter().find(|c| !available.contains(c)) {
+                return Err(ConfigError::NoSuchCpu { cpu, available });
+            }
         }
         if !["error", "warn", "info", "debug", "trace", "off"]
             .contains(&self.log_level.to_ascii_lowercase().as_str())
         {
-            return bad("log_level must be one of error, warn, info, debug, trace, off");
+            return Err(ConfigError::LogLevel(self.log_level.clone()));
         }
-        for p in &self.subprotocols {
-            if p.is_empty() || !p.bytes().all(is_token_byte) {
-                return Err(ConfigError::Invalid(format!(
-                    "subprotocol {p:?} is not an HTTP token"
-                )));
-            }
+        if let Some(p) =
+            (self.subprotocols.iter()).find(|p| p.is_empty() || !p.bytes().all(is_token_byte))
+        {
+            return Err(ConfigError::Subprotocol(p.clone()));
         }
         Ok(())
     }
+}
+
+/// The CPUs this process may run on (its affinity mask), or `None` where that is unknown.
+pub fn available_cpus() -> Option<Vec<usize>> {
+    core_affinity::get_core_ids().map(|ids| ids.into_iter().map(|c| c.id).collect())
 }
 
 /// RFC 9110 section 5.6.2 `tchar`.
@@ -530,130 +274,4 @@ fn is_token_byte(b: u8) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::routes::App;
-
-    fn parse(args: &[&str]) -> Result<Config, ConfigError> {
-        let mut v = vec!["switchyard"];
-        v.extend_from_slice(args);
-        Config::from_cli(Cli::try_parse_from(v).expect("flags parse"))
-    }
-
-    #[test]
-    fn defaults_listen_on_loopback_8080_with_autobahn_sized_messages() {
-        let c = parse(&[]).unwrap();
-        assert_eq!(c.listen, vec!["127.0.0.1:8080".parse().unwrap()]);
-        assert!(c.max_message_size >= 16 << 20);
-        assert_eq!(c.head_timeout, Duration::from_secs(10));
-        assert!(matches!(c.routes.lookup("/broadcast").1, App::Broadcast));
-        assert!(matches!(c.routes.lookup("/anything").1, App::Echo));
-    }
-
-    #[test]
-    fn flags_repeat_and_override_file() {
-        let file: FileConfig = toml::from_str(
-            r#"
-            listen = ["127.0.0.1:1"]
-            workers = 3
-            max_message_size = 1000
-            [routes]
-            "/chat" = "broadcast"
-            "#,
-        )
-        .unwrap();
-        let cli = Cli::try_parse_from([
-            "switchyard",
-            "--listen",
-            "127.0.0.1:2",
-            "--listen",
-            "[::1]:3",
-            "--subprotocol",
-            "a",
-            "--subprotocol",
-            "b",
-            "--workers",
-            "2",
-        ])
-        .unwrap();
-        let c = Config::merge(cli, file).unwrap();
-        assert_eq!(c.listen.len(), 2);
-        assert_eq!(c.subprotocols, ["a", "b"]);
-        assert_eq!(c.workers, 2);
-        assert_eq!(c.max_message_size, 1000);
-        assert!(matches!(c.routes.lookup("/chat").1, App::Broadcast));
-    }
-
-    #[test]
-    fn unknown_file_keys_are_refused() {
-        assert!(toml::from_str::<FileConfig>("lisen = []").is_err());
-    }
-
-    #[test]
-    fn bad_values_are_refused() {
-        assert!(parse(&["--workers", "0"]).is_err());
-        assert!(parse(&["--head-timeout=-1"]).is_err());
-        assert!(parse(&["--head-timeout", "0"]).is_err());
-        assert!(parse(&["--ping-interval", "80"]).is_err());
-        assert!(parse(&["--subprotocol", "has space"]).is_err());
-        assert!(parse(&["--route", "nopath"]).is_err());
-        assert!(parse(&["--log-level", "loud"]).is_err());
-    }
-
-    #[test]
-    fn cpus_set_the_default_worker_count() {
-        let c = parse(&["--cpus", "0,1"]).unwrap();
-        assert_eq!(c.workers, 2);
-        assert_eq!(c.cpus, [0, 1]);
-        assert!(c.pin);
-        assert!(!parse(&["--no-pin"]).unwrap().pin);
-    }
-
-    #[test]
-    fn workers_may_outnumber_cpus_and_share_them_round_robin() {
-        let c = parse(&["--workers", "6", "--cpus", "0,1"]).unwrap();
-        assert_eq!((c.workers, c.cpus.as_slice()), (6, &[0, 1][..]));
-        assert!(
-            c.summary().contains("round-robin over cpus [0, 1]"),
-            "{}",
-            c.summary()
-        );
-        let c = parse(&["--workers", "1", "--cpus", "0,1"]).unwrap();
-        assert!(
-            c.summary().contains("pinned to cpus [0]"),
-            "{}",
-            c.summary()
-        );
-    }
-
-    #[test]
-    fn private_fd_tables_are_off_by_default_and_set_by_flag_or_file() {
-        assert!(!parse(&[]).unwrap().private_fd_tables);
-        let c = parse(&["--private-fd-tables", "--workers", "6"]).unwrap();
-        assert!(c.private_fd_tables);
-        assert!(
-            c.summary().contains("a descriptor table each"),
-            "{}",
-            c.summary()
-        );
-        let file: FileConfig = toml::from_str("private_fd_tables = true").unwrap();
-        assert!(
-            Config::merge(Cli::default(), file)
-                .unwrap()
-                .private_fd_tables
-        );
-        let file: FileConfig = toml::from_str("private_fd_tables = false").unwrap();
-        assert!(
-            !Config::merge(Cli::default(), file)
-                .unwrap()
-                .private_fd_tables
-        );
-    }
-
-    #[test]
-    fn the_example_file_parses() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("switchyard.example.toml");
-        let file = Config::read_file(&path).unwrap();
-        Config::merge(Cli::default(), file).unwrap();
-    }
-}
+mod tests;

@@ -3,12 +3,11 @@
 
 use std::process::ExitCode;
 
-use clap::Parser as _;
-use switchyard::config::{Cli, Config};
+use switchyard::config::{Config, Settings};
 use switchyard::{logging, signals, Server};
 
 fn main() -> ExitCode {
-    let config = match Config::from_cli(Cli::parse()) {
+    let config = match Config::from_cli(Settings::from_args()) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("switchyard: {e}");

@@ -1,0 +1,357 @@
+//! [`Settings`]: every setting as an `Option`, parsed from flags and from the TOML file alike;
+//! their merge, and their resolution over [`Config::default`].
+
+use std::collections::BTreeMap;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::{CommandFactory as _, FromArgMatches as _, Parser, ValueEnum};
+use serde::{Deserialize, Deserializer};
+
+use super::{Config, ConfigError, DeflateMode, SlowSubscriber};
+use crate::routes::RouteError;
+
+/// A route as given: `(path, app)`, from `--route PATH=APP` or a `[routes]` entry.
+pub type RouteSpec = (String, String);
+
+/// Every setting, each optional: the command line (clap) and the TOML file (serde) both parse
+/// into this type, with the same names (`--max-head-size` is `max_head_size`). `None` means
+/// "not given here"; [`Config::default`] fills what no source gave.
+#[derive(Debug, Default, Parser, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[command(
+    name = "switchyard",
+    version,
+    about = "Switchyard: a thread-per-core HTTP/1.1 Upgrade and WebSocket server",
+    long_about = "Switchyard: a thread-per-core HTTP/1.1 Upgrade and WebSocket server.\n\n\
+        Every path echoes WebSocket messages unless a route says otherwise; by default \
+        /broadcast is a broadcast route (every message goes to every client of that path). \
+        Plain HTTP on the same port: GET / is a demo page, GET /healthz, GET /metrics \
+        (Prometheus text).\n\n\
+        Flags override the TOML file given with --config, which overrides the defaults. \
+        Every flag is also a key of that file, in snake_case (--max-head-size is \
+        max_head_size; --route is a [routes] table, --no-pin is pin = false). \
+        See server/switchyard.example.toml.",
+    after_help = "Examples:\n  \
+        switchyard                                   # 127.0.0.1:8080, every core\n  \
+        switchyard --listen 0.0.0.0:9000 --workers 2 --subprotocol chat.v1\n  \
+        switchyard --route /chat=broadcast --route /vnc=bridge:127.0.0.1:5900\n  \
+        switchyard --config /etc/switchyard.toml --log-level debug"
+)]
+pub struct Settings {
+    /// TOML configuration file; flags given here override its settings.
+    #[arg(long, short = 'c', value_name = "FILE")]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+
+    /// Address to listen on, HOST:PORT (a host name listens on every address it resolves to);
+    /// repeat for several.
+    #[arg(long, short = 'l', value_name = "ADDR")]
+    pub listen: Option<Vec<String>>,
+
+    /// Subprotocol to accept, in order of preference; repeat for several. A client offering none
+    /// of them still gets a WebSocket, without a subprotocol.
+    #[arg(long = "subprotocol", value_name = "NAME")]
+    pub subprotocols: Option<Vec<String>>,
+
+    /// Route a path to an app: PATH=echo, PATH=broadcast or PATH=bridge:HOST:PORT; repeat for
+    /// several. Paths without a route echo. Routes add to the file's, path by path.
+    #[arg(long = "route", short = 'r', value_name = "PATH=APP", value_parser = parse_route)]
+    #[serde(default, deserialize_with = "routes_table")]
+    pub routes: Option<Vec<RouteSpec>>,
+
+    /// Number of reactor threads; may exceed the number of CPUs, which the reactors then share
+    /// round-robin.
+    #[arg(long, short = 'w', value_name = "N")]
+    pub workers: Option<usize>,
+
+    /// CPUs to pin the reactors to, comma-separated (e.g. 0,1); reactor i runs on the
+    /// (i mod len)-th. Each must be a CPU this process may run on.
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub cpus: Option<Vec<usize>>,
+
+    /// Do not pin reactor threads to cores (file: pin = false).
+    #[arg(long = "no-pin", num_args = 0, default_missing_value = "false")]
+    pub pin: Option<bool>,
+
+    /// Give each reactor thread its own file-descriptor table, so that the process holds about
+    /// workers x RLIMIT_NOFILE connections instead of RLIMIT_NOFILE: the way past a
+    /// per-process descriptor limit that cannot be raised (a container's hard limit, no
+    /// CAP_SYS_RESOURCE). Pair it with enough --workers (connections / limit, rounded up, plus
+    /// headroom: the kernel spreads connections over the reactors by a hash). Costs a kernel
+    /// descriptor table per worker; /proc/PID/fd (lsof) then shows none of the connections.
+    #[arg(long, num_args = 0, default_missing_value = "true")]
+    pub private_fd_tables: Option<bool>,
+
+    /// Origins allowed to open a WebSocket (exact match, e.g. `https://example.com`); repeat for
+    /// several. Others get 403. Requests without an Origin header (non-browser clients) are
+    /// allowed.
+    #[arg(long = "allow-origin", value_name = "ORIGIN")]
+    pub allowed_origins: Option<Vec<String>>,
+
+    /// Maximum simultaneous connections; beyond it a new client gets 503 and is closed.
+    #[arg(long, value_name = "N")]
+    pub max_connections: Option<usize>,
+
+    /// Maximum size of a request head in bytes; beyond it 431.
+    #[arg(long, value_name = "BYTES")]
+    pub max_head_size: Option<usize>,
+
+    /// Seconds a client has to send a complete request head; then 408.
+    #[arg(long, value_name = "SECS")]
+    pub head_timeout: Option<f64>,
+
+    /// Maximum WebSocket message size in bytes; beyond it close 1009.
+    #[arg(long, value_name = "BYTES")]
+    pub max_message_size: Option<usize>,
+
+    /// Seconds of silence from a client before it is sent a ping.
+    #[arg(long, value_name = "SECS")]
+    pub ping_interval: Option<f64>,
+
+    /// Seconds of silence after which a connection is closed, ping or not.
+    #[arg(long, value_name = "SECS")]
+    pub idle_timeout: Option<f64>,
+
+    /// Cap in bytes on one connection's queued outbound data; over it echo and bridge stop
+    /// reading from the sender and broadcast applies --slow-subscriber.
+    #[arg(long, value_name = "BYTES")]
+    pub outbound_cap: Option<usize>,
+
+    /// What broadcast does with a subscriber over --outbound-cap.
+    #[arg(long, value_enum, value_name = "POLICY")]
+    pub slow_subscriber: Option<SlowSubscriber>,
+
+    /// Seconds that graceful shutdown (SIGINT, SIGTERM) waits for closes and writes to drain.
+    #[arg(long, value_name = "SECS")]
+    pub shutdown_timeout: Option<f64>,
+
+    /// Log level: error, warn, info, debug, trace or off; RUST_LOG overrides it.
+    #[arg(long, value_name = "LEVEL")]
+    pub log_level: Option<String>,
+
+    /// permessage-deflate (RFC 7692) for clients that offer it: `on` (no context takeover, about
+    /// 0.5 KiB per idle connection), `takeover` (better ratio, about 331 KiB per connection) or
+    /// `off`; `--deflate off` and `--deflate=off` are the same, and a bare `--deflate` means
+    /// `on`. The file also takes true (on) and false (off). Echo replies are compressed;
+    /// broadcast and bridge output go uncompressed (RFC 7692 allows it per message).
+    #[arg(long, value_enum, value_name = "MODE", num_args = 0..=1, default_missing_value = "on")]
+    #[serde(default, deserialize_with = "deflate_setting")]
+    pub deflate: Option<DeflateMode>,
+}
+
+/// The command line: the same type as the file (the name the binary and tests know it by).
+pub type Cli = Settings;
+
+/// `--route PATH=APP`, split at the first `=` (the app is checked when the table is built).
+fn parse_route(spec: &str) -> Result<RouteSpec, RouteError> {
+    let (path, app) = spec
+        .split_once('=')
+        .ok_or_else(|| RouteError::MissingEquals(spec.to_owned()))?;
+    Ok((path.trim().to_owned(), app.trim().to_owned()))
+}
+
+/// The file's `[routes]` table, `"/chat" = "broadcast"`.
+fn routes_table<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<RouteSpec>>, D::Error> {
+    Ok(Some(
+        BTreeMap::<String, String>::deserialize(d)?
+            .into_iter()
+            .collect(),
+    ))
+}
+
+/// The file's `deflate`: a mode name, or a boolean (`true` is `on`).
+fn deflate_setting<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DeflateMode>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Setting {
+        Bool(bool),
+        Mode(DeflateMode),
+    }
+    Ok(Some(match Setting::deserialize(d)? {
+        Setting::Bool(true) => DeflateMode::On,
+        Setting::Bool(false) => DeflateMode::Off,
+        Setting::Mode(mode) => mode,
+    }))
+}
+
+/// `self`'s fields where given, else `lower`'s (the same shape for every field, so adding a
+/// field without merging it does not compile).
+macro_rules! merge_fields {
+    ($high:ident, $low:ident, routes, $($field:ident),*) => {
+        Settings {
+            // Routes are keyed by path: the lower source's routes first, so a higher source
+            // adds to them and replaces only the paths it names.
+            routes: match ($high.routes, $low.routes) {
+                (Some(high), Some(mut low)) => {
+                    low.extend(high);
+                    Some(low)
+                }
+                (high, low) => high.or(low),
+            },
+            $($field: $high.$field.or($low.$field),)*
+        }
+    };
+}
+
+impl Settings {
+    /// The command with each flag's default, taken from [`Config::default`], in its help.
+    pub fn command_with_defaults() -> clap::Command {
+        let d = Config::default();
+        let defaults = [
+            ("listen", list(&d.listen, "none")),
+            ("subprotocols", list(&d.subprotocols, "none")),
+            ("routes", d.routes.describe().replace("*=echo ", "")),
+            (
+                "workers",
+                format!("one per --cpus entry, else per core ({} here)", d.workers),
+            ),
+            ("cpus", "every CPU the process may run on".to_owned()),
+            ("private_fd_tables", d.private_fd_tables.to_string()),
+            ("allowed_origins", list(&d.allowed_origins, "any origin")),
+            ("max_connections", d.max_connections.to_string()),
+            ("max_head_size", d.max_head_size.to_string()),
+            ("head_timeout", d.head_timeout.as_secs_f64().to_string()),
+            ("max_message_size", d.max_message_size.to_string()),
+            ("ping_interval", d.ping_interval.as_secs_f64().to_string()),
+            ("idle_timeout", d.idle_timeout.as_secs_f64().to_string()),
+            ("outbound_cap", d.outbound_cap.to_string()),
+            ("slow_subscriber", value_name(d.slow_subscriber)),
+            (
+                "shutdown_timeout",
+                d.shutdown_timeout.as_secs_f64().to_string(),
+            ),
+            ("log_level", d.log_level.clone()),
+            ("deflate", d.deflate.as_str().to_owned()),
+        ];
+        defaults
+            .into_iter()
+            .fold(Self::command(), |cmd, (id, default)| {
+                cmd.mut_arg(id, |arg| {
+                    let help = arg.get_help().map(ToString::to_string).unwrap_or_default();
+                    arg.help(format!("{help} [default: {default}]"))
+                })
+            })
+    }
+
+    /// Parses the process's arguments (exiting with clap's message and status 2 on a bad one)
+    /// with the defaults in `--help`.
+    pub fn from_args() -> Self {
+        let matches = Self::command_with_defaults().get_matches();
+        Self::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+    }
+
+    /// Reads and parses a TOML file.
+    pub fn read_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })
+    }
+
+    /// Field by field, `self`'s value where given, else `lower`'s.
+    #[rustfmt::skip] // one field list, not one line per field
+    pub fn or(self, lower: Settings) -> Settings {
+        merge_fields!(
+            self, lower, routes, config, listen, subprotocols, workers, cpus, pin,
+            private_fd_tables, allowed_origins, max_connections, max_head_size, head_timeout,
+            max_message_size, ping_interval, idle_timeout, outbound_cap, slow_subscriber,
+            shutdown_timeout, log_level, deflate
+        )
+    }
+
+    /// The configuration these settings give over the defaults, checked with
+    /// [`Config::validate`]. Resolves listen host names (a blocking DNS lookup).
+    pub fn resolve(self) -> Result<Config, ConfigError> {
+        let d = Config::default();
+        let mut routes = d.routes;
+        for (path, app) in self.routes.unwrap_or_default() {
+            routes.insert(&path, &app).map_err(ConfigError::Route)?;
+        }
+        let listen = match self.listen {
+            Some(addrs) => resolve_listen(&addrs)?,
+            None => d.listen,
+        };
+        let cpus = self.cpus.unwrap_or(d.cpus);
+        let seconds = |key, value: Option<f64>, default| match value {
+            None => Ok(default),
+            Some(v) => Duration::try_from_secs_f64(v)
+                .map_err(|_| ConfigError::BadSeconds { key, value: v }),
+        };
+        let config = Config {
+            listen,
+            subprotocols: self.subprotocols.unwrap_or(d.subprotocols),
+            routes,
+            workers: self.workers.unwrap_or(if cpus.is_empty() {
+                d.workers
+            } else {
+                cpus.len()
+            }),
+            cpus,
+            pin: self.pin.unwrap_or(d.pin),
+            private_fd_tables: self.private_fd_tables.unwrap_or(d.private_fd_tables),
+            allowed_origins: self.allowed_origins.unwrap_or(d.allowed_origins),
+            max_connections: self.max_connections.unwrap_or(d.max_connections),
+            max_head_size: self.max_head_size.unwrap_or(d.max_head_size),
+            head_timeout: seconds("head_timeout", self.head_timeout, d.head_timeout)?,
+            max_message_size: self.max_message_size.unwrap_or(d.max_message_size),
+            ping_interval: seconds("ping_interval", self.ping_interval, d.ping_interval)?,
+            idle_timeout: seconds("idle_timeout", self.idle_timeout, d.idle_timeout)?,
+            outbound_cap: self.outbound_cap.unwrap_or(d.outbound_cap),
+            slow_subscriber: self.slow_subscriber.unwrap_or(d.slow_subscriber),
+            shutdown_timeout: seconds(
+                "shutdown_timeout",
+                self.shutdown_timeout,
+                d.shutdown_timeout,
+            )?,
+            log_level: self.log_level.unwrap_or(d.log_level),
+            deflate: self.deflate.unwrap_or(d.deflate),
+        };
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+/// `items` comma-separated, or `none` if there are none.
+fn list<T: std::fmt::Display>(items: &[T], none: &str) -> String {
+    if items.is_empty() {
+        return none.to_owned();
+    }
+    items
+        .iter()
+        .map(T::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The name a value-enum value has on the command line and in the file.
+fn value_name<T: ValueEnum>(value: T) -> String {
+    value
+        .to_possible_value()
+        .map_or_else(String::new, |v| v.get_name().to_owned())
+}
+
+/// Every address each `HOST:PORT` resolves to, in order.
+fn resolve_listen(addrs: &[String]) -> Result<Vec<SocketAddr>, ConfigError> {
+    let mut out = Vec::new();
+    for addr in addrs {
+        let unresolvable = |reason: String| ConfigError::Unresolvable {
+            addr: addr.clone(),
+            reason,
+        };
+        let resolved: Vec<_> = addr
+            .to_socket_addrs()
+            .map_err(|e| unresolvable(e.to_string()))?
+            .collect();
+        if resolved.is_empty() {
+            return Err(unresolvable("no addresses".to_owned()));
+        }
+        out.extend(resolved);
+    }
+    Ok(out)
+}
