@@ -18,6 +18,8 @@ pub(crate) struct HeadScanner {
     /// A non-empty line has been seen: empty lines before the start line are skipped (RFC 9112
     /// section 2.2), so they do not end the head.
     seen_line: bool,
+    /// Bytes examined over the scanner's life, across heads (kept by `reset`).
+    total: u64,
 }
 
 impl HeadScanner {
@@ -26,7 +28,7 @@ impl HeadScanner {
     /// buffer restarts the search.
     pub(crate) fn scan(&mut self, buf: &[u8]) -> Option<usize> {
         if buf.len() < self.scanned {
-            *self = HeadScanner::default();
+            self.reset();
         }
         let mut pos = self.scanned;
         while let Some(offset) = memchr::memchr(b'\n', &buf[pos..]) {
@@ -34,7 +36,8 @@ impl HeadScanner {
             let line = &buf[self.line_start..lf];
             if line.is_empty() || line == b"\r" {
                 if self.seen_line {
-                    *self = HeadScanner::default();
+                    self.total += (lf + 1 - self.scanned) as u64;
+                    self.reset();
                     return Some(lf + 1);
                 }
             } else {
@@ -43,12 +46,22 @@ impl HeadScanner {
             self.line_start = lf + 1;
             pos = lf + 1;
         }
+        self.total += (buf.len() - self.scanned) as u64;
         self.scanned = buf.len();
         None
     }
 
+    /// Forgets the head in progress.
     pub(crate) fn reset(&mut self) {
-        *self = HeadScanner::default();
+        *self = HeadScanner {
+            total: self.total,
+            ..HeadScanner::default()
+        };
+    }
+
+    /// Bytes examined so far, over every head.
+    pub(crate) fn total(&self) -> u64 {
+        self.total
     }
 }
 

@@ -206,6 +206,14 @@ impl RequestParser {
         self.limits
     }
 
+    /// Bytes this parser has examined, over every head it parsed: each call looks only at the
+    /// bytes appended since the previous one, so a head that arrives one byte at a time costs
+    /// its length, not its length squared. A server can count it to show that it keeps one
+    /// parser per connection while a head is incomplete.
+    pub fn bytes_scanned(&self) -> u64 {
+        self.scanner.total()
+    }
+
     /// Forgets a partly received head (the caller threw its bytes away).
     pub fn reset(&mut self) {
         self.scanner.reset();

@@ -10,6 +10,7 @@
 use switchyard_frame::{Decoder, Session};
 use switchyard_netio::{ConnId, TimerId};
 
+use crate::head::PartialHead;
 use crate::routes::RouteId;
 
 /// What one connection is doing.
@@ -31,8 +32,9 @@ pub enum Conn {
 
 /// A connection before its upgrade.
 pub struct HttpConn {
-    /// Bytes of a request head that did not arrive in one read; `None` when nothing is pending.
-    pub partial: Option<Box<Vec<u8>>>,
+    /// A request head that did not arrive in one read, with its parser; `None` when nothing is
+    /// pending.
+    pub partial: Option<Box<PartialHead>>,
     /// The head timeout (408), re-armed per request; cancelling one that fired is harmless.
     pub timer: TimerId,
     /// Requests already answered on this connection (keep-alive).

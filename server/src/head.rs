@@ -2,25 +2,23 @@
 //! reads), the upgrade decision, plain HTTP answers.
 
 use switchyard_handshake::{
-    Body, Decision, Request, Status, Switched, UpgradeOffer, UpgradeProtocol, Verdict, EMPTY_HEADER,
+    write_rejection, Body, Decision, Request, RequestParser, Status, Switched, UpgradeOffer,
+    UpgradeProtocol, Verdict, EMPTY_HEADER,
 };
 use switchyard_netio::{ConnId, Ctx};
 
 use crate::conn::Conn;
 use crate::http::{self, PlainRequest};
 use crate::reactor::Reactor;
-use crate::routes::{App, RouteTable};
+use crate::routes::App;
 
 /// Header storage per parse; the handshake crate's default header count limit.
 const MAX_HEADERS: usize = switchyard_handshake::DEFAULT_MAX_HEADERS;
 
-/// The raw `tcp` upgrade protocol: accepted on bridge routes only, so that
-/// `Upgrade: tcp, websocket` on a bridge route gets a plain byte pipe and elsewhere falls back to
-/// WebSocket (or plain HTTP).
-pub struct TcpTunnel {
-    /// The route table, to tell bridge routes.
-    pub routes: RouteTable,
-}
+/// The raw `tcp` upgrade protocol. Only the acceptor used for bridge routes registers it, so
+/// that `Upgrade: tcp, websocket` on a bridge route gets a plain byte pipe and elsewhere falls
+/// back to WebSocket (or plain HTTP); the route is looked up once, before the decision.
+pub struct TcpTunnel;
 
 impl UpgradeProtocol for TcpTunnel {
     fn token(&self) -> &str {
@@ -29,23 +27,28 @@ impl UpgradeProtocol for TcpTunnel {
 
     fn check(
         &self,
-        request: &Request<'_>,
+        _request: &Request<'_>,
         _offer: &UpgradeOffer<'_>,
         _response: &mut switchyard_handshake::ResponseHeaders,
     ) -> Verdict {
-        match self.routes.lookup(request.path()).1 {
-            App::Bridge { .. } => Verdict::Accept,
-            _ => Verdict::Decline,
-        }
+        Verdict::Accept
     }
+}
+
+/// A request head that did not arrive in one read: its bytes so far and the parser that has
+/// already scanned them, so that each read costs only its own bytes (a client sending one byte
+/// at a time must not make the server re-scan the head on every read).
+pub struct PartialHead {
+    bytes: Vec<u8>,
+    parser: RequestParser,
 }
 
 /// What to do after one request was handled.
 enum Next {
     /// Parse the next pipelined request from `consumed` on.
     More(usize),
-    /// Wait for more bytes; `usize` bytes from the start are already consumed.
-    Partial(usize),
+    /// Wait for more bytes.
+    Partial,
     /// The connection changed state (upgraded, rejected, closing): stop.
     Stop,
 }
@@ -60,72 +63,86 @@ impl Reactor {
         data: &[u8],
     ) {
         let Conn::Http(h) = conn else { return };
-        match h.partial.take() {
-            None => {
-                let mut pos = 0;
-                loop {
-                    match self.one_request(ctx, id, conn, &data[pos..]) {
-                        Next::More(n) => pos += n,
-                        Next::Partial(n) => {
-                            pos += n;
-                            if pos < data.len() {
-                                if let Conn::Http(h) = conn {
-                                    h.partial = Some(Box::new(data[pos..].to_vec()));
-                                }
-                            }
-                            return;
-                        }
-                        Next::Stop => return,
-                    }
-                }
+        let mut pending = h.partial.take();
+        let mut fresh = None;
+        let (buf, parser) = match pending.as_deref_mut() {
+            Some(head) => {
+                head.bytes.extend_from_slice(data);
+                (&head.bytes[..], &mut head.parser)
             }
-            Some(mut buf) => {
-                buf.extend_from_slice(data);
-                let mut pos = 0;
-                loop {
-                    match self.one_request(ctx, id, conn, &buf[pos..]) {
-                        Next::More(n) => pos += n,
-                        Next::Partial(n) => {
-                            pos += n;
-                            if pos < buf.len() {
-                                buf.drain(..pos);
-                                if let Conn::Http(h) = conn {
-                                    h.partial = Some(buf);
-                                }
-                            }
-                            return;
-                        }
-                        Next::Stop => return,
-                    }
-                }
+            None => (data, fresh.insert(self.shared.acceptor.parser())),
+        };
+        let mut pos = 0;
+        loop {
+            match self.one_request(ctx, id, conn, parser, &buf[pos..]) {
+                Next::More(n) => pos += n,
+                Next::Stop => return,
+                Next::Partial => break,
             }
+        }
+        if pos == buf.len() {
+            return;
+        }
+        // Keep the unparsed rest with the parser that scanned it (the box is reused).
+        let rest = match pending {
+            Some(mut head) => {
+                head.bytes.drain(..pos);
+                head
+            }
+            None => Box::new(PartialHead {
+                bytes: data[pos..].to_vec(),
+                parser: fresh.unwrap_or_else(|| self.shared.acceptor.parser()),
+            }),
+        };
+        if let Conn::Http(h) = conn {
+            h.partial = Some(rest);
         }
     }
 
-    /// Handles the request at the start of `buf`, if complete.
+    /// Handles the request at the start of `buf`, if complete: parse, find the route (once),
+    /// decide with the acceptor for that route.
     fn one_request(
         &mut self,
         ctx: &mut Ctx<'_, Self>,
         id: ConnId,
         conn: &mut Conn,
+        parser: &mut RequestParser,
         buf: &[u8],
     ) -> Next {
         if buf.is_empty() {
-            return Next::Partial(0);
+            return Next::Partial;
         }
         let shared = self.shared.clone();
-        let mut parser = shared.acceptor.parser();
         let mut headers = [EMPTY_HEADER; MAX_HEADERS];
+        let scanned_before = parser.bytes_scanned();
+        let parsed = parser.parse(buf, &mut headers);
+        let scanned = parser.bytes_scanned() - scanned_before;
+        self.metrics().head_bytes_scanned.add(scanned);
         let mut out = std::mem::take(&mut self.hs_out);
-        let decision = match shared
-            .acceptor
-            .accept(&mut parser, buf, &mut headers, &mut out)
-        {
+        let decision = match parsed {
             Ok(Status::Partial) => {
                 self.hs_out = out;
-                return Next::Partial(0);
+                return Next::Partial;
             }
-            Ok(Status::Complete(d)) => d,
+            Err(error) => match write_rejection(&error, &mut out) {
+                Ok(n) => {
+                    self.reject(ctx, id, conn, error.status(), &error, Some(&out[..n]));
+                    self.hs_out = out;
+                    return Next::Stop;
+                }
+                Err(too_small) => Err(too_small),
+            },
+            Ok(Status::Complete(request)) => {
+                let (route, app) = shared.config.routes.lookup(request.path());
+                let acceptor = match app {
+                    App::Bridge { .. } => &shared.bridge_acceptor,
+                    _ => &shared.acceptor,
+                };
+                acceptor.decide(request, &mut out).map(|d| (route, d))
+            }
+        };
+        let (route, decision) = match decision {
+            Ok(decided) => decided,
             Err(too_small) => {
                 // Our 4 KiB response buffer only overflows with absurdly long negotiated fields.
                 self.hs_out = out;
@@ -141,7 +158,6 @@ impl Reactor {
             }
             Decision::NotUpgrade(request) => self.plain(ctx, id, conn, &request),
             Decision::Switch(switch) => {
-                let route = shared.config.routes.lookup(switch.request.path()).0;
                 let response = switch.response;
                 let leftover = switch.leftover;
                 let _ = ctx.write(id, response);

@@ -128,6 +128,10 @@ pub struct CoreMetrics {
     pub backpressure_pauses: Counter,
     /// Bridge backend connections that failed.
     pub bridge_connect_failures: Counter,
+    /// Request head bytes the parsers examined: equal to the head bytes received, however the
+    /// heads were split across reads (each connection keeps its parser while a head is
+    /// incomplete, so nothing is scanned twice).
+    pub head_bytes_scanned: Counter,
 }
 
 impl Default for CoreMetrics {
@@ -148,6 +152,7 @@ impl Default for CoreMetrics {
             broadcast_skipped: Counter::default(),
             backpressure_pauses: Counter::default(),
             bridge_connect_failures: Counter::default(),
+            head_bytes_scanned: Counter::default(),
         }
     }
 }
@@ -292,6 +297,11 @@ impl Registry {
                 "switchyard_bridge_connect_failures_total",
                 "Bridge backend connections that failed.",
                 |c| c.bridge_connect_failures.get(),
+            ),
+            (
+                "switchyard_head_bytes_scanned_total",
+                "Request head bytes examined by the parsers (each byte once, however split).",
+                |c| c.head_bytes_scanned.get(),
             ),
         ] {
             head(&mut out, name, "counter", help);

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use switchyard_handshake::{Acceptor, ProtocolId};
+use switchyard_handshake::Acceptor;
 use switchyard_netio::{
     Accepted, Close, CloseReason, ConnId, Ctx, Handler, Pressure, ReactorInfo, SharedBytes,
 };
@@ -51,11 +51,11 @@ pub enum Message {
 pub struct Shared {
     /// The resolved configuration.
     pub config: Config,
-    /// The handshake acceptor (WebSocket with permessage-deflate when enabled, plus the `tcp`
-    /// protocol).
+    /// The handshake acceptor of echo and broadcast routes: WebSocket, with permessage-deflate
+    /// when enabled.
     pub acceptor: Acceptor<switchyard_handshake::PermessageDeflate>,
-    /// The id of the registered `tcp` protocol.
-    pub tcp: ProtocolId,
+    /// The acceptor of bridge routes: the same plus the raw `tcp` protocol.
+    pub bridge_acceptor: Acceptor<switchyard_handshake::PermessageDeflate>,
     /// Codec limits for every WebSocket.
     pub codec: switchyard_frame::Config,
     /// Every core's metrics.

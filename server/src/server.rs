@@ -31,13 +31,9 @@ impl std::fmt::Debug for Server {
     }
 }
 
-/// The handshake acceptor for a configuration.
-fn acceptor(
-    config: &Config,
-) -> io::Result<(
-    Acceptor<PermessageDeflate>,
-    switchyard_handshake::ProtocolId,
-)> {
+/// The handshake acceptor for a configuration; `bridge` adds the raw `tcp` protocol, which only
+/// bridge routes accept.
+fn acceptor(config: &Config, bridge: bool) -> io::Result<Acceptor<PermessageDeflate>> {
     let origin = if config.allowed_origins.is_empty() {
         OriginPolicy::any()
     } else {
@@ -60,19 +56,20 @@ fn acceptor(
         .limits(Limits::default().max_head_bytes(config.max_head_size))
         .websocket(websocket)
         .extensions(deflate);
-    let tcp = acceptor
-        .register(TcpTunnel {
-            routes: config.routes.clone(),
-        })
-        .map_err(|e| io::Error::other(format!("registering the tcp protocol: {e:?}")))?;
-    Ok((acceptor, tcp))
+    if bridge {
+        acceptor
+            .register(TcpTunnel)
+            .map_err(|e| io::Error::other(format!("registering the tcp protocol: {e:?}")))?;
+    }
+    Ok(acceptor)
 }
 
 impl Server {
     /// Binds every listen address and starts the reactors. Errors (an address in use) come back
     /// here, before anything runs.
     pub fn start(config: Config) -> io::Result<Server> {
-        let (acceptor, tcp) = acceptor(&config)?;
+        let (websocket_acceptor, bridge_acceptor) =
+            (acceptor(&config, false)?, acceptor(&config, true)?);
         let metrics = Registry::new(config.workers);
         let mut codec = switchyard_frame::Config::default();
         codec.max_message_size = config.max_message_size;
@@ -94,8 +91,8 @@ impl Server {
         };
         let shared = Arc::new(Shared {
             config,
-            acceptor,
-            tcp,
+            acceptor: websocket_acceptor,
+            bridge_acceptor,
             codec,
             metrics: metrics.clone(),
         });

@@ -188,3 +188,33 @@ fn idle_connection_is_pinged_then_closed() {
         .unwrap();
     assert!(closed_within(&mut s, Duration::from_secs(5)));
 }
+
+#[test]
+fn a_head_sent_one_byte_at_a_time_is_scanned_once() {
+    let server = TestServer::start(&[]);
+    let series = "switchyard_head_bytes_scanned_total";
+    // Each scrape's own request head is scanned too: measure it.
+    let first = server.metric(series);
+    let scrape = server.metric(series) - first;
+    assert!(scrape > 0, "the scrape's own head is counted");
+    let head = format!(
+        "GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+         X-Padding: {}\r\n\r\n",
+        "p".repeat(400)
+    );
+    let before = server.metric(series);
+    let mut s = tcp(server.addr);
+    s.set_nodelay(true).unwrap();
+    for byte in head.as_bytes() {
+        s.write_all(&[*byte]).unwrap();
+        // Give the server a read per byte (coalesced bytes only make the test easier to pass
+        // for a server that re-scans, never harder for one that does not).
+        std::thread::sleep(Duration::from_micros(500));
+    }
+    let response = read_response(&mut s);
+    assert!(response.starts_with("HTTP/1.1 101"), "{response}");
+    let after = server.metric(series);
+    // Re-scanning the whole head on each read would cost about len^2 / 2 = 150,000 bytes.
+    assert_eq!(after - before, head.len() as u64 + scrape);
+}
