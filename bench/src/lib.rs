@@ -16,7 +16,10 @@
 //! memory however many samples are recorded; `mio` is the event loop the server itself uses, so
 //! the generator has the same syscall profile as a careful client; `socket2` binds a source
 //! address before connecting (to spread connections over 127.0.0.x past the ~28,000 ephemeral
-//! ports of one source address).
+//! ports of one source address). `serde` and `serde_json` write what `switchyard-load` prints with
+//! `--json` (the report and the `--hold` line) from typed values, and the crate's tests parse it
+//! back into typed structs: hand-written JSON got escaping and non-finite numbers to get right
+//! by hand, and tests that scraped it by string matching broke on any change of spacing.
 #![deny(unsafe_code)]
 
 pub mod accept;

@@ -5,17 +5,19 @@
 
 mod common;
 
-use common::field;
+use common::{parse, wait_until, Held, Report};
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// Descriptors open in process `pid`.
-fn open_fds(pid: u32) -> usize {
+/// Sockets among the descriptors of process `pid`.
+fn open_sockets(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd"))
         .unwrap()
+        .filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+        .filter(|target| target.to_string_lossy().starts_with("socket:"))
         .count()
 }
 
@@ -43,26 +45,17 @@ fn two_generators_hold_together_and_release_on_eof() {
             .spawn()
             .expect("start switchyard-null"),
     );
-    let start = Instant::now();
-    while std::net::TcpStream::connect(&addr).is_err() {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "null server never listened"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    // The probe connections above may still be open on the server's side: take the baseline
-    // once the count has stopped changing.
-    let mut baseline = open_fds(server.0.id());
-    let settle = Instant::now();
-    loop {
-        std::thread::sleep(Duration::from_millis(50));
-        let now = open_fds(server.0.id());
-        if now == baseline || settle.elapsed() > Duration::from_secs(5) {
-            break;
-        }
-        baseline = now;
-    }
+    wait_until(Duration::from_secs(10), "the null server to listen", || {
+        std::net::TcpStream::connect(&addr).is_ok()
+    });
+    // The probe connection that got through is closed on our side: wait until the server has
+    // closed its side too, leaving its listener as its only socket.
+    let pid = server.0.id();
+    wait_until(
+        Duration::from_secs(10),
+        "the server to close the probe",
+        || open_sockets(pid) == 1,
+    );
 
     let mut generators: Vec<(Killed, BufReader<ChildStdout>)> = (0..2)
         .map(|_| {
@@ -78,25 +71,33 @@ fn two_generators_hold_together_and_release_on_eof() {
             (Killed(child), out)
         })
         .collect();
-    for (_, out) in &mut generators {
+    for (child, out) in &mut generators {
         let mut line = String::new();
         out.read_line(&mut line).unwrap();
-        assert!(line.contains("\"event\": \"held\""), "{line}");
-        assert_eq!(field(&line, "open"), 100.0, "{line}");
-        assert_eq!(field(&line, "errors"), 0.0, "{line}");
+        let held: Held = parse(&line);
+        assert_eq!(held.event, "held", "{line}");
+        assert_eq!(held.pid, child.0.id(), "{line}");
+        assert_eq!(held.open, 100, "{line}");
+        assert_eq!(held.errors, 0, "{line}");
+        assert_eq!(held.hold_s, 60.0, "{line}");
     }
     // Both hold at once: the server has all 200 (the null server closes nothing by itself).
-    assert!(
-        open_fds(server.0.id()) >= baseline + 200,
-        "server holds both generators' connections"
+    assert_eq!(
+        open_sockets(pid),
+        1 + 200,
+        "server holds its listener and both generators' connections"
     );
 
     let released = Instant::now();
     for (child, out) in &mut generators {
         drop(child.0.stdin.take());
-        let mut report = String::new();
-        out.read_line(&mut report).unwrap();
-        assert_eq!(field(&report, "open_after_hold"), 100.0, "{report}");
+        let mut line = String::new();
+        out.read_line(&mut line).unwrap();
+        let report: Report = parse(&line);
+        assert_eq!(report.scenario, "idle", "{line}");
+        assert_eq!(report.open, Some(100), "{line}");
+        assert_eq!(report.open_after_hold, Some(100), "{line}");
+        assert_eq!(report.errors, 0, "{line}");
         assert!(child.0.wait().unwrap().success());
     }
     assert!(

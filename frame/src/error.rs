@@ -93,7 +93,22 @@ impl Error {
             | Error::MessageTooLarge { .. }
             | Error::DecompressedMessageTooLarge { .. } => CloseCode::MESSAGE_TOO_BIG,
             Error::TooManyFragments { .. } => CloseCode::POLICY_VIOLATION,
-            _ => CloseCode::PROTOCOL_ERROR,
+            // Listed one by one: a new variant must be given its code, not fall into 1002.
+            Error::ReservedBitsSet
+            | Error::Rsv1WithoutExtension
+            | Error::Rsv1OnControlFrame
+            | Error::Rsv1OnContinuation
+            | Error::ReservedOpcode(_)
+            | Error::UnmaskedFrameFromClient
+            | Error::MaskedFrameFromServer
+            | Error::LengthMsbSet
+            | Error::NonMinimalLength
+            | Error::ControlFrameTooLong(_)
+            | Error::FragmentedControlFrame
+            | Error::UnexpectedContinuation
+            | Error::ExpectedContinuation
+            | Error::CloseFrameTooShort
+            | Error::InvalidCloseCode(_) => CloseCode::PROTOCOL_ERROR,
         }
     }
 
@@ -165,7 +180,15 @@ impl fmt::Display for Error {
                     Error::UnexpectedContinuation | Error::ExpectedContinuation => "RFC 6455 5.4",
                     Error::CloseFrameTooShort | Error::InvalidCloseReason => "RFC 6455 5.5.1",
                     Error::InvalidUtf8 => "RFC 6455 8.1",
-                    _ => "extension",
+                    Error::InvalidCompressedData => "extension",
+                    // Written with their values by the arms above.
+                    Error::ReservedOpcode(_)
+                    | Error::ControlFrameTooLong(_)
+                    | Error::InvalidCloseCode(_)
+                    | Error::FrameTooLarge { .. }
+                    | Error::MessageTooLarge { .. }
+                    | Error::DecompressedMessageTooLarge { .. }
+                    | Error::TooManyFragments { .. } => unreachable!(),
                 };
                 write!(f, "{} ({rule})", other.reason())
             }

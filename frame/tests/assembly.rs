@@ -146,7 +146,16 @@ fn fragmented_message_is_owned_and_memory_is_released() {
 fn partial_message_holds_memory_only_while_in_progress() {
     let mut conn = server();
     let mut first = client_frame(false, 2, &[1; 100]);
-    let _ = conn.handle_bytes(&mut first).unwrap();
+    let first_len = first.len();
+    let progress = conn.handle_bytes(&mut first).unwrap();
+    assert_eq!(
+        progress.consumed, first_len,
+        "the whole first fragment is taken"
+    );
+    assert!(
+        progress.event.is_none(),
+        "no event before the last fragment"
+    );
     assert!(conn.heap_bytes() >= 100);
     let mut last = client_frame(true, 0, &[]);
     let progress = conn.handle_bytes(&mut last).unwrap();

@@ -1,25 +1,47 @@
 //! The hot path allocates nothing: a counting global allocator proves that decoding complete
 //! single-frame messages (and answering them with encode_header) makes zero heap allocations.
+//!
+//! The count is per thread: libtest's main thread (and any other test's thread) allocates while
+//! this test runs, and must not be counted. The codec is sans-IO and runs on the test's thread.
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::cell::Cell;
 
 use switchyard_frame::{Config, Connection, Event, FrameHeader, OpCode, Role};
 
 struct Counting;
 
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+thread_local! {
+    /// Allocations and reallocations made by this thread. A const-initialised `Cell` without
+    /// a destructor: reading it never allocates.
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+}
+
+fn count() {
+    // `try_with`: a thread being torn down may still allocate; it is not the measured thread.
+    let _ = ALLOCATIONS.try_with(|a| a.set(a.get() + 1));
+}
+
+/// Allocations made by the calling thread so far.
+fn allocations() -> usize {
+    ALLOCATIONS.with(Cell::get)
+}
 
 // SAFETY: delegates every call to the system allocator unchanged; it only counts.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        count();
         // SAFETY: same layout contract as our caller's.
         unsafe { System.alloc(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         // SAFETY: ptr was allocated by System.alloc with this layout.
         unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        count();
+        // SAFETY: ptr was allocated by System with this layout; same contract as our caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
     }
 }
 
@@ -52,7 +74,7 @@ fn echoing_single_frame_messages_allocates_nothing() {
     }
     let mut conn = Connection::new(Role::Server, Config::default());
     let mut echoed = 0usize;
-    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    let before = allocations();
     let mut pos = 0;
     while pos < stream.len() {
         let progress = conn.handle_bytes(&mut stream[pos..]).unwrap();
@@ -65,8 +87,36 @@ fn echoing_single_frame_messages_allocates_nothing() {
         let header = conn.encode_header(opcode, true, len).unwrap();
         echoed += header.len() + len;
     }
-    let after = ALLOCATIONS.load(Ordering::Relaxed);
+    let after = allocations();
     assert_eq!(after - before, 0, "allocations on the hot path");
     assert!(echoed > 1000 * 2);
     assert_eq!(conn.heap_bytes(), 0);
+}
+
+#[test]
+fn the_counter_sees_this_threads_allocations_and_no_others() {
+    let before = allocations();
+    let v = std::hint::black_box(vec![1u8; 16]);
+    drop(v);
+    assert_eq!(allocations() - before, 1, "one Vec, one allocation");
+    let before = allocations();
+    std::thread::spawn(|| drop(std::hint::black_box(vec![1u8; 16])))
+        .join()
+        .unwrap();
+    // Spawning allocates on this thread too (the thread's handle); the Vec on the other
+    // thread must not be added to them, which a second run shows: the same count each time.
+    let first = allocations() - before;
+    let before = allocations();
+    std::thread::spawn(|| {
+        for _ in 0..100 {
+            drop(std::hint::black_box(vec![1u8; 16]));
+        }
+    })
+    .join()
+    .unwrap();
+    assert_eq!(
+        allocations() - before,
+        first,
+        "another thread's 100 Vecs are not counted"
+    );
 }

@@ -1,5 +1,7 @@
-//! The echo server the figures measure (see `benches/figures.sh`): the echo example plus flags
-//! and a raised descriptor limit.
+//! The raw TCP echo server that the figures in `benches/FIGURES.md` were measured on: the echo
+//! example plus flags (reactors, accept mode, defer-accept, CPUs) and a raised descriptor limit.
+//! `benches/figures.sh` now measures through the `switchyard` server with `switchyard-load`,
+//! which speaks WebSocket; drive this one with any raw TCP client.
 //!
 //! `bench_server [--addr 127.0.0.1:7000] [--reactors N] [--accept reuseport|rr|ll]
 //! [--defer-accept SECS] [--cpus 0,1]`

@@ -69,7 +69,9 @@
 //! pending timer. No read buffer (one per reactor), no write queue (allocated only while the
 //! socket is full). The slab is reserved up front as address space, so it never reallocates
 //! and only used slots become resident. Measured: about 25 bytes of resident memory per idle
-//! connection at 10,000 connections with `Conn = ()` (VmRSS before and after, `loadgen idle`).
+//! connection at 10,000 connections with `Conn = ()` (VmRSS before and after, with a raw-TCP
+//! client since removed; `switchyard-load --server-pid PID idle -c 10000` is the equivalent
+//! today, through a WebSocket server: `benches/FIGURES.md`).
 //!
 //! # More connections than `RLIMIT_NOFILE`
 //! The descriptor limit bounds each descriptor *table*, and a thread can have its own. With

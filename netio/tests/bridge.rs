@@ -148,7 +148,10 @@ fn bridge_pipes_both_ways_with_backpressure() {
     })
     .unwrap();
     let mut c = client(server.local_addrs()[0]);
-    std::thread::sleep(std::time::Duration::from_millis(300)); // let the backend flood
+    // Not reading yet: the backend's 6 MiB must fill the client side's queue first.
+    wait_until("the client side to fill up", || {
+        log.lock().unwrap().contains(&"client High".to_string())
+    });
     assert!(read_n(&mut c, big.len()) == big, "backend bytes intact");
     send(&mut c, b"ping through the bridge");
     assert_eq!(read_n(&mut c, 23), b"ping through the bridge");

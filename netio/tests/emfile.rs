@@ -50,6 +50,16 @@ fn emfile_child() {
     let _ = std::io::stdin().read_to_end(&mut Vec::new());
 }
 
+/// The child's `RLIMIT_NOFILE`: it holds fewer descriptors than there are clients.
+const FD_LIMIT: usize = 40;
+
+/// Every descriptor number below `FD_LIMIT` is taken in process `pid`: the next accept fails
+/// with EMFILE. (A count of `/proc/PID/fd` would not do: descriptors inherited above the limit
+/// count too.)
+fn descriptor_table_full(pid: u32) -> bool {
+    (0..FD_LIMIT).all(|fd| std::fs::symlink_metadata(format!("/proc/{pid}/fd/{fd}")).is_ok())
+}
+
 fn cpu_ticks(pid: u32) -> u64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
     // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
@@ -62,7 +72,9 @@ fn backs_off(mode: &str) {
     let exe = std::env::current_exe().unwrap();
     let mut child = Command::new("sh")
         .arg("-c")
-        .arg("ulimit -n 40 && exec \"$0\" --exact emfile_child --nocapture --test-threads=1")
+        .arg(format!(
+            "ulimit -n {FD_LIMIT} && exec \"$0\" --exact emfile_child --nocapture --test-threads=1"
+        ))
         .arg(exe)
         .env(CHILD_ENV, mode)
         .stdin(Stdio::piped())
@@ -80,8 +92,11 @@ fn backs_off(mode: &str) {
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
     // More clients than the child has descriptors: the kernel queues the rest in the backlog.
     let mut clients: Vec<_> = (0..80).map(|_| client(addr)).collect();
-    std::thread::sleep(Duration::from_millis(300));
+    wait_until("the child to run out of descriptors", || {
+        descriptor_table_full(child.id())
+    });
     let before = cpu_ticks(child.id());
+    // Kept on purpose: the CPU the child uses over one second out of descriptors is the measure.
     std::thread::sleep(Duration::from_secs(1));
     let used = cpu_ticks(child.id()) - before;
     // A spinning accept loop would use ~100 ticks (a whole core) in that second.

@@ -302,6 +302,7 @@ fn hold_in_child(mode: &str) -> (usize, [usize; 2]) {
         && stable_since.elapsed() < Duration::from_secs(1)
         && Instant::now() < deadline
     {
+        // A poll, bounded by `deadline`: the condition is "all held, or no progress for 1 s".
         std::thread::sleep(Duration::from_millis(50));
         let now = count(&mut stdin);
         if now != held {

@@ -8,7 +8,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::*;
-use switchyard_netio::{start, Accepted, Config, ConnId, Ctx, Handler, SharedBytes, TimerId};
+use switchyard_netio::{
+    start, Accepted, CloseReason, Config, ConnId, Ctx, Handler, SharedBytes, TimerId,
+};
 
 fn config(reactors: usize) -> Config {
     Config {
@@ -76,6 +78,7 @@ fn timers_fire_after_their_delay_and_cancelled_ones_never() {
 /// Timer of a connection that closed before it fired.
 struct Orphan {
     fired: Arc<AtomicUsize>,
+    closed: Arc<AtomicUsize>,
 }
 
 impl Handler for Orphan {
@@ -89,20 +92,32 @@ impl Handler for Orphan {
     fn on_timer(&mut self, _: &mut Ctx<'_, Self>, _: ConnId, _: &mut (), _: u64) {
         self.fired.fetch_add(1, Ordering::SeqCst);
     }
+    fn on_close(&mut self, _: &mut Ctx<'_, Self>, _: ConnId, _: (), _: CloseReason) {
+        self.closed.fetch_add(1, Ordering::SeqCst);
+    }
 }
 
 #[test]
 fn a_closed_connections_timer_is_dropped_even_if_its_slot_is_reused() {
     let fired = Arc::new(AtomicUsize::new(0));
     let f = fired.clone();
-    let server = start(config(1), move |_| Orphan { fired: f.clone() }).unwrap();
+    let closed = Arc::new(AtomicUsize::new(0));
+    let c = closed.clone();
+    let server = start(config(1), move |_| Orphan {
+        fired: f.clone(),
+        closed: c.clone(),
+    })
+    .unwrap();
     let addr = server.local_addrs()[0];
     drop(client(addr)); // its timer is pending; it closes at once
-    std::thread::sleep(Duration::from_millis(20));
+    wait_until("the first connection's close", || {
+        closed.load(Ordering::SeqCst) == 1
+    });
     let _kept = client(addr); // likely reuses the slab slot
     wait_until("the live connection's timer", || {
         fired.load(Ordering::SeqCst) >= 1
     });
+    // Kept on purpose: the orphan's timer must NOT fire; give a late one time to show.
     std::thread::sleep(Duration::from_millis(100));
     assert_eq!(
         fired.load(Ordering::SeqCst),
@@ -278,6 +293,7 @@ fn reactor_timers_tick_from_on_start() {
     .unwrap();
     wait_until("5 ticks per reactor", || ticks.load(Ordering::SeqCst) == 10);
     assert!(t0.elapsed() >= Duration::from_millis(100));
+    // Kept on purpose: no further tick must come; 60 ms is three periods.
     std::thread::sleep(Duration::from_millis(60));
     assert_eq!(
         ticks.load(Ordering::SeqCst),

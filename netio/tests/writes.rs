@@ -18,6 +18,7 @@ const CHUNKS: usize = 64; // 4 MiB
 
 #[derive(Default)]
 struct Log {
+    accepted: usize,
     pressure: Vec<Pressure>,
     queued_after_accept: Vec<usize>,
     /// By (reactor, id): ids are per reactor.
@@ -95,7 +96,9 @@ fn partial_writes_deliver_everything_in_order_with_pressure_reports() {
         assert!(n > 0, "early EOF at {}", got.len());
         got.extend_from_slice(&buf[..n]);
         if got.len() < 256 << 10 {
-            std::thread::sleep(Duration::from_micros(200)); // a slow reader at first
+            // Kept on purpose: a slow reader at first, so that the server meets many short
+            // writes; there is no condition to wait for, the pace is the test.
+            std::thread::sleep(Duration::from_micros(200));
         }
     }
     assert!(got == *data, "bytes differ");
@@ -144,7 +147,9 @@ fn input_arriving_while_output_is_full_is_not_lost() {
     // The client writes 8 MiB before reading anything back: the server's queue must fill,
     // reading must pause, and resume when the client catches up.
     let w = std::thread::spawn(move || send(&mut writer, &d));
-    std::thread::sleep(Duration::from_millis(300));
+    wait_until("the echo queue over the high water mark", || {
+        !log.lock().unwrap().pressure.is_empty()
+    });
     let mut reader = c;
     let got = read_n(&mut reader, data.len());
     w.join().unwrap();
@@ -181,6 +186,7 @@ fn peer_reset_mid_write_is_cleaned_up_once() {
         drop(c);
     }
     wait_until("20 closes", || log.lock().unwrap().closes.len() == 20);
+    // Kept on purpose: a second close of the same connection must NOT arrive; give it time to.
     std::thread::sleep(Duration::from_millis(100));
     let log = log.lock().unwrap();
     for (id, reasons) in &log.closes {
@@ -269,6 +275,7 @@ impl Handler for Paused {
     fn accept(&mut self, ctx: &mut Ctx<'_, Self>, id: ConnId, _: &Accepted) -> Option<()> {
         ctx.pause_read(id);
         assert!(ctx.is_read_paused(id));
+        self.log.lock().unwrap().accepted += 1;
         Some(())
     }
     fn on_data(&mut self, _: &mut Ctx<'_, Self>, _: ConnId, _: &mut (), _: &mut [u8]) {
@@ -297,7 +304,10 @@ fn a_reset_is_noticed_while_reading_is_paused() {
     let server = start(config, move |_| Paused { log: l.clone() }).unwrap();
     let mut c = client(server.local_addrs()[0]);
     send(&mut c, b"unread");
-    std::thread::sleep(Duration::from_millis(50));
+    // The reset must come after the server accepted (and paused) the connection.
+    wait_until("the connection accepted", || {
+        log.lock().unwrap().accepted == 1
+    });
     socket2::SockRef::from(&c)
         .set_linger(Some(Duration::ZERO))
         .unwrap();

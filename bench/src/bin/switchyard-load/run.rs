@@ -9,7 +9,7 @@ use switchyard_frame::OpCode;
 use crate::cli::{Common, Scenario};
 use crate::engine::{Engine, Mode, Role};
 use crate::net::Connector;
-use crate::report::Report;
+use crate::report::{Held, Report};
 
 /// How long one poll waits at most: the progress line and deadlines are checked this often.
 const TICK: Duration = Duration::from_millis(50);
@@ -131,7 +131,7 @@ pub fn run(scenario: &Scenario, common: &Common) -> io::Result<Report> {
 
     let result = match *scenario {
         Scenario::Upgrade { concurrency, count } => {
-            report.num("concurrency", concurrency as f64, 0, "");
+            report.count("concurrency", concurrency as u64, "");
             upgrade(
                 &mut engine,
                 &mut progress,
@@ -148,9 +148,9 @@ pub fn run(scenario: &Scenario, common: &Common) -> io::Result<Report> {
             binary,
             warmup,
         } => {
-            report.num("connections", connections as f64, 0, "");
-            report.num("in_flight", in_flight as f64, 0, "per connection");
-            report.num("size", size as f64, 0, "bytes");
+            report.count("connections", connections as u64, "");
+            report.count("in_flight", in_flight as u64, "per connection");
+            report.count("size", size as u64, "bytes");
             report.text("kind", if binary { "binary" } else { "text" });
             engine.sending = false;
             open_all(&mut engine, &mut progress, connections, 256, Role::Plain)?;
@@ -197,9 +197,9 @@ pub fn run(scenario: &Scenario, common: &Common) -> io::Result<Report> {
             binary,
             warmup,
         } => {
-            report.num("subscribers", subscribers as f64, 0, "");
-            report.num("in_flight", in_flight as f64, 0, "messages");
-            report.num("size", size as f64, 0, "bytes");
+            report.count("subscribers", subscribers as u64, "");
+            report.count("in_flight", in_flight as u64, "messages");
+            report.count("size", size as u64, "bytes");
             report.text("kind", if binary { "binary" } else { "text" });
             open_all(&mut engine, &mut progress, subscribers, 256, Role::Plain)?;
             open_all(&mut engine, &mut progress, 1, 1, Role::Publisher)?;
@@ -217,10 +217,9 @@ pub fn run(scenario: &Scenario, common: &Common) -> io::Result<Report> {
                 "deliveries",
                 &mut report,
             );
-            report.num(
+            report.count(
                 "broadcasts_complete",
-                engine.counters.broadcasts_complete as f64,
-                0,
+                engine.counters.broadcasts_complete,
                 "messages",
             );
             result
@@ -228,7 +227,7 @@ pub fn run(scenario: &Scenario, common: &Common) -> io::Result<Report> {
     };
     progress.finish();
     result?;
-    report.num("errors", engine.counters.error_count() as f64, 0, "");
+    report.count("errors", engine.counters.error_count(), "");
     if !engine.counters.errors.is_empty() {
         let kinds: Vec<String> = engine
             .counters
@@ -326,7 +325,7 @@ fn measure(
     unit: &'static str,
     report: &mut Report,
 ) -> io::Result<()> {
-    report.num("open", engine.open as f64, 0, "connections");
+    report.count("open", engine.open as u64, "connections");
     let warm_until = Instant::now() + warmup;
     while Instant::now() < warm_until {
         engine.step(TICK)?;
@@ -363,7 +362,7 @@ fn figures(
     let seconds = (end.at - start.at).as_secs_f64();
     let ops = end.ops - start.ops;
     report.num("duration_s", seconds, 3, "s");
-    report.num("ops", ops as f64, 0, unit);
+    report.count("ops", ops, unit);
     report.num("ops_per_s", ops as f64 / seconds, 0, "/s");
     let us = |q: f64| engine.latency.value_at_quantile(q) as f64 / 1000.0;
     report.num("latency_p50_us", us(0.5), 1, "us");
@@ -408,7 +407,7 @@ fn idle(
     settle: Duration,
     report: &mut Report,
 ) -> io::Result<()> {
-    report.num("connections", connections as f64, 0, "requested");
+    report.count("connections", connections as u64, "requested");
     let rss_before = common
         .server_pid
         .and_then(|pid| procfs::rss_bytes(pid).ok());
@@ -422,7 +421,7 @@ fn idle(
         progress.tick(engine, "holding");
     }
     let held = engine.open;
-    report.num("open", held as f64, 0, "connections");
+    report.count("open", held as u64, "connections");
     report.num("open_time_s", opened_in.as_secs_f64(), 2, "s");
     report.num(
         "upgrades_per_s",
@@ -469,10 +468,14 @@ fn hold_open(
     let pid = std::process::id();
     let (open, errors) = (engine.open, engine.counters.error_count());
     if common.json {
-        println!(
-            "{{\"event\": \"held\", \"pid\": {pid}, \"open\": {open}, \"errors\": {errors}, \"hold_s\": {}}}",
-            hold.as_secs_f64()
-        );
+        let held = Held {
+            event: "held",
+            pid,
+            open: open as u64,
+            errors,
+            hold_s: hold.as_secs_f64(),
+        };
+        println!("{}", held.json());
     } else {
         println!(
             "holding {open} connections for up to {:.1} s",
@@ -495,6 +498,6 @@ fn hold_open(
         progress.tick(engine, "holding");
     }
     report.num("hold_s", hold.as_secs_f64(), 1, "s (at most)");
-    report.num("open_after_hold", engine.open as f64, 0, "connections");
+    report.count("open_after_hold", engine.open as u64, "connections");
     Ok(())
 }
