@@ -51,11 +51,13 @@ pub struct Shared {
     pub config: Config,
     /// The handshake acceptor (WebSocket with permessage-deflate when enabled, plus the `tcp`
     /// protocol).
-    pub acceptor: Acceptor<switchyard_handshake::PermessageDeflate>,
+    pub acceptor: Acceptor<switchyard_handshake::DeflateNegotiator>,
     /// The id of the registered `tcp` protocol.
     pub tcp: ProtocolId,
     /// Codec limits for every WebSocket.
     pub codec: switchyard_frame::Config,
+    /// How hard permessage-deflate compresses what we send (local policy, not negotiated).
+    pub compression: switchyard_frame::deflate::CompressionPolicy,
     /// Every core's metrics.
     pub metrics: Registry,
 }

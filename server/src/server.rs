@@ -6,8 +6,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use switchyard_frame::deflate::CompressionPolicy;
 use switchyard_handshake::{
-    Acceptor, DeflatePolicy, Limits, OriginPolicy, PermessageDeflate, WebSocketConfig,
+    Acceptor, DeflateNegotiator, DeflatePolicy, Limits, OriginPolicy, WebSocketConfig,
 };
 use switchyard_netio::{Reactors, ShutdownHandle};
 
@@ -35,7 +36,7 @@ impl std::fmt::Debug for Server {
 fn acceptor(
     config: &Config,
 ) -> io::Result<(
-    Acceptor<PermessageDeflate>,
+    Acceptor<DeflateNegotiator>,
     switchyard_handshake::ProtocolId,
 )> {
     let origin = if config.allowed_origins.is_empty() {
@@ -49,7 +50,7 @@ fn acceptor(
     // Permessage-deflate: the negotiator is always there and answers only when enabled; what
     // it agrees is installed per connection as the frame crate's extension (`ws.rs`).
     let no_context_takeover = config.deflate != DeflateMode::Takeover;
-    let deflate = PermessageDeflate::new(DeflatePolicy {
+    let deflate = DeflateNegotiator::new(DeflatePolicy {
         enabled: config.deflate != DeflateMode::Off,
         server_no_context_takeover: no_context_takeover,
         client_no_context_takeover: no_context_takeover,
@@ -77,6 +78,10 @@ impl Server {
         let mut codec = switchyard_frame::Config::default();
         codec.max_message_size = config.max_message_size;
         codec.max_frame_size = config.max_message_size;
+        // permessage-deflate's local policy, set once for every connection. No configuration
+        // key sets it: the frame crate's defaults (level 1, messages from 64 bytes) are
+        // documented there with the measurements behind them.
+        let compression = CompressionPolicy::default();
         let net = switchyard_netio::Config {
             listen: config.listen.clone(),
             reactors: config.workers,
@@ -97,6 +102,7 @@ impl Server {
             acceptor,
             tcp,
             codec,
+            compression,
             metrics: metrics.clone(),
         });
         let factory_shared = Arc::clone(&shared);
