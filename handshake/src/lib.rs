@@ -151,6 +151,7 @@ pub use request::{
 };
 pub use response::{reason_phrase, PlainResponse};
 pub use server::{write_rejection, Acceptor, Decision, Reject, Switch, Switched};
+pub use tokens::is_token;
 pub use upgrade::{
     InvalidHeader, ProtocolId, RegisterError, ResponseHeaders, UpgradeOffer, UpgradeProtocol,
     Verdict, RESPONSE_HEADERS_CAPACITY,

@@ -514,7 +514,7 @@ impl Config {
             return bad("log_level must be one of error, warn, info, debug, trace, off");
         }
         for p in &self.subprotocols {
-            if p.is_empty() || !p.bytes().all(is_token_byte) {
+            if !switchyard_handshake::is_token(p.as_bytes()) {
                 return Err(ConfigError::Invalid(format!(
                     "subprotocol {p:?} is not an HTTP token"
                 )));
@@ -522,11 +522,6 @@ impl Config {
         }
         Ok(())
     }
-}
-
-/// RFC 9110 section 5.6.2 `tchar`.
-fn is_token_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 #[cfg(test)]
@@ -596,6 +591,8 @@ mod tests {
         assert!(parse(&["--head-timeout", "0"]).is_err());
         assert!(parse(&["--ping-interval", "80"]).is_err());
         assert!(parse(&["--subprotocol", "has space"]).is_err());
+        assert!(parse(&["--subprotocol", ""]).is_err());
+        assert!(parse(&["--subprotocol", "a/b"]).is_err());
         assert!(parse(&["--route", "nopath"]).is_err());
         assert!(parse(&["--log-level", "loud"]).is_err());
     }
