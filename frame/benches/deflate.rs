@@ -17,7 +17,7 @@ use miniz_oxide::deflate::core::{
 };
 use miniz_oxide::inflate::stream::{inflate, InflateState};
 use miniz_oxide::{DataFormat, MZFlush};
-use switchyard_frame::deflate::{DeflateConfig, PermessageDeflate};
+use switchyard_frame::deflate::{CompressionPolicy, DeflateConfig, PermessageDeflate};
 use switchyard_frame::{Extension, Role};
 
 const TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
@@ -56,13 +56,15 @@ fn messages(size: usize, count: usize) -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// Every message compressed, at the default level.
+const ALWAYS: CompressionPolicy = CompressionPolicy {
+    level: 1,
+    min_size: 0,
+};
+
 fn codec(level: u8) -> PermessageDeflate {
-    let config = DeflateConfig {
-        compression_level: level,
-        min_compress_size: 0,
-        ..DeflateConfig::default()
-    };
-    PermessageDeflate::new(Role::Server, config).unwrap()
+    let policy = CompressionPolicy { level, min_size: 0 };
+    PermessageDeflate::new(Role::Server, DeflateConfig::default(), policy).unwrap()
 }
 
 fn ours_compress(level: u8, stream: &[Vec<u8>]) -> Vec<Vec<u8>> {
@@ -79,7 +81,7 @@ fn ours_compress(level: u8, stream: &[Vec<u8>]) -> Vec<Vec<u8>> {
 
 fn ours_decompress(payloads: &[Vec<u8>], out: &mut Vec<u8>) -> usize {
     // The receiving side of a server's messages is a client.
-    let mut codec = PermessageDeflate::new(Role::Client, DeflateConfig::default()).unwrap();
+    let mut codec = PermessageDeflate::new(Role::Client, DeflateConfig::default(), ALWAYS).unwrap();
     let mut total = 0;
     for p in payloads {
         out.clear();
@@ -183,10 +185,9 @@ fn bench_context_cost(c: &mut Criterion) {
         let config = DeflateConfig {
             server_no_context_takeover: reset,
             client_no_context_takeover: reset,
-            min_compress_size: 0,
             ..DeflateConfig::default()
         };
-        let mut sender = PermessageDeflate::new(Role::Server, config).unwrap();
+        let mut sender = PermessageDeflate::new(Role::Server, config, ALWAYS).unwrap();
         let mut out = Vec::with_capacity(1024);
         let mut next = 0;
         group.bench_function(BenchmarkId::new("compress", name), |b| {
@@ -201,10 +202,9 @@ fn bench_context_cost(c: &mut Criterion) {
         // Each message compressed on its own decodes with either receiver.
         let standalone = DeflateConfig {
             server_no_context_takeover: true,
-            min_compress_size: 0,
             ..DeflateConfig::default()
         };
-        let mut one_off = PermessageDeflate::new(Role::Server, standalone).unwrap();
+        let mut one_off = PermessageDeflate::new(Role::Server, standalone, ALWAYS).unwrap();
         let payloads: Vec<Vec<u8>> = stream
             .iter()
             .map(|m| {
@@ -213,7 +213,7 @@ fn bench_context_cost(c: &mut Criterion) {
                 p
             })
             .collect();
-        let mut receiver = PermessageDeflate::new(Role::Client, config).unwrap();
+        let mut receiver = PermessageDeflate::new(Role::Client, config, ALWAYS).unwrap();
         let mut out = Vec::with_capacity(1024);
         group.bench_function(BenchmarkId::new("decompress", name), |b| {
             b.iter(|| {

@@ -14,7 +14,7 @@
 //! impose unasked), `off` (no extension: the baseline). Run each in its own process. An
 //! optional third argument sets both agreed window sizes (default 15).
 
-use switchyard_frame::deflate::{DeflateConfig, PermessageDeflate};
+use switchyard_frame::deflate::{CompressionPolicy, DeflateConfig, PermessageDeflate};
 use switchyard_frame::{Config, Connection, Event, OpCode, Role};
 
 fn rss_kib() -> u64 {
@@ -61,7 +61,7 @@ fn main() {
     let mut client = Connection::new(Role::Client, Config::default());
     if deflate {
         client.set_extension(Box::new(
-            PermessageDeflate::new(Role::Client, standalone).unwrap(),
+            PermessageDeflate::new(Role::Client, standalone, CompressionPolicy::default()).unwrap(),
         ));
     }
 
@@ -72,7 +72,7 @@ fn main() {
         let mut server = Connection::new(Role::Server, Config::default());
         if deflate {
             server.set_extension(Box::new(
-                PermessageDeflate::new(Role::Server, agreed).unwrap(),
+                PermessageDeflate::new(Role::Server, agreed, CompressionPolicy::default()).unwrap(),
             ));
         }
         let text = format!(

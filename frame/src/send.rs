@@ -451,7 +451,7 @@ mod tests {
 
 #[cfg(test)]
 mod deflate_tests {
-    use crate::deflate::{DeflateConfig, PermessageDeflate};
+    use crate::deflate::{CompressionPolicy, DeflateConfig, PermessageDeflate};
     use crate::{Config, Connection, Decoder, Event, OpCode, Role, Session};
 
     fn deflate(role: Role) -> Box<PermessageDeflate> {
@@ -460,7 +460,7 @@ mod deflate_tests {
             client_no_context_takeover: true,
             ..DeflateConfig::default()
         };
-        Box::new(PermessageDeflate::new(role, config).unwrap())
+        Box::new(PermessageDeflate::new(role, config, CompressionPolicy::default()).unwrap())
     }
 
     #[test]

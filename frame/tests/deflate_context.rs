@@ -6,7 +6,7 @@ mod deflate_common;
 use deflate_common::*;
 
 use proptest::prelude::*;
-use switchyard_frame::deflate::{DeflateConfig, PermessageDeflate};
+use switchyard_frame::deflate::{CompressionPolicy, DeflateConfig, PermessageDeflate};
 use switchyard_frame::{Config, Connection, Extension, OpCode, Role};
 
 fn json(i: usize) -> String {
@@ -44,7 +44,7 @@ fn round_trip(agreed: DeflateConfig, n: usize) -> (Vec<usize>, Vec<usize>) {
 
 #[test]
 fn context_takeover_round_trips_and_shrinks_later_messages() {
-    let (up, down) = round_trip(always(), 50);
+    let (up, down) = round_trip(DeflateConfig::default(), 50);
     // Later messages refer back to earlier ones: far smaller than the first.
     assert!(up[49] * 2 < up[0], "{up:?}");
     assert!(down[49] * 2 < down[0], "{down:?}");
@@ -55,10 +55,10 @@ fn no_context_takeover_round_trips_with_constant_sizes() {
     let agreed = DeflateConfig {
         server_no_context_takeover: true,
         client_no_context_takeover: true,
-        ..always()
+        ..DeflateConfig::default()
     };
     let (up, down) = round_trip(agreed, 50);
-    let (with_up, _) = round_trip(always(), 50);
+    let (with_up, _) = round_trip(DeflateConfig::default(), 50);
     // Each message stands alone: no shrinking over time, larger than with takeover.
     assert!(up[49] * 10 > up[0] * 8, "{up:?}");
     assert!(up[49] > with_up[49]);
@@ -73,7 +73,7 @@ fn mixed_context_takeover() {
         let agreed = DeflateConfig {
             server_no_context_takeover: server_reset,
             client_no_context_takeover: client_reset,
-            ..always()
+            ..DeflateConfig::default()
         };
         let (up, down) = round_trip(agreed, 20);
         assert_eq!(up[19] * 2 < up[0], !client_reset, "{up:?}");
@@ -89,10 +89,10 @@ fn state_is_dropped_after_each_message_without_takeover() {
         let agreed = DeflateConfig {
             server_no_context_takeover: reset,
             client_no_context_takeover: reset,
-            ..always()
+            ..DeflateConfig::default()
         };
-        let mut sender = PermessageDeflate::new(Role::Server, agreed).unwrap();
-        let mut receiver = PermessageDeflate::new(Role::Client, agreed).unwrap();
+        let mut sender = PermessageDeflate::new(Role::Server, agreed, always()).unwrap();
+        let mut receiver = PermessageDeflate::new(Role::Client, agreed, always()).unwrap();
         assert!(!sender.has_compressor() && !receiver.has_decompressor());
         let mut payload = Vec::new();
         assert!(sender
@@ -116,12 +116,13 @@ fn state_is_dropped_after_each_message_without_takeover() {
 /// Short messages are sent as they are and leave the context alone.
 #[test]
 fn short_messages_go_uncompressed_and_do_not_touch_the_context() {
-    let agreed = DeflateConfig {
-        min_compress_size: 20,
-        ..DeflateConfig::default()
+    let policy = CompressionPolicy {
+        min_size: 20,
+        ..CompressionPolicy::default()
     };
-    let mut server = with_deflate(Role::Server, agreed, Config::default());
-    let mut client = with_deflate(Role::Client, agreed, Config::default());
+    let agreed = DeflateConfig::default();
+    let mut server = with_policy(Role::Server, agreed, policy, Config::default());
+    let mut client = with_policy(Role::Client, agreed, policy, Config::default());
     let mut stream = Vec::new();
     for (i, text) in ["hi", &json(1), "yo", &json(2), "", &json(3)]
         .iter()
@@ -143,7 +144,7 @@ fn flate2_reads_what_we_send() {
     for reset in [false, true] {
         let agreed = DeflateConfig {
             server_no_context_takeover: reset,
-            ..always()
+            ..DeflateConfig::default()
         };
         let mut server = with_deflate(Role::Server, agreed, Config::default());
         let mut shared = RefReceiver::new(15);
@@ -168,7 +169,8 @@ fn we_read_what_flate2_sends() {
     for window_bits in 9..=15u8 {
         for level in [0, 1, 6, 9] {
             let mut sender = RefSender::new(level, window_bits);
-            let mut client = with_deflate(Role::Client, always(), Config::default());
+            let mut client =
+                with_deflate(Role::Client, DeflateConfig::default(), Config::default());
             let mut stream = Vec::new();
             let mut expected = Vec::new();
             for i in 0..10 {
@@ -203,7 +205,7 @@ fn every_window_size_round_trips() {
         let agreed = DeflateConfig {
             server_max_window_bits: bits,
             client_max_window_bits: bits,
-            ..always()
+            ..DeflateConfig::default()
         };
         let (up, _) = round_trip(agreed, 10);
         assert!(up.iter().all(|&len| len > 0));
@@ -232,9 +234,9 @@ fn eight_bit_window_never_reaches_past_256_bytes() {
     for (bits, found) in [(8u8, false), (15, true)] {
         let agreed = DeflateConfig {
             server_max_window_bits: bits,
-            ..always()
+            ..DeflateConfig::default()
         };
-        let mut codec = PermessageDeflate::new(Role::Server, agreed).unwrap();
+        let mut codec = PermessageDeflate::new(Role::Server, agreed, always()).unwrap();
         let mut out = Vec::new();
         codec.encode_message(&first, &mut out).unwrap();
         out.clear();
@@ -246,8 +248,8 @@ fn eight_bit_window_never_reaches_past_256_bytes() {
 /// Binary messages through `encode_message`, the client role masking the compressed payload.
 #[test]
 fn binary_from_client_role() {
-    let mut client = with_deflate(Role::Client, always(), Config::default());
-    let mut server = with_deflate(Role::Server, always(), Config::default());
+    let mut client = with_deflate(Role::Client, DeflateConfig::default(), Config::default());
+    let mut server = with_deflate(Role::Server, DeflateConfig::default(), Config::default());
     let message: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
     let mut wire = Vec::new();
     client
@@ -262,7 +264,7 @@ fn binary_from_client_role() {
     );
 }
 
-fn arb_config() -> impl Strategy<Value = DeflateConfig> {
+fn arb_config() -> impl Strategy<Value = (DeflateConfig, CompressionPolicy)> {
     (
         any::<bool>(),
         any::<bool>(),
@@ -271,13 +273,16 @@ fn arb_config() -> impl Strategy<Value = DeflateConfig> {
         0..=9u8,
         0..100usize,
     )
-        .prop_map(|(s, c, sb, cb, level, min)| DeflateConfig {
-            server_no_context_takeover: s,
-            client_no_context_takeover: c,
-            server_max_window_bits: sb,
-            client_max_window_bits: cb,
-            compression_level: level,
-            min_compress_size: min,
+        .prop_map(|(s, c, sb, cb, level, min_size)| {
+            (
+                DeflateConfig {
+                    server_no_context_takeover: s,
+                    client_no_context_takeover: c,
+                    server_max_window_bits: sb,
+                    client_max_window_bits: cb,
+                },
+                CompressionPolicy { level, min_size },
+            )
         })
 }
 
@@ -296,13 +301,13 @@ proptest! {
     /// what is received.
     #[test]
     fn random_messages_round_trip(
-        agreed in arb_config(),
+        (agreed, policy) in arb_config(),
         messages in proptest::collection::vec(arb_message(), 1..12),
         piece in 1..2000usize,
     ) {
         for (send_role, recv_role) in [(Role::Client, Role::Server), (Role::Server, Role::Client)] {
-            let mut sender = with_deflate(send_role, agreed, Config::default());
-            let mut receiver: Connection = with_deflate(recv_role, agreed, Config::default());
+            let mut sender = with_policy(send_role, agreed, policy, Config::default());
+            let mut receiver: Connection = with_policy(recv_role, agreed, policy, Config::default());
             let mut stream = Vec::new();
             for message in &messages {
                 sender.encode_message(OpCode::Binary, message, &mut stream).unwrap();
@@ -319,18 +324,18 @@ proptest! {
 /// that interleave with other connections, stay independent.
 #[test]
 fn spare_state_never_leaks_between_connections() {
-    let config = |level| DeflateConfig {
+    let config = DeflateConfig {
         server_no_context_takeover: true,
         client_no_context_takeover: true,
-        compression_level: level,
-        ..always()
+        ..DeflateConfig::default()
     };
+    let policy = |level| CompressionPolicy { level, min_size: 0 };
     let mut senders: Vec<PermessageDeflate> = [1, 6, 1]
         .into_iter()
-        .map(|level| PermessageDeflate::new(Role::Server, config(level)).unwrap())
+        .map(|level| PermessageDeflate::new(Role::Server, config, policy(level)).unwrap())
         .collect();
     let mut receivers: Vec<PermessageDeflate> = (0..3)
-        .map(|_| PermessageDeflate::new(Role::Client, config(1)).unwrap())
+        .map(|_| PermessageDeflate::new(Role::Client, config, policy(1)).unwrap())
         .collect();
     let mut outs = vec![Vec::new(); 3];
     for round in 0..20 {

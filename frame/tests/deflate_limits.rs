@@ -5,7 +5,9 @@
 mod deflate_common;
 use deflate_common::*;
 
-use switchyard_frame::deflate::{DeflateConfig, DeflateConfigError, PermessageDeflate};
+use switchyard_frame::deflate::{
+    CompressionPolicy, DeflateConfig, DeflateConfigError, PermessageDeflate,
+};
 use switchyard_frame::{CloseCode, Config, Error, Extension, ExtensionError, Role};
 
 fn limited(max_message_size: usize) -> Config {
@@ -39,7 +41,7 @@ fn bomb() -> Vec<u8> {
 fn zip_bomb_is_message_too_big_1009() {
     let payload = bomb();
     assert!(payload.len() < 1 << 20, "{} bytes", payload.len());
-    let mut client = with_deflate(Role::Client, always(), limited(1 << 20));
+    let mut client = with_deflate(Role::Client, DeflateConfig::default(), limited(1 << 20));
     let error = decode_all(&mut client, &server_frame(0xc2, &payload), 4096).unwrap_err();
     assert!(
         matches!(error, Error::DecompressedMessageTooLarge { max } if max == 1 << 20),
@@ -52,7 +54,8 @@ fn zip_bomb_is_message_too_big_1009() {
 #[test]
 fn zip_bomb_never_grows_the_buffer_past_the_limit() {
     let payload = bomb();
-    let mut codec = PermessageDeflate::new(Role::Client, DeflateConfig::default()).unwrap();
+    let mut codec =
+        PermessageDeflate::new(Role::Client, DeflateConfig::default(), always()).unwrap();
     let limit = 100_000;
     let mut out = Vec::new();
     let mut result = Ok(());
@@ -76,7 +79,8 @@ fn limit_is_exact() {
     let message = vec![b'x'; 5000];
     let payload = RefSender::new(6, 15).compress(&message);
     for (limit, ok) in [(5000, true), (4999, false)] {
-        let mut codec = PermessageDeflate::new(Role::Client, DeflateConfig::default()).unwrap();
+        let mut codec =
+            PermessageDeflate::new(Role::Client, DeflateConfig::default(), always()).unwrap();
         let mut out = Vec::new();
         let result = codec.decode_piece(&payload, true, &mut out, limit);
         assert_eq!(result.is_ok(), ok, "limit {limit}");
@@ -92,7 +96,8 @@ fn limit_is_exact() {
 #[test]
 fn limit_holds_with_a_large_caller_buffer() {
     let payload = RefSender::new(6, 15).compress(&[7u8; 10_000]);
-    let mut codec = PermessageDeflate::new(Role::Client, DeflateConfig::default()).unwrap();
+    let mut codec =
+        PermessageDeflate::new(Role::Client, DeflateConfig::default(), always()).unwrap();
     let mut out = Vec::with_capacity(1 << 20);
     let result = codec.decode_piece(&payload, true, &mut out, 1000);
     assert_eq!(result, Err(ExtensionError::TooBig));
@@ -106,7 +111,7 @@ fn corrupt_data_is_invalid_payload_1007() {
         &[0x07, 0x00],
         &[0x00, 0x05, 0x00, 0x00, 0x00],
     ] {
-        let mut client = with_deflate(Role::Client, always(), Config::default());
+        let mut client = with_deflate(Role::Client, DeflateConfig::default(), Config::default());
         let error = decode_all(&mut client, &server_frame(0xc2, payload), 64).unwrap_err();
         assert_eq!(error, Error::InvalidCompressedData, "{payload:x?}");
         assert_eq!(error.close_code(), CloseCode::INVALID_PAYLOAD);
@@ -122,7 +127,7 @@ fn distance_too_far_back_is_1007() {
     let mut sender = RefSender::new(6, 15);
     let _ = sender.compress(b"abcabcabcabcabcabc");
     let second = sender.compress(b"abcabcabcabcabcabc"); // refers to the first message
-    let mut client = with_deflate(Role::Client, always(), Config::default());
+    let mut client = with_deflate(Role::Client, DeflateConfig::default(), Config::default());
     let error = decode_all(&mut client, &server_frame(0xc2, &second), 64).unwrap_err();
     assert_eq!(error.close_code(), CloseCode::INVALID_PAYLOAD);
 }
@@ -133,7 +138,7 @@ fn rsv1_on_continuation_is_protocol_error_1002() {
     let stream = [
         0x41, 0x03, 0xf2, 0x48, 0xcd, 0xc0, 0x04, 0xc9, 0xc9, 0x07, 0x00,
     ];
-    let mut client = with_deflate(Role::Client, always(), Config::default());
+    let mut client = with_deflate(Role::Client, DeflateConfig::default(), Config::default());
     let error = decode_all(&mut client, &stream, 64).unwrap_err();
     assert_eq!(error, Error::Rsv1OnContinuation);
     assert_eq!(error.close_code(), CloseCode::PROTOCOL_ERROR);
@@ -141,7 +146,7 @@ fn rsv1_on_continuation_is_protocol_error_1002() {
 
 #[test]
 fn rsv1_on_control_frame_is_protocol_error_1002() {
-    let mut client = with_deflate(Role::Client, always(), Config::default());
+    let mut client = with_deflate(Role::Client, DeflateConfig::default(), Config::default());
     let error = decode_all(&mut client, &[0xc9, 0x00], 64).unwrap_err();
     assert_eq!(error, Error::Rsv1OnControlFrame);
     assert_eq!(error.close_code(), CloseCode::PROTOCOL_ERROR);
@@ -162,7 +167,7 @@ fn rsv1_without_extension_is_1002() {
 #[test]
 fn invalid_utf8_inside_compressed_text_is_1007() {
     let payload = RefSender::new(6, 15).compress(b"abc\xff\xfedef");
-    let mut client = with_deflate(Role::Client, always(), Config::default());
+    let mut client = with_deflate(Role::Client, DeflateConfig::default(), Config::default());
     let error = decode_all(&mut client, &server_frame(0xc1, &payload), 3).unwrap_err();
     assert_eq!(error, Error::InvalidUtf8);
     assert_eq!(error.close_code(), CloseCode::INVALID_PAYLOAD);
@@ -175,7 +180,7 @@ fn configuration_ranges_are_checked() {
         ..DeflateConfig::default()
     };
     assert_eq!(
-        PermessageDeflate::new(Role::Server, bad_bits).unwrap_err(),
+        PermessageDeflate::new(Role::Server, bad_bits, always()).unwrap_err(),
         DeflateConfigError::WindowBits(16)
     );
     let bad_bits = DeflateConfig {
@@ -183,15 +188,15 @@ fn configuration_ranges_are_checked() {
         ..DeflateConfig::default()
     };
     assert_eq!(
-        PermessageDeflate::new(Role::Client, bad_bits).unwrap_err(),
+        PermessageDeflate::new(Role::Client, bad_bits, always()).unwrap_err(),
         DeflateConfigError::WindowBits(7)
     );
-    let bad_level = DeflateConfig {
-        compression_level: 10,
-        ..DeflateConfig::default()
+    let bad_level = CompressionPolicy {
+        level: 10,
+        ..CompressionPolicy::default()
     };
     assert_eq!(
-        PermessageDeflate::new(Role::Server, bad_level).unwrap_err(),
+        PermessageDeflate::new(Role::Server, DeflateConfig::default(), bad_level).unwrap_err(),
         DeflateConfigError::CompressionLevel(10)
     );
 }
@@ -206,7 +211,8 @@ fn limit_before_corruption_whatever_the_split() {
         (1, ExtensionError::InvalidData),
     ] {
         for piece in 1..=payload.len() {
-            let mut codec = PermessageDeflate::new(Role::Client, DeflateConfig::default()).unwrap();
+            let mut codec =
+                PermessageDeflate::new(Role::Client, DeflateConfig::default(), always()).unwrap();
             let mut out = Vec::new();
             let mut result = Ok(());
             for (i, chunk) in payload.chunks(piece).enumerate() {

@@ -4,11 +4,11 @@
 mod deflate_common;
 use deflate_common::*;
 
-use switchyard_frame::deflate::DeflateConfig;
+use switchyard_frame::deflate::{CompressionPolicy, DeflateConfig};
 use switchyard_frame::{Config, Role};
 
 fn client() -> switchyard_frame::Connection {
-    with_deflate(Role::Client, always(), Config::default())
+    with_deflate(Role::Client, DeflateConfig::default(), Config::default())
 }
 
 fn hello() -> Vec<Msg> {
@@ -53,11 +53,16 @@ fn rfc7692_7_2_3_2_sharing_the_window() {
 /// default level 6 as in the RFC, server role so frames are unmasked).
 #[test]
 fn encoder_reproduces_rfc7692_examples() {
-    let agreed = DeflateConfig {
-        compression_level: 6,
+    let level6 = CompressionPolicy {
+        level: 6,
         ..always()
     };
-    let mut server = with_deflate(Role::Server, agreed, Config::default());
+    let mut server = with_policy(
+        Role::Server,
+        DeflateConfig::default(),
+        level6,
+        Config::default(),
+    );
     assert_eq!(
         send_text(&mut server, "Hello"),
         [0xc1, 0x07, 0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00]
@@ -74,11 +79,14 @@ fn encoder_reproduces_rfc7692_examples() {
 #[test]
 fn encoder_without_context_takeover_starts_afresh() {
     let agreed = DeflateConfig {
-        compression_level: 6,
         server_no_context_takeover: true,
+        ..DeflateConfig::default()
+    };
+    let level6 = CompressionPolicy {
+        level: 6,
         ..always()
     };
-    let mut server = with_deflate(Role::Server, agreed, Config::default());
+    let mut server = with_policy(Role::Server, agreed, level6, Config::default());
     let text = "Hello, Hello, Hello, Hello, Hello";
     let first = send_text(&mut server, text);
     assert_eq!(first[0], 0xc1);
@@ -132,7 +140,7 @@ fn rfc7692_7_2_3_5_two_blocks() {
 /// stored block's header once the tail is removed), and decodes back to empty.
 #[test]
 fn empty_message() {
-    let mut server = with_deflate(Role::Server, always(), Config::default());
+    let mut server = with_deflate(Role::Server, DeflateConfig::default(), Config::default());
     let frame = send_text(&mut server, "");
     assert_eq!(frame, [0xc1, 0x01, 0x00]);
     assert_eq!(
@@ -145,7 +153,7 @@ fn empty_message() {
 /// flush following a flush, so the codec sends the empty stored block itself.
 #[test]
 fn empty_message_after_a_message_with_shared_context() {
-    let mut server = with_deflate(Role::Server, always(), Config::default());
+    let mut server = with_deflate(Role::Server, DeflateConfig::default(), Config::default());
     let mut stream = send_text(&mut server, "Hello");
     stream.extend_from_slice(&send_text(&mut server, ""));
     stream.extend_from_slice(&send_text(&mut server, ""));

@@ -146,7 +146,7 @@ fn cpu_benches(c: &mut Criterion<ThreadCpuTime>) {
         b.iter(|| upgrade(&plain, black_box(CHROMIUM), &mut out))
     });
     let permessage_deflate =
-        Acceptor::new().extensions(PermessageDeflate::new(DeflatePolicy::default()).unwrap());
+        Acceptor::new().extensions(DeflateNegotiator::new(DeflatePolicy::default()).unwrap());
     group.bench_function("chromium_permessage_deflate", |b| {
         b.iter(|| upgrade(&permessage_deflate, black_box(CHROMIUM), &mut out))
     });
@@ -182,7 +182,7 @@ fn benches(c: &mut Criterion) {
     });
 
     let permessage_deflate =
-        Acceptor::new().extensions(PermessageDeflate::new(DeflatePolicy::default()).unwrap());
+        Acceptor::new().extensions(DeflateNegotiator::new(DeflatePolicy::default()).unwrap());
     group.bench_function("chromium_permessage_deflate", |b| {
         b.iter(|| upgrade(&permessage_deflate, black_box(CHROMIUM), &mut out))
     });

@@ -2,7 +2,7 @@
 //! section 4.1). Used by the load generator and tests: nothing here allocates.
 
 use crate::head::HeadScanner;
-use crate::output::{write_into, BufferTooSmall, Emit, Sink};
+use crate::output::{write_into, Emit, InsufficientSize, Sink};
 use crate::request::is_valid_host;
 use crate::tokens::{is_token, list_contains, single, trim_ows};
 use crate::upgrade::is_valid_field;
@@ -330,7 +330,7 @@ impl<'a> ClientHandshake<'a> {
     }
 
     /// Writes the upgrade request into `out`, returning its length.
-    pub fn write_request(&self, out: &mut [u8]) -> Result<usize, BufferTooSmall> {
+    pub fn write_request(&self, out: &mut [u8]) -> Result<usize, InsufficientSize> {
         write_into(
             &RequestHead {
                 request: &self.request,

@@ -86,6 +86,11 @@ pub enum HandshakeError {
 }
 
 impl HandshakeError {
+    /// Every status [`status`](HandshakeError::status) returns, ascending, except that of
+    /// [`ProtocolRejected`](HandshakeError::ProtocolRejected), which the registered protocol
+    /// chooses. A server that counts its answers by status takes its list from here.
+    pub const STATUSES: [u16; 7] = [400, 403, 417, 426, 431, 501, 505];
+
     /// The HTTP status code this error is answered with.
     pub fn status(&self) -> u16 {
         use HandshakeError::*;
@@ -221,3 +226,93 @@ impl fmt::Display for ClientError {
 }
 
 impl std::error::Error for ClientError {}
+
+#[cfg(test)]
+mod tests {
+    use super::HandshakeError::{self, *};
+
+    /// Every variant, one value each.
+    fn every_error() -> Vec<HandshakeError> {
+        let all = vec![
+            HeadTooLarge { limit: 1 },
+            TooManyHeaders { limit: 1 },
+            MalformedRequestLine,
+            UnsupportedHttpVersion,
+            MalformedHeader,
+            ObsoleteLineFolding,
+            BareCarriageReturn,
+            NulInHead,
+            WhitespaceBeforeColon,
+            MissingHost,
+            DuplicateHost,
+            InvalidHost,
+            InvalidContentLength,
+            ConflictingFraming,
+            UnsupportedTransferCoding,
+            TransferEncodingInHttp10,
+            UnsupportedExpectation,
+            MalformedUpgrade,
+            WebSocketMethodNotGet,
+            WebSocketInvalidTarget,
+            WebSocketWithBody,
+            MissingWebSocketKey,
+            InvalidWebSocketKey,
+            UnsupportedWebSocketVersion,
+            MalformedSubprotocols,
+            MalformedExtensions,
+            ExtensionRejected,
+            OriginNotAllowed,
+            ProtocolRejected { status: 409 },
+        ];
+        for error in &all {
+            // No wildcard: a new variant stops the build here, to be added to the list above.
+            match error {
+                HeadTooLarge { .. }
+                | TooManyHeaders { .. }
+                | MalformedRequestLine
+                | UnsupportedHttpVersion
+                | MalformedHeader
+                | ObsoleteLineFolding
+                | BareCarriageReturn
+                | NulInHead
+                | WhitespaceBeforeColon
+                | MissingHost
+                | DuplicateHost
+                | InvalidHost
+                | InvalidContentLength
+                | ConflictingFraming
+                | UnsupportedTransferCoding
+                | TransferEncodingInHttp10
+                | UnsupportedExpectation
+                | MalformedUpgrade
+                | WebSocketMethodNotGet
+                | WebSocketInvalidTarget
+                | WebSocketWithBody
+                | MissingWebSocketKey
+                | InvalidWebSocketKey
+                | UnsupportedWebSocketVersion
+                | MalformedSubprotocols
+                | MalformedExtensions
+                | ExtensionRejected
+                | OriginNotAllowed
+                | ProtocolRejected { .. } => {}
+            }
+        }
+        all
+    }
+
+    #[test]
+    fn statuses_lists_exactly_the_statuses_of_the_variants() {
+        let mut produced: Vec<u16> = every_error()
+            .iter()
+            .filter(|e| !matches!(e, ProtocolRejected { .. }))
+            .map(HandshakeError::status)
+            .collect();
+        produced.sort_unstable();
+        produced.dedup();
+        assert_eq!(produced, HandshakeError::STATUSES);
+        for status in HandshakeError::STATUSES {
+            assert!(!crate::reason_phrase(status).is_empty(), "{status}");
+        }
+    }
+}

@@ -145,26 +145,27 @@ mod websocket;
 pub use client::{Accepted, ClientHandshake, ClientRequest, Response, ResponseParser};
 pub use error::{ClientError, HandshakeError};
 pub use httparse::{Header, EMPTY_HEADER};
-pub use output::BufferTooSmall;
+pub use output::InsufficientSize;
 pub use request::{
     Body, Limits, Request, RequestParser, Version, DEFAULT_MAX_HEADERS, DEFAULT_MAX_HEAD_BYTES,
 };
 pub use response::{reason_phrase, PlainResponse};
 pub use server::{write_rejection, Acceptor, Decision, Reject, Switch, Switched};
+pub use tokens::is_token;
 pub use upgrade::{
     InvalidHeader, ProtocolId, RegisterError, ResponseHeaders, UpgradeOffer, UpgradeProtocol,
     Verdict, RESPONSE_HEADERS_CAPACITY,
 };
 pub use websocket::config::{OriginPolicy, SubprotocolPreference, WebSocketConfig};
 pub use websocket::extensions::{
-    AcceptedExtension, Extension, ExtensionList, ExtensionNegotiator, ExtensionParam,
+    AcceptedExtension, ExtensionElement, ExtensionList, ExtensionNegotiator, ExtensionParam,
     ExtensionParams, ExtensionResponse, NegotiationFailed, NoExtensions, ParamValue,
     EXTENSION_RESPONSE_CAPACITY,
 };
 pub use websocket::key::{AcceptKey, WebSocketKey, WEBSOCKET_GUID};
 pub use websocket::permessage_deflate::{
-    DeflateOffer, DeflateParams, DeflatePolicy, DeflatePolicyError, DeflateResponseError,
-    PermessageDeflate, PERMESSAGE_DEFLATE,
+    DeflateNegotiator, DeflateOffer, DeflateParams, DeflatePolicy, DeflatePolicyError,
+    DeflateResponseError, PERMESSAGE_DEFLATE,
 };
 
 /// The result of feeding bytes to a parser: not enough yet, or the parsed value.

@@ -4,23 +4,27 @@
 use core::fmt;
 
 /// The output buffer given to a write was too small; nothing was written to it.
+///
+/// The same name and shape as the `frame` crate's `SendError::InsufficientSize { required }`
+/// (and rustls's): one idea, one name across the workspace. The crates do not depend on each
+/// other, so each has its own type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BufferTooSmall {
+pub struct InsufficientSize {
     /// The number of bytes the buffer must hold for the write to succeed.
     pub required: usize,
 }
 
-impl fmt::Display for BufferTooSmall {
+impl fmt::Display for InsufficientSize {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "output buffer too small: {} bytes required",
+            "output buffer too small, {} bytes required",
             self.required
         )
     }
 }
 
-impl std::error::Error for BufferTooSmall {}
+impl std::error::Error for InsufficientSize {}
 
 /// Where response bytes go: a counter (first pass) or the caller's slice (second pass).
 pub(crate) trait Sink: fmt::Write {
@@ -89,12 +93,12 @@ impl fmt::Write for SliceSink<'_> {
 }
 
 /// Writes `item` into `out` if it fits; otherwise returns the size it needs and leaves `out` alone.
-pub(crate) fn write_into(item: &impl Emit, out: &mut [u8]) -> Result<usize, BufferTooSmall> {
+pub(crate) fn write_into(item: &impl Emit, out: &mut [u8]) -> Result<usize, InsufficientSize> {
     let mut counter = Counter(0);
     item.emit(&mut counter);
     let required = counter.0;
     if required > out.len() {
-        return Err(BufferTooSmall { required });
+        return Err(InsufficientSize { required });
     }
     let mut sink = SliceSink { buf: out, pos: 0 };
     item.emit(&mut sink);
@@ -123,7 +127,7 @@ mod tests {
         let mut small = [0xAAu8; 5];
         assert_eq!(
             write_into(&Numbers, &mut small),
-            Err(BufferTooSmall { required: 22 })
+            Err(InsufficientSize { required: 22 })
         );
         assert_eq!(
             small, [0xAA; 5],

@@ -1,7 +1,7 @@
 //! Response heads written into caller buffers: the 101, rejections, and plain responses the
 //! server sends on the same port (`GET /healthz`, a 503 under overload, a 408 on timeout).
 
-use crate::output::{write_into, BufferTooSmall, Emit, Sink};
+use crate::output::{write_into, Emit, InsufficientSize, Sink};
 use crate::upgrade::is_valid_field;
 use core::fmt::{self, Write as _};
 
@@ -134,7 +134,7 @@ impl<'a> PlainResponse<'a> {
 
     /// Writes the response into `out`, returning its length; if `out` is too small nothing is
     /// written and the error says how many bytes are needed.
-    pub fn write(&self, out: &mut [u8]) -> Result<usize, BufferTooSmall> {
+    pub fn write(&self, out: &mut [u8]) -> Result<usize, InsufficientSize> {
         write_into(self, out)
     }
 }

@@ -1,6 +1,6 @@
 //! The server side: from a parsed request to a decision and the response bytes.
 
-use crate::output::{write_into, BufferTooSmall};
+use crate::output::{write_into, InsufficientSize};
 use crate::response::{ProtocolSwitch, RejectResponse, WebSocketSwitch};
 use crate::tokens::{is_token, list_elements, trim_ows, CommaList};
 use crate::upgrade::{
@@ -76,7 +76,7 @@ pub struct Reject<'a> {
 /// Writes the rejection for `error` into `out` (status line, `Connection: close`, a text body
 /// naming the rule; a 426 also carries `Upgrade: websocket` and `Sec-WebSocket-Version: 13`).
 /// Use it for errors from [`RequestParser::parse`].
-pub fn write_rejection(error: &HandshakeError, out: &mut [u8]) -> Result<usize, BufferTooSmall> {
+pub fn write_rejection(error: &HandshakeError, out: &mut [u8]) -> Result<usize, InsufficientSize> {
     write_into(
         &RejectResponse {
             status: error.status(),
@@ -204,7 +204,7 @@ impl<N: ExtensionNegotiator> Acceptor<N> {
         buf: &'b [u8],
         headers: &'a mut [Header<'b>],
         out: &'a mut [u8],
-    ) -> Result<Status<Decision<'a, N::Agreed>>, BufferTooSmall> {
+    ) -> Result<Status<Decision<'a, N::Agreed>>, InsufficientSize> {
         match parser.parse(buf, headers) {
             Ok(Status::Partial) => Ok(Status::Partial),
             Ok(Status::Complete(request)) => self.decide(request, out).map(Status::Complete),
@@ -218,7 +218,7 @@ impl<N: ExtensionNegotiator> Acceptor<N> {
         &self,
         request: Request<'a>,
         out: &'a mut [u8],
-    ) -> Result<Decision<'a, N::Agreed>, BufferTooSmall> {
+    ) -> Result<Decision<'a, N::Agreed>, InsufficientSize> {
         // RFC 9110 section 7.8: a server must ignore Upgrade in an HTTP/1.0 request, and
         // Upgrade only counts when Connection lists it.
         if request.version() == Version::Http10 || !request.connection_upgrade() {
@@ -294,7 +294,7 @@ impl<N: ExtensionNegotiator> Acceptor<N> {
         config: &WebSocketConfig,
         request: Request<'a>,
         out: &'a mut [u8],
-    ) -> Result<Decision<'a, N::Agreed>, BufferTooSmall> {
+    ) -> Result<Decision<'a, N::Agreed>, InsufficientSize> {
         let checked =
             check_websocket(config, &request).and_then(|(key, subprotocol, send_continue)| {
                 let mut extensions = ExtensionResponse::default();
@@ -487,7 +487,7 @@ fn is_origin_or_absolute_form(target: &str) -> bool {
     }
 }
 
-fn reject(error: HandshakeError, out: &mut [u8]) -> Result<Reject<'_>, BufferTooSmall> {
+fn reject(error: HandshakeError, out: &mut [u8]) -> Result<Reject<'_>, InsufficientSize> {
     let n = write_rejection(&error, out)?;
     Ok(Reject {
         error,

@@ -20,8 +20,16 @@ pub(crate) fn is_tchar(b: u8) -> bool {
     TCHAR[usize::from(b)]
 }
 
-/// `token = 1*tchar`.
-pub(crate) fn is_token(s: &[u8]) -> bool {
+/// Whether `s` is an HTTP token (`token = 1*tchar`, RFC 9110 section 5.6.2): a method, a field
+/// name, an Upgrade protocol name, a WebSocket subprotocol or extension name. The workspace's one
+/// token check: the server validates its configured subprotocols with it too.
+///
+/// ```
+/// assert!(switchyard_handshake::is_token(b"chat.v2"));
+/// assert!(!switchyard_handshake::is_token(b"chat v2"));
+/// assert!(!switchyard_handshake::is_token(b""));
+/// ```
+pub fn is_token(s: &[u8]) -> bool {
     !s.is_empty() && s.iter().all(|&b| is_tchar(b))
 }
 

@@ -18,7 +18,7 @@ struct Deflate {
 struct DeflateNegotiator;
 
 impl DeflateNegotiator {
-    fn judge(offer: &Extension<'_>) -> Option<Deflate> {
+    fn judge(offer: &ExtensionElement<'_>) -> Option<Deflate> {
         let mut agreed = Deflate::default();
         let mut seen = Vec::new();
         for param in offer.params() {

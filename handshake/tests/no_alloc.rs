@@ -118,9 +118,9 @@ fn main() {
     );
     let real = Acceptor::new()
         .websocket(WebSocketConfig::default().subprotocols(["chat"]))
-        .extensions(PermessageDeflate::new(DeflatePolicy::default()).unwrap());
+        .extensions(DeflateNegotiator::new(DeflatePolicy::default()).unwrap());
     check(
-        "chromium upgrade with the crate's PermessageDeflate",
+        "chromium upgrade with the crate's DeflateNegotiator",
         server_path(&real, CHROMIUM, CHROMIUM.len()),
     );
 

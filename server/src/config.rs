@@ -255,7 +255,7 @@ impl Config {
             return Err(ConfigError::LogLevel(self.log_level.clone()));
         }
         if let Some(p) =
-            (self.subprotocols.iter()).find(|p| p.is_empty() || !p.bytes().all(is_token_byte))
+            (self.subprotocols.iter()).find(|p| !switchyard_handshake::is_token(p.as_bytes()))
         {
             return Err(ConfigError::Subprotocol(p.clone()));
         }
@@ -266,11 +266,6 @@ impl Config {
 /// The CPUs this process may run on (its affinity mask), or `None` where that is unknown.
 pub fn available_cpus() -> Option<Vec<usize>> {
     core_affinity::get_core_ids().map(|ids| ids.into_iter().map(|c| c.id).collect())
-}
-
-/// RFC 9110 section 5.6.2 `tchar`.
-fn is_token_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 #[cfg(test)]

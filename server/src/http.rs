@@ -1,8 +1,9 @@
 //! Plain HTTP on the WebSocket port: the built-in page, `/healthz`, `/metrics`, 404, and the
-//! status responses that rejects are answered with (408 and 503 here; the handshake crate
-//! writes its own 400, 403, 426 and 431).
+//! status responses that rejects are answered with (408, 500 and 503 here; the handshake crate
+//! writes its own 400, 403, 417, 426, 431, 501 and 505). Every response is written by the
+//! handshake crate's `PlainResponse`, with its one reason-phrase table.
 
-use std::io::Write as _;
+use switchyard_handshake::{reason_phrase, InsufficientSize, PlainResponse};
 
 use crate::metrics::Registry;
 
@@ -43,26 +44,24 @@ pub fn respond(req: &PlainRequest<'_>, metrics: &Registry, out: &mut Vec<u8>) ->
             "/" | "/healthz" | "/metrics" => 405,
             _ => 404,
         };
-        write_response(
-            out,
-            status,
-            "text/plain; charset=utf-8",
-            if status == 405 {
-                "method not allowed\n"
-            } else {
-                "not found\n"
-            }
-            .as_bytes(),
-            &[("Allow", "GET, HEAD")],
-            keep_alive,
-            false,
-        );
+        let body: &[u8] = if status == 405 {
+            b"method not allowed\n"
+        } else {
+            b"not found\n"
+        };
+        let fields = [("Allow", &b"GET, HEAD"[..]), KEEP_ALIVE];
+        let response = PlainResponse::new(status)
+            .content_type(TEXT)
+            .headers(connection_fields(&fields, keep_alive))
+            .body(body)
+            .keep_alive(keep_alive);
+        append(out, &response);
         return Written { status, keep_alive };
     }
     let metrics_text;
     let (status, content_type, body): (u16, &str, &[u8]) = match path {
         "/" => (200, "text/html; charset=utf-8", PAGE.as_bytes()),
-        "/healthz" => (200, "text/plain; charset=utf-8", b"ok\n"),
+        "/healthz" => (200, TEXT, b"ok\n"),
         "/metrics" => {
             metrics_text = metrics.render();
             (
@@ -71,88 +70,78 @@ pub fn respond(req: &PlainRequest<'_>, metrics: &Registry, out: &mut Vec<u8>) ->
                 metrics_text.as_bytes(),
             )
         }
-        _ => (404, "text/plain; charset=utf-8", b"not found\n"),
+        _ => (404, TEXT, b"not found\n"),
     };
-    write_response(
-        out,
-        status,
-        content_type,
-        body,
-        &[("Cache-Control", "no-store")],
-        keep_alive,
-        head_only,
-    );
+    let fields = [("Cache-Control", &b"no-store"[..]), KEEP_ALIVE];
+    let response = PlainResponse::new(status)
+        .content_type(content_type)
+        .headers(connection_fields(&fields, keep_alive))
+        .body(body)
+        .keep_alive(keep_alive)
+        .head_only(head_only);
+    append(out, &response);
     Written { status, keep_alive }
 }
 
-/// The reason phrase of the statuses this server sends.
-pub fn reason(status: u16) -> &'static str {
-    match status {
-        200 => "OK",
-        400 => "Bad Request",
-        403 => "Forbidden",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        408 => "Request Timeout",
-        413 => "Content Too Large",
-        426 => "Upgrade Required",
-        431 => "Request Header Fields Too Large",
-        500 => "Internal Server Error",
-        501 => "Not Implemented",
-        502 => "Bad Gateway",
-        503 => "Service Unavailable",
-        505 => "HTTP Version Not Supported",
-        _ => "Unknown",
+/// Content-Type of the text bodies.
+const TEXT: &str = "text/plain; charset=utf-8";
+
+/// Said on every response that keeps the connection: HTTP/1.1 needs it not, but an HTTP/1.0
+/// client that asked for keep-alive closes unless the answer says so (RFC 9112 section 9.3 and
+/// appendix C.2.2). `PlainResponse::keep_alive(false)` writes `Connection: close` itself.
+const KEEP_ALIVE: (&str, &[u8]) = ("Connection", b"keep-alive");
+
+/// `fields` ends in [`KEEP_ALIVE`]: all of them when the connection stays, else all but it.
+fn connection_fields<'f>(
+    fields: &'f [(&'f str, &'f [u8])],
+    keep_alive: bool,
+) -> &'f [(&'f str, &'f [u8])] {
+    if keep_alive {
+        fields
+    } else {
+        &fields[..fields.len() - 1]
     }
 }
 
-/// Writes a response with a fixed-length body.
-pub fn write_response(
-    out: &mut Vec<u8>,
-    status: u16,
-    content_type: &str,
-    body: &[u8],
-    extra: &[(&str, &str)],
-    keep_alive: bool,
-    head_only: bool,
-) {
-    let _ = write!(
-        out,
-        "HTTP/1.1 {status} {}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n",
-        reason(status),
-        body.len()
-    );
-    for (k, v) in extra {
-        let _ = write!(out, "{k}: {v}\r\n");
-    }
-    out.extend_from_slice(if keep_alive {
-        b"Connection: keep-alive\r\n\r\n"
-    } else {
-        b"Connection: close\r\n\r\n"
-    });
-    if !head_only {
-        out.extend_from_slice(body);
-    }
+/// Appends `response` to `out`: the handshake crate's writer fills a caller-owned slice and, when
+/// the slice is too small, says how big it must be; an empty slice asks just that.
+fn append(out: &mut Vec<u8>, response: &PlainResponse<'_>) {
+    let required = match response.write(&mut []) {
+        Ok(n) => n,
+        Err(InsufficientSize { required }) => required,
+    };
+    let start = out.len();
+    out.resize(start + required, 0);
+    let n = response
+        .write(&mut out[start..])
+        .expect("the buffer has the size the writer asked for");
+    out.truncate(start + n);
 }
+
+/// The statuses [`respond`] answers plain requests with (the metrics count each of them).
+pub const PLAIN_STATUSES: [u16; 3] = [200, 404, 405];
+
+/// The statuses this crate rejects with itself, through [`write_reject`]: 408 (head timeout),
+/// 500 (a handshake response that did not fit its buffer), 503 (over `max_connections`). The
+/// handshake crate's rejections are `HandshakeError::STATUSES`.
+pub const REJECT_STATUSES: [u16; 3] = [408, 500, 503];
 
 /// A reject answered by this crate (not by the handshake crate): a short body naming the
-/// status, and `Connection: close`.
+/// status, and `Connection: close`; a 503 asks to retry after a second.
 pub fn write_reject(out: &mut Vec<u8>, status: u16) {
-    let body = format!("{status} {}\n", reason(status));
-    let extra: &[(&str, &str)] = if status == 503 {
-        &[("Retry-After", "1")]
+    debug_assert!(REJECT_STATUSES.contains(&status), "{status} not listed");
+    let body = format!("{status} {}\n", reason_phrase(status));
+    let retry: &[(&str, &[u8])] = if status == 503 {
+        &[("Retry-After", b"1")]
     } else {
         &[]
     };
-    write_response(
-        out,
-        status,
-        "text/plain; charset=utf-8",
-        body.as_bytes(),
-        extra,
-        false,
-        false,
-    );
+    let response = PlainResponse::new(status)
+        .content_type(TEXT)
+        .headers(retry)
+        .body(body.as_bytes())
+        .keep_alive(false);
+    append(out, &response);
 }
 
 #[cfg(test)]
@@ -233,5 +222,63 @@ mod tests {
         assert!(text.starts_with("HTTP/1.1 503 Service Unavailable\r\n"));
         assert!(text.contains("Connection: close\r\n"));
         assert!(text.contains("Retry-After: 1\r\n"));
+    }
+
+    #[test]
+    fn every_own_reject_has_a_reason_phrase_and_closes() {
+        for status in REJECT_STATUSES {
+            let mut out = b"earlier bytes stay".to_vec();
+            write_reject(&mut out, status);
+            let text = String::from_utf8(out).unwrap();
+            let rest = text.strip_prefix("earlier bytes stay").unwrap();
+            let line = format!("HTTP/1.1 {status} {}\r\n", reason_phrase(status));
+            assert!(!reason_phrase(status).is_empty(), "{status}");
+            assert!(rest.starts_with(&line), "{rest}");
+            assert!(rest.contains("Connection: close\r\n"), "{rest}");
+            assert!(rest.ends_with(&format!("\r\n\r\n{status} {}\n", reason_phrase(status))));
+        }
+    }
+
+    #[test]
+    fn kept_connections_say_keep_alive_and_405_says_allow() {
+        let (_, text) = get("/healthz");
+        assert!(text.contains("Connection: keep-alive\r\n"), "{text}");
+        assert!(text.contains("Cache-Control: no-store\r\n"), "{text}");
+        assert!(!text.contains("close"), "{text}");
+        let mut out = Vec::new();
+        let w = respond(
+            &PlainRequest {
+                method: "DELETE",
+                target: "/metrics",
+                keep_alive: true,
+                has_body: false,
+            },
+            &Registry::new(1),
+            &mut out,
+        );
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!((w.status, w.keep_alive), (405, true));
+        assert!(
+            text.starts_with("HTTP/1.1 405 Method Not Allowed\r\n"),
+            "{text}"
+        );
+        assert!(text.contains("Allow: GET, HEAD\r\n"), "{text}");
+        assert!(text.contains("Connection: keep-alive\r\n"), "{text}");
+    }
+
+    #[test]
+    fn every_plain_status_is_reachable() {
+        let reg = Registry::new(1);
+        let mut seen = Vec::new();
+        for (method, target) in [("GET", "/"), ("GET", "/nope"), ("POST", "/")] {
+            let req = PlainRequest {
+                method,
+                target,
+                keep_alive: true,
+                has_body: false,
+            };
+            seen.push(respond(&req, &reg, &mut Vec::new()).status);
+        }
+        assert_eq!(seen, PLAIN_STATUSES);
     }
 }

@@ -10,6 +10,10 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
+use switchyard_handshake::HandshakeError;
+
+use crate::http;
+
 /// A counter with a single writer thread (the reactor that owns it).
 #[derive(Debug, Default)]
 pub struct Counter(AtomicU64);
@@ -39,13 +43,70 @@ impl Counter {
     }
 }
 
-/// HTTP statuses of plain responses counted separately; anything else is counted as `other`.
-pub const STATUSES: [u16; 13] = [
-    200, 400, 403, 404, 405, 408, 413, 426, 431, 500, 501, 503, 505,
-];
-/// Statuses of rejects counted separately (every error status of [`STATUSES`]; a reject is
-/// never a 200, so no such series is shown); anything else is counted as `other`.
-pub const REJECT_STATUSES: [u16; 12] = [400, 403, 404, 405, 408, 413, 426, 431, 500, 501, 503, 505];
+/// Statuses of plain responses counted separately: exactly those [`http::respond`] sends;
+/// anything else is counted as `other`.
+pub const PLAIN_STATUSES: [u16; PLAIN_LEN] = http::PLAIN_STATUSES;
+const PLAIN_LEN: usize = http::PLAIN_STATUSES.len();
+
+/// Statuses of rejects counted separately, ascending: exactly those the server can reject with,
+/// the handshake crate's ([`HandshakeError::STATUSES`]) and this crate's own
+/// ([`http::REJECT_STATUSES`]). A reject is never a 200, so no such series is shown; anything
+/// else is counted as `other`.
+pub const REJECT_STATUSES: [u16; REJECT_LEN] =
+    union(&HandshakeError::STATUSES, &http::REJECT_STATUSES);
+const REJECT_LEN: usize = union_len(&HandshakeError::STATUSES, &http::REJECT_STATUSES);
+
+/// Whether `list[..len]` holds `value`.
+const fn holds(list: &[u16], len: usize, value: u16) -> bool {
+    let mut i = 0;
+    while i < len {
+        if list[i] == value {
+            return true;
+        }
+        i += 1;
+    }
+    false
+}
+
+/// The number of distinct values in `a` and `b` together (at most 64: more fails the build).
+const fn union_len(a: &[u16], b: &[u16]) -> usize {
+    let mut seen = [0u16; 64];
+    let mut n = 0;
+    let mut i = 0;
+    while i < a.len() + b.len() {
+        let value = if i < a.len() { a[i] } else { b[i - a.len()] };
+        if !holds(&seen, n, value) {
+            seen[n] = value;
+            n += 1;
+        }
+        i += 1;
+    }
+    n
+}
+
+/// The distinct values of `a` and `b`, ascending; `N` is their [`union_len`].
+const fn union<const N: usize>(a: &[u16], b: &[u16]) -> [u16; N] {
+    let mut out = [0u16; N];
+    let mut n = 0;
+    let mut i = 0;
+    while i < a.len() + b.len() {
+        let value = if i < a.len() { a[i] } else { b[i - a.len()] };
+        if !holds(&out, n, value) {
+            // Insertion into the sorted prefix.
+            let mut j = n;
+            while j > 0 && out[j - 1] > value {
+                out[j] = out[j - 1];
+                j -= 1;
+            }
+            out[j] = value;
+            n += 1;
+        }
+        i += 1;
+    }
+    assert!(n == N, "N must be the union's length");
+    out
+}
+
 /// Close codes counted separately; anything else is counted as `other`.
 pub const CLOSE_CODES: [u16; 12] = [
     1000, 1001, 1002, 1003, 1005, 1006, 1007, 1008, 1009, 1010, 1011, 1012,
@@ -106,10 +167,10 @@ pub struct CoreMetrics {
     pub upgrades_websocket: Counter,
     /// Successful raw `Upgrade: tcp` tunnels.
     pub upgrades_tcp: Counter,
-    /// Rejected handshakes and connections, by status (400, 403, 408, 426, 431, 503...).
-    pub rejects: Labeled<12>,
-    /// Plain HTTP responses, by status.
-    pub http_responses: Labeled<13>,
+    /// Rejected handshakes and connections, by status ([`REJECT_STATUSES`]).
+    pub rejects: Labeled<REJECT_LEN>,
+    /// Plain HTTP responses, by status ([`PLAIN_STATUSES`]).
+    pub http_responses: Labeled<PLAIN_LEN>,
     /// WebSocket messages received.
     pub messages_in: Counter,
     /// WebSocket messages sent (a broadcast counts once per recipient).
@@ -142,7 +203,7 @@ impl Default for CoreMetrics {
             upgrades_websocket: Counter::default(),
             upgrades_tcp: Counter::default(),
             rejects: Labeled::new(&REJECT_STATUSES),
-            http_responses: Labeled::new(&STATUSES),
+            http_responses: Labeled::new(&PLAIN_STATUSES),
             messages_in: Counter::default(),
             messages_out: Counter::default(),
             bytes_in: Counter::default(),
@@ -258,7 +319,7 @@ impl Registry {
             "switchyard_http_responses_total",
             "Plain HTTP responses (page, healthz, metrics, 404), by status.",
             "status",
-            &STATUSES,
+            &PLAIN_STATUSES,
             |c| &c.http_responses,
         );
 
@@ -417,6 +478,47 @@ mod tests {
             assert!(series.starts_with("switchyard_"), "{line}");
             v.parse::<i64>().unwrap();
         }
+    }
+
+    #[test]
+    fn every_status_the_server_sends_has_its_own_series() {
+        assert_eq!(
+            REJECT_STATUSES,
+            [400, 403, 408, 417, 426, 431, 500, 501, 503, 505]
+        );
+        let r = Registry::new(1);
+        // Every status a HandshakeError is answered with, and the server's own rejects.
+        for status in HandshakeError::STATUSES
+            .into_iter()
+            .chain(http::REJECT_STATUSES)
+        {
+            r.core(0).rejects.inc(status);
+        }
+        for status in PLAIN_STATUSES {
+            r.core(0).http_responses.inc(status);
+        }
+        let t = r.render();
+        for status in HandshakeError::STATUSES
+            .into_iter()
+            .chain(http::REJECT_STATUSES)
+        {
+            let series = format!("switchyard_rejects_total{{status=\"{status}\"}}");
+            assert_eq!(value(&t, &series), 1, "{series}");
+        }
+        assert_eq!(value(&t, "switchyard_rejects_total{status=\"other\"}"), 0);
+        for status in PLAIN_STATUSES {
+            let series = format!("switchyard_http_responses_total{{status=\"{status}\"}}");
+            assert_eq!(value(&t, &series), 1, "{series}");
+        }
+        // Nothing sends 413: no series for it.
+        assert!(!t.contains("status=\"413\""));
+    }
+
+    #[test]
+    fn status_union_is_sorted_and_distinct() {
+        const U: [u16; 4] = union(&[503, 400, 408], &[408, 200, 400]);
+        assert_eq!(union_len(&[503, 400, 408], &[408, 200, 400]), 4);
+        assert_eq!(U, [200, 400, 408, 503]);
     }
 
     #[test]

@@ -53,11 +53,13 @@ pub struct Shared {
     pub config: Config,
     /// The handshake acceptor of echo and broadcast routes: WebSocket, with permessage-deflate
     /// when enabled.
-    pub acceptor: Acceptor<switchyard_handshake::PermessageDeflate>,
+    pub acceptor: Acceptor<switchyard_handshake::DeflateNegotiator>,
     /// The acceptor of bridge routes: the same plus the raw `tcp` protocol.
-    pub bridge_acceptor: Acceptor<switchyard_handshake::PermessageDeflate>,
+    pub bridge_acceptor: Acceptor<switchyard_handshake::DeflateNegotiator>,
     /// Codec limits for every WebSocket.
     pub codec: switchyard_frame::Config,
+    /// How hard permessage-deflate compresses what we send (local policy, not negotiated).
+    pub compression: switchyard_frame::deflate::CompressionPolicy,
     /// Every core's metrics.
     pub metrics: Registry,
 }

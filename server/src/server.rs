@@ -6,8 +6,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use switchyard_frame::deflate::CompressionPolicy;
 use switchyard_handshake::{
-    Acceptor, DeflatePolicy, Limits, OriginPolicy, PermessageDeflate, WebSocketConfig,
+    Acceptor, DeflateNegotiator, DeflatePolicy, Limits, OriginPolicy, WebSocketConfig,
 };
 use switchyard_netio::{Reactors, ShutdownHandle};
 
@@ -33,7 +34,7 @@ impl std::fmt::Debug for Server {
 
 /// The handshake acceptor for a configuration; `bridge` adds the raw `tcp` protocol, which only
 /// bridge routes accept.
-fn acceptor(config: &Config, bridge: bool) -> io::Result<Acceptor<PermessageDeflate>> {
+fn acceptor(config: &Config, bridge: bool) -> io::Result<Acceptor<DeflateNegotiator>> {
     let origin = if config.allowed_origins.is_empty() {
         OriginPolicy::any()
     } else {
@@ -45,7 +46,7 @@ fn acceptor(config: &Config, bridge: bool) -> io::Result<Acceptor<PermessageDefl
     // Permessage-deflate: the negotiator is always there and answers only when enabled; what
     // it agrees is installed per connection as the frame crate's extension (`ws.rs`).
     let no_context_takeover = config.deflate != DeflateMode::Takeover;
-    let deflate = PermessageDeflate::new(DeflatePolicy {
+    let deflate = DeflateNegotiator::new(DeflatePolicy {
         enabled: config.deflate != DeflateMode::Off,
         server_no_context_takeover: no_context_takeover,
         client_no_context_takeover: no_context_takeover,
@@ -74,6 +75,10 @@ impl Server {
         let mut codec = switchyard_frame::Config::default();
         codec.max_message_size = config.max_message_size;
         codec.max_frame_size = config.max_message_size;
+        // permessage-deflate's local policy, set once for every connection. No configuration
+        // key sets it: the frame crate's defaults (level 1, messages from 64 bytes) are
+        // documented there with the measurements behind them.
+        let compression = CompressionPolicy::default();
         let net = switchyard_netio::Config {
             listen: config.listen.clone(),
             reactors: config.workers,
@@ -94,6 +99,7 @@ impl Server {
             acceptor: websocket_acceptor,
             bridge_acceptor,
             codec,
+            compression,
             metrics: metrics.clone(),
         });
         let factory_shared = Arc::clone(&shared);

@@ -58,15 +58,8 @@ impl Reactor {
         if let Some(agreed) = deflate {
             // A connection with an extension keeps its decoder for life (the contexts live in it).
             let mut decoder = Decoder::new(self.shared.codec);
-            let config = DeflateConfig {
-                server_no_context_takeover: agreed.server_no_context_takeover,
-                client_no_context_takeover: agreed.client_no_context_takeover,
-                server_max_window_bits: agreed.server_max_window_bits,
-                client_max_window_bits: agreed.client_max_window_bits,
-                compression_level: agreed.compression_level,
-                min_compress_size: agreed.min_compress_size,
-            };
-            match PermessageDeflate::new(Role::Server, config) {
+            let config = DeflateConfig::from(agreed);
+            match PermessageDeflate::new(Role::Server, config, self.shared.compression) {
                 Ok(ext) => {
                     decoder.set_extension(Box::new(ext));
                     ws.decoder = Some(Box::new(decoder));

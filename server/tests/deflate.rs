@@ -6,7 +6,7 @@ mod common;
 
 use common::*;
 use std::io::{Read, Write};
-use switchyard_frame::deflate::{DeflateConfig, PermessageDeflate};
+use switchyard_frame::deflate::{CompressionPolicy, DeflateConfig, PermessageDeflate};
 use switchyard_frame::{Config, Connection, Event, OpCode, Role};
 
 fn upgrade_offering_deflate(server: &TestServer) -> (std::net::TcpStream, String) {
@@ -41,6 +41,7 @@ fn deflate_is_negotiated_and_echoes_are_compressed() {
                 client_no_context_takeover: true,
                 ..DeflateConfig::default()
             },
+            CompressionPolicy::default(),
         )
         .unwrap(),
     ));

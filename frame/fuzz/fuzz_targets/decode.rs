@@ -6,7 +6,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use switchyard_frame::deflate::{DeflateConfig, PermessageDeflate};
+use switchyard_frame::deflate::{CompressionPolicy, DeflateConfig, PermessageDeflate};
 use switchyard_frame::{CloseState, Config, Connection, Error, Event, Role};
 
 #[derive(Debug, PartialEq)]
@@ -88,7 +88,9 @@ fuzz_target!(|data: &[u8]| {
             deflate.client_no_context_takeover = seed & 0x80 != 0;
             deflate.server_max_window_bits = 8 + (seed & 7);
             deflate.client_max_window_bits = 8 + ((seed >> 3) & 7);
-            conn.set_extension(Box::new(PermessageDeflate::new(role, deflate).expect("valid")));
+            let policy = CompressionPolicy::default();
+            let codec = PermessageDeflate::new(role, deflate, policy).expect("valid");
+            conn.set_extension(Box::new(codec));
         }
         conn
     };

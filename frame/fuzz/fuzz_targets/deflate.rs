@@ -11,24 +11,33 @@
 
 use flate2::{Decompress, FlushDecompress, Status};
 use libfuzzer_sys::fuzz_target;
-use switchyard_frame::deflate::{DeflateConfig, PermessageDeflate};
+use switchyard_frame::deflate::{CompressionPolicy, DeflateConfig, PermessageDeflate};
 use switchyard_frame::{Extension, ExtensionError, Role};
 
 const TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
 
-fn config(byte: u8, bits: u8) -> DeflateConfig {
-    DeflateConfig {
-        server_no_context_takeover: byte & 1 != 0,
-        client_no_context_takeover: byte & 2 != 0,
-        server_max_window_bits: 8 + (bits & 7),
-        client_max_window_bits: 8 + (bits >> 4 & 7),
-        compression_level: (byte >> 2) % 10,
-        min_compress_size: usize::from(byte >> 6) * 16,
-    }
+fn config(byte: u8, bits: u8) -> (DeflateConfig, CompressionPolicy) {
+    (
+        DeflateConfig {
+            server_no_context_takeover: byte & 1 != 0,
+            client_no_context_takeover: byte & 2 != 0,
+            server_max_window_bits: 8 + (bits & 7),
+            client_max_window_bits: 8 + (bits >> 4 & 7),
+        },
+        CompressionPolicy {
+            level: (byte >> 2) % 10,
+            min_size: usize::from(byte >> 6) * 16,
+        },
+    )
 }
 
 fn inflate(payload: &[u8], cuts: &[usize], limit: usize) -> Result<Vec<u8>, ExtensionError> {
-    let mut codec = PermessageDeflate::new(Role::Client, DeflateConfig::default()).unwrap();
+    let mut codec = PermessageDeflate::new(
+        Role::Client,
+        DeflateConfig::default(),
+        CompressionPolicy::default(),
+    )
+    .unwrap();
     let mut out = Vec::new();
     let mut start = 0;
     for &end in cuts.iter().chain(core::iter::once(&payload.len())) {
@@ -95,9 +104,9 @@ fuzz_target!(|data: &[u8]| {
         let Some((&bits, rest)) = rest.split_first() else {
             return;
         };
-        let agreed = config(selector >> 1, bits);
-        let mut sender = PermessageDeflate::new(Role::Server, agreed).unwrap();
-        let mut receiver = PermessageDeflate::new(Role::Client, agreed).unwrap();
+        let (agreed, policy) = config(selector >> 1, bits);
+        let mut sender = PermessageDeflate::new(Role::Server, agreed, policy).unwrap();
+        let mut receiver = PermessageDeflate::new(Role::Client, agreed, policy).unwrap();
         for message in rest.split(|&b| b == 0xff) {
             let mut payload = Vec::new();
             if !sender.encode_message(message, &mut payload).unwrap() {

@@ -6,7 +6,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use switchyard_frame::deflate::{DeflateConfig, PermessageDeflate};
+use switchyard_frame::deflate::{CompressionPolicy, DeflateConfig, PermessageDeflate};
 use switchyard_frame::{CloseCode, Config, Connection, Event, OpCode, Role};
 
 fuzz_target!(|data: &[u8]| {
@@ -23,9 +23,13 @@ fuzz_target!(|data: &[u8]| {
         let mut deflate = DeflateConfig::default();
         deflate.server_no_context_takeover = flags & 4 != 0;
         deflate.client_no_context_takeover = flags & 8 != 0;
-        deflate.min_compress_size = usize::from(flags >> 4);
+        let policy = CompressionPolicy {
+            min_size: usize::from(flags >> 4),
+            ..CompressionPolicy::default()
+        };
         for (conn, role) in [(&mut sender, send_role), (&mut receiver, recv_role)] {
-            conn.set_extension(Box::new(PermessageDeflate::new(role, deflate).expect("valid")));
+            let codec = PermessageDeflate::new(role, deflate, policy).expect("valid");
+            conn.set_extension(Box::new(codec));
         }
     }
     let mut stream = Vec::new();

@@ -2,18 +2,27 @@
 //! decompresses the ones we receive.
 //!
 //! Install it with [`Connection::set_extension`](crate::Connection::set_extension) after a
-//! handshake that agreed on permessage-deflate (the handshake crate's `PermessageDeflate`
-//! negotiator gives the parameters; copy them into a [`DeflateConfig`]):
+//! handshake that agreed on permessage-deflate. It takes two things:
+//!
+//! - [`DeflateConfig`]: the four parameters the handshake agreed (RFC 7692 section 7.1). The
+//!   handshake crate's `DeflateNegotiator` (server) or `DeflateOffer::verify` (client) gives them
+//!   as `switchyard_handshake::DeflateParams`; with this crate's `handshake` cargo feature,
+//!   `DeflateConfig::from(params)` converts them. The feature is optional, and `DeflateConfig`
+//!   a type of its own, so that this crate never requires the handshake crate: a codec can be
+//!   driven after any handshake, or none (tests, benchmarks).
+//! - [`CompressionPolicy`]: how hard we compress (level, minimum size). Never negotiated, so
+//!   not part of the agreement: an endpoint sets it once, from its own configuration.
 //!
 //! ```
-//! use switchyard_frame::deflate::{DeflateConfig, PermessageDeflate};
+//! use switchyard_frame::deflate::{CompressionPolicy, DeflateConfig, PermessageDeflate};
 //! use switchyard_frame::{Config, Connection, Event, OpCode, Role};
 //!
-//! let agreed = DeflateConfig::default(); // from the handshake
+//! let agreed = DeflateConfig::default(); // from the handshake: `DeflateConfig::from(params)`
+//! let policy = CompressionPolicy::default(); // ours, from our configuration
 //! let mut server = Connection::new(Role::Server, Config::default());
-//! server.set_extension(Box::new(PermessageDeflate::new(Role::Server, agreed).unwrap()));
+//! server.set_extension(Box::new(PermessageDeflate::new(Role::Server, agreed, policy).unwrap()));
 //! let mut client = Connection::new(Role::Client, Config::default());
-//! client.set_extension(Box::new(PermessageDeflate::new(Role::Client, agreed).unwrap()));
+//! client.set_extension(Box::new(PermessageDeflate::new(Role::Client, agreed, policy).unwrap()));
 //!
 //! let text = "a message long enough to be compressed, ".repeat(4);
 //! let mut wire = Vec::new();
@@ -28,7 +37,7 @@
 //!
 //! - Sending (section 7.2.1): the message is compressed with a sync flush and the trailing
 //!   `00 00 ff ff` removed; the frame goes out with RSV1 (the frame encoder sets it on the one
-//!   frame of the message). Messages shorter than [`DeflateConfig::min_compress_size`] go
+//!   frame of the message). Messages shorter than [`CompressionPolicy::min_size`] go
 //!   uncompressed, and so do incompressible ones when our context is reset anyway.
 //! - Receiving (section 7.2.2): the decoder streams each compressed frame's payload through
 //!   [`Extension::decode_piece`]; `00 00 ff ff` is appended at the message's end. The output is
@@ -93,7 +102,7 @@ mod compress;
 mod config;
 mod decompress;
 
-pub use config::{DeflateConfig, DeflateConfigError};
+pub use config::{CompressionPolicy, DeflateConfig, DeflateConfigError};
 
 use crate::config::Role;
 use crate::extension::{Extension, ExtensionError};
@@ -114,12 +123,17 @@ pub struct PermessageDeflate {
 }
 
 impl PermessageDeflate {
-    /// The codec for our `role` under the agreed `config`. Allocates nothing: the compressor and
-    /// decompressor are created on first use.
-    pub fn new(role: Role, config: DeflateConfig) -> Result<Self, DeflateConfigError> {
+    /// The codec for our `role` under the agreed `config`, compressing by our `policy`.
+    /// Allocates nothing: the compressor and decompressor are created on first use.
+    pub fn new(
+        role: Role,
+        config: DeflateConfig,
+        policy: CompressionPolicy,
+    ) -> Result<Self, DeflateConfigError> {
         let (send, receive) = config.resolve(role)?;
+        policy.check()?;
         Ok(PermessageDeflate {
-            deflater: Deflater::new(send, config.compression_level, config.min_compress_size),
+            deflater: Deflater::new(send, policy.level, policy.min_size),
             inflater: Inflater::new(receive),
         })
     }

@@ -3,23 +3,36 @@
 #![allow(dead_code)] // each test file uses a different subset
 
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress};
-use switchyard_frame::deflate::{DeflateConfig, PermessageDeflate};
+use switchyard_frame::deflate::{CompressionPolicy, DeflateConfig, PermessageDeflate};
 use switchyard_frame::{Config, Connection, Error, Event, OpCode, Role};
 
 pub const TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
 
-/// A connection in `role` with permessage-deflate installed under `agreed`.
+/// A connection in `role` with permessage-deflate installed under `agreed`, compressing every
+/// message ([`always`]).
 pub fn with_deflate(role: Role, agreed: DeflateConfig, config: Config) -> Connection {
+    with_policy(role, agreed, always(), config)
+}
+
+/// A connection in `role` with permessage-deflate installed under `agreed` and `policy`.
+pub fn with_policy(
+    role: Role,
+    agreed: DeflateConfig,
+    policy: CompressionPolicy,
+    config: Config,
+) -> Connection {
     let mut conn = Connection::new(role, config);
-    conn.set_extension(Box::new(PermessageDeflate::new(role, agreed).unwrap()));
+    conn.set_extension(Box::new(
+        PermessageDeflate::new(role, agreed, policy).unwrap(),
+    ));
     conn
 }
 
-/// Every message compressed: no minimum size.
-pub fn always() -> DeflateConfig {
-    DeflateConfig {
-        min_compress_size: 0,
-        ..DeflateConfig::default()
+/// Every message compressed: no minimum size, the default level.
+pub fn always() -> CompressionPolicy {
+    CompressionPolicy {
+        min_size: 0,
+        ..CompressionPolicy::default()
     }
 }
 

@@ -16,13 +16,13 @@ use core::fmt;
 /// One extension of a Sec-WebSocket-Extensions list: a name and its parameters, as offered by a
 /// client or accepted by a server. Borrowed from the request or response head.
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub struct Extension<'a> {
+pub struct ExtensionElement<'a> {
     name: &'a str,
     /// The text after the name, starting at its first `;` (or empty); known to be well formed.
     params: &'a [u8],
 }
 
-impl<'a> Extension<'a> {
+impl<'a> ExtensionElement<'a> {
     /// The extension token, e.g. `permessage-deflate`.
     pub fn name(&self) -> &'a str {
         self.name
@@ -35,16 +35,16 @@ impl<'a> Extension<'a> {
     }
 }
 
-impl fmt::Debug for Extension<'_> {
+impl fmt::Debug for ExtensionElement<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Extension")
+        f.debug_struct("ExtensionElement")
             .field("name", &self.name)
             .field("params", &self.params().collect::<Vec<_>>())
             .finish()
     }
 }
 
-/// One parameter of an [`Extension`]: `name` or `name=value`.
+/// One parameter of an [`ExtensionElement`]: `name` or `name=value`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ExtensionParam<'a> {
     /// The parameter token, e.g. `client_max_window_bits`.
@@ -116,7 +116,7 @@ impl fmt::Debug for ParamValue<'_> {
     }
 }
 
-/// The parameters of an [`Extension`].
+/// The parameters of an [`ExtensionElement`].
 #[derive(Debug, Clone)]
 pub struct ExtensionParams<'a> {
     rest: &'a [u8],
@@ -170,9 +170,9 @@ impl<'a> ExtensionList<'a> {
 }
 
 impl<'a> Iterator for ExtensionList<'a> {
-    type Item = Extension<'a>;
+    type Item = ExtensionElement<'a>;
 
-    fn next(&mut self) -> Option<Extension<'a>> {
+    fn next(&mut self) -> Option<ExtensionElement<'a>> {
         loop {
             let mut cursor = Cursor {
                 input: self.rest,
@@ -297,7 +297,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// The next extension, skipping empty list elements; `Ok(None)` at the end.
-    fn extension(&mut self) -> Result<Option<Extension<'a>>, ()> {
+    fn extension(&mut self) -> Result<Option<ExtensionElement<'a>>, ()> {
         loop {
             self.skip_ows();
             if !self.eat(b',') {
@@ -325,7 +325,7 @@ impl<'a> Cursor<'a> {
             }
         }
         let params = &self.input[params_start..self.pos];
-        Ok(Some(Extension { name, params }))
+        Ok(Some(ExtensionElement { name, params }))
     }
 }
 
@@ -417,7 +417,7 @@ impl ExtensionResponse {
     /// returned [`AcceptedExtension`]. An extension can be accepted once.
     pub fn accept(
         &mut self,
-        offer: &Extension<'_>,
+        offer: &ExtensionElement<'_>,
     ) -> Result<AcceptedExtension<'_>, NegotiationFailed> {
         if self
             .accepted()

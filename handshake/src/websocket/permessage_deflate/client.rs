@@ -5,7 +5,7 @@ use core::fmt;
 use super::params::{check_bits, DeflateParams, DeflatePolicyError, ParamProblem, Written};
 use super::server::decimal;
 use super::PERMESSAGE_DEFLATE;
-use crate::output::BufferTooSmall;
+use crate::output::InsufficientSize;
 use crate::websocket::extensions::ExtensionList;
 
 /// A client's permessage-deflate offer (RFC 7692 section 7.1). `Default` offers what browsers
@@ -26,10 +26,6 @@ pub struct DeflateOffer {
     /// Offer `client_max_window_bits`, letting the server limit our window: `Some(15)` writes
     /// it bare, `Some(n)` below 15 promises at most `n`. Default `Some(15)`.
     pub client_max_window_bits: Option<u8>,
-    /// Local policy: zlib level (0..=9) of what we send. Default 1.
-    pub compression_level: u8,
-    /// Local policy: messages we send shorter than this go uncompressed. Default 64.
-    pub min_compress_size: usize,
 }
 
 impl Default for DeflateOffer {
@@ -39,8 +35,6 @@ impl Default for DeflateOffer {
             client_no_context_takeover: false,
             server_max_window_bits: None,
             client_max_window_bits: Some(15),
-            compression_level: 1,
-            min_compress_size: 64,
         }
     }
 }
@@ -102,7 +96,7 @@ impl From<ParamProblem> for DeflateResponseError {
 }
 
 impl DeflateOffer {
-    /// Checks the ranges of the window sizes and the level.
+    /// Checks the ranges of the window sizes.
     pub fn validate(&self) -> Result<(), DeflatePolicyError> {
         for bits in [self.server_max_window_bits, self.client_max_window_bits]
             .into_iter()
@@ -110,15 +104,12 @@ impl DeflateOffer {
         {
             check_bits(bits)?;
         }
-        if self.compression_level > 9 {
-            return Err(DeflatePolicyError::CompressionLevel(self.compression_level));
-        }
         Ok(())
     }
 
     /// Writes the Sec-WebSocket-Extensions value of this offer into `buf` (128 bytes always
     /// suffice) and returns it.
-    pub fn write<'b>(&self, buf: &'b mut [u8]) -> Result<&'b str, BufferTooSmall> {
+    pub fn write<'b>(&self, buf: &'b mut [u8]) -> Result<&'b str, InsufficientSize> {
         let mut parts: [&str; 10] = [""; 10];
         let mut n = 0;
         let mut push = |part: &'static str| {
@@ -147,7 +138,7 @@ impl DeflateOffer {
         let parts = &parts[..n];
         let required: usize = parts.iter().map(|p| p.len()).sum();
         if buf.len() < required {
-            return Err(BufferTooSmall { required });
+            return Err(InsufficientSize { required });
         }
         let mut len = 0;
         for part in parts {
@@ -197,8 +188,6 @@ impl DeflateOffer {
                 || self.client_no_context_takeover,
             server_max_window_bits: written.server_max_window_bits.unwrap_or(15),
             client_max_window_bits,
-            compression_level: self.compression_level,
-            min_compress_size: self.min_compress_size,
         }))
     }
 }

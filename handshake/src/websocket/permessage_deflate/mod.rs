@@ -1,11 +1,13 @@
-//! permessage-deflate (RFC 7692 section 7) negotiation: the server's [`PermessageDeflate`]
-//! negotiator and the client's [`DeflateOffer`]. Both end in [`DeflateParams`], the agreed
-//! parameters the caller copies into the `frame` crate's `DeflateConfig` (same field names).
+//! permessage-deflate (RFC 7692 section 7) negotiation: the server's [`DeflateNegotiator`]
+//! negotiator and the client's [`DeflateOffer`]. Both end in [`DeflateParams`], the four agreed
+//! parameters, which become the `frame` crate's `DeflateConfig` through one conversion
+//! (`DeflateConfig::from`, behind that crate's `handshake` feature). Compression level and
+//! minimum size are local policy, not negotiated: the `frame` crate's `CompressionPolicy`.
 //!
 //! ```
-//! use switchyard_handshake::{Acceptor, DeflatePolicy, PermessageDeflate};
+//! use switchyard_handshake::{Acceptor, DeflateNegotiator, DeflatePolicy};
 //!
-//! let acceptor = Acceptor::new().extensions(PermessageDeflate::new(DeflatePolicy::default()).unwrap());
+//! let acceptor = Acceptor::new().extensions(DeflateNegotiator::new(DeflatePolicy::default()).unwrap());
 //! // `Switched::WebSocket { extensions: Some(params), .. }` then carries the agreement.
 //! # let _ = acceptor;
 //! ```
@@ -21,7 +23,7 @@ mod server;
 
 pub use client::{DeflateOffer, DeflateResponseError};
 pub use params::{DeflateParams, DeflatePolicyError};
-pub use server::{DeflatePolicy, PermessageDeflate};
+pub use server::{DeflateNegotiator, DeflatePolicy};
 
 /// The extension token (RFC 7692 section 7).
 pub const PERMESSAGE_DEFLATE: &str = "permessage-deflate";

@@ -2,11 +2,13 @@
 
 use core::fmt;
 
-use crate::websocket::extensions::{Extension, ParamValue};
+use crate::websocket::extensions::{ExtensionElement, ParamValue};
 
-/// What a permessage-deflate handshake agreed (RFC 7692 section 7.1), plus the compression
-/// policy of this endpoint: everything the `frame` crate's `DeflateConfig` needs, under the same
-/// field names.
+/// What a permessage-deflate handshake agreed (RFC 7692 section 7.1): the four negotiated
+/// parameters and nothing else. How hard to compress (level, minimum size) is local policy that
+/// nobody negotiates; it belongs to the `frame` crate's codec (`CompressionPolicy`). The `frame`
+/// crate turns this into its `DeflateConfig` with one `From` conversion (its `handshake`
+/// feature).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct DeflateParams {
     /// The server resets its compression context after each message.
@@ -17,21 +19,27 @@ pub struct DeflateParams {
     pub server_max_window_bits: u8,
     /// log2 of the largest window the client compresses with (8..=15; 15 when not limited).
     pub client_max_window_bits: u8,
-    /// Local policy, not negotiated: zlib level (0..=9) for the messages this endpoint sends.
-    pub compression_level: u8,
-    /// Local policy, not negotiated: messages this endpoint sends shorter than this go
-    /// uncompressed.
-    pub min_compress_size: usize,
 }
 
-/// A policy or offer value out of range.
+impl Default for DeflateParams {
+    /// The agreement of a bare `permessage-deflate` offer and answer: context kept both ways,
+    /// 15-bit windows (RFC 7692 sections 7.1.1 and 7.1.2).
+    fn default() -> Self {
+        DeflateParams {
+            server_no_context_takeover: false,
+            client_no_context_takeover: false,
+            server_max_window_bits: 15,
+            client_max_window_bits: 15,
+        }
+    }
+}
+
+/// A policy or offer window size out of range.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum DeflatePolicyError {
     /// A window size outside 8..=15 (RFC 7692 section 7.1.2).
     WindowBits(u8),
-    /// A compression level above 9.
-    CompressionLevel(u8),
 }
 
 impl fmt::Display for DeflatePolicyError {
@@ -39,9 +47,6 @@ impl fmt::Display for DeflatePolicyError {
         match self {
             DeflatePolicyError::WindowBits(bits) => {
                 write!(f, "window bits {bits} outside 8..=15 (RFC 7692 7.1.2)")
-            }
-            DeflatePolicyError::CompressionLevel(level) => {
-                write!(f, "compression level {level} above 9")
             }
         }
     }
@@ -80,7 +85,7 @@ pub(crate) enum ParamProblem {
 impl Written {
     /// Reads the parameters of `element`. Names are matched ASCII case-insensitively; values
     /// may be tokens or quoted strings (RFC 7692 section 7.1 allows both).
-    pub(crate) fn parse(element: &Extension<'_>) -> Result<Written, ParamProblem> {
+    pub(crate) fn parse(element: &ExtensionElement<'_>) -> Result<Written, ParamProblem> {
         let mut written = Written::default();
         let mut seen = [false; 4];
         for param in element.params() {

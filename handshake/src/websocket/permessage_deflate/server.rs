@@ -6,7 +6,9 @@ use crate::websocket::extensions::{
     ExtensionList, ExtensionNegotiator, ExtensionResponse, NegotiationFailed,
 };
 
-/// The server's permessage-deflate policy. `Default` gives the values documented per field.
+/// The server's permessage-deflate negotiation policy: what it accepts and asks for. How hard
+/// it compresses is not negotiated and not here (the `frame` crate's `CompressionPolicy`).
+/// `Default` gives the values documented per field.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct DeflatePolicy {
     /// Accept permessage-deflate at all. Default `true`: browsers offer it on every
@@ -27,11 +29,6 @@ pub struct DeflatePolicy {
     /// Ask clients to reset theirs, so that we keep no decompressor between messages. Default
     /// `false`.
     pub client_no_context_takeover: bool,
-    /// zlib level of what we send, 0..=9. Default 1: on JSON it compressed 9 times faster
-    /// than 6 for output 43 % larger (the frame crate's `benches/deflate.rs`).
-    pub compression_level: u8,
-    /// Messages we send shorter than this go uncompressed. Default 64 bytes.
-    pub min_compress_size: usize,
 }
 
 impl Default for DeflatePolicy {
@@ -42,8 +39,6 @@ impl Default for DeflatePolicy {
             client_max_window_bits: 15,
             server_no_context_takeover: false,
             client_no_context_takeover: false,
-            compression_level: 1,
-            min_compress_size: 64,
         }
     }
 }
@@ -63,21 +58,16 @@ impl Default for DeflatePolicy {
 /// - `client_max_window_bits=N` only if the client offered that parameter (section 7.1.2.2),
 ///   with N the smaller of its hint and our policy, when below 15.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct PermessageDeflate {
+pub struct DeflateNegotiator {
     policy: DeflatePolicy,
 }
 
-impl PermessageDeflate {
+impl DeflateNegotiator {
     /// A negotiator with `policy`, checked for ranges.
     pub fn new(policy: DeflatePolicy) -> Result<Self, DeflatePolicyError> {
         check_bits(policy.server_max_window_bits)?;
         check_bits(policy.client_max_window_bits)?;
-        if policy.compression_level > 9 {
-            return Err(DeflatePolicyError::CompressionLevel(
-                policy.compression_level,
-            ));
-        }
-        Ok(PermessageDeflate { policy })
+        Ok(DeflateNegotiator { policy })
     }
 
     /// The policy in force.
@@ -101,13 +91,11 @@ impl PermessageDeflate {
                 None => 15,
                 Some(hint) => hint.unwrap_or(15).min(policy.client_max_window_bits),
             },
-            compression_level: policy.compression_level,
-            min_compress_size: policy.min_compress_size,
         }
     }
 }
 
-impl ExtensionNegotiator for PermessageDeflate {
+impl ExtensionNegotiator for DeflateNegotiator {
     type Agreed = Option<DeflateParams>;
 
     fn negotiate(

@@ -1,4 +1,4 @@
-//! A TCP echo server on netio: `cargo run --release -p switchyard-netio --example echo [ADDR]`
+//! A TCP echo server on netio: `cargo run --release -p switchyard-netio --example tcp_echo [ADDR]`
 //! (default 127.0.0.1:7000). One reactor per core; Ctrl-C stops it.
 
 use switchyard_netio::{start, Accepted, Config, ConnId, Ctx, Handler, Pressure};
