@@ -51,9 +51,18 @@ def log(msg):
 # Servers
 
 
+# A second Switchyard binary (e.g. an older commit built beside this one) compared as
+# "switchyard-base" in the same run: set by --baseline.
+BASELINE = None
+
+
 def servers():
     """Name -> (port, argv without taskset). Ports differ so a lingering socket never collides."""
-    return {
+    extra = {}
+    if BASELINE:
+        extra["switchyard-base"] = (9105, [BASELINE, "--listen", "127.0.0.1:9105", "--workers",
+                                           "1", "--cpus", SERVER_CPU, "--log-level", "warn"])
+    return extra | {
         "switchyard": (9100, [os.path.join(RELEASE, "switchyard"), "--listen", "127.0.0.1:9100",
                               "--workers", "1", "--cpus", SERVER_CPU, "--log-level", "warn"]),
         "null": (9101, [os.path.join(RELEASE, "switchyard-null"), "127.0.0.1:9101"]),
@@ -312,7 +321,7 @@ def best_peer(summary, scen, key, higher_is_better=True):
 def svg_chart(summary, scen_list, servers_order):
     """Two panels of grouped bars, each server relative to the null server (null = 1.0):
     throughput (higher is better) and server CPU per operation (lower is better)."""
-    colors = {"switchyard": "#1f77b4", "null": "#7f7f7f", "tokio-tungstenite": "#ff7f0e",
+    colors = {"switchyard": "#1f77b4", "switchyard-base": "#9467bd", "null": "#7f7f7f", "tokio-tungstenite": "#ff7f0e",
               "fastwebsockets": "#2ca02c", "node-ws": "#d62728"}
     panels = [("Throughput relative to the null server (higher is better)", "ops_per_s"),
               ("Server CPU per operation relative to the null server (lower is better)",
@@ -793,6 +802,9 @@ def main():
     ap.add_argument("--servers", default="switchyard,null,tokio-tungstenite,fastwebsockets,node-ws",
                     help="comma-separated subset")
     ap.add_argument("--scenarios", help="comma-separated subset of scenario names")
+    ap.add_argument("--baseline", metavar="BIN",
+                    help="another switchyard binary (e.g. an older commit's, built beside this "
+                    "one), run as server 'switchyard-base' in the same rounds: before/after")
     ap.add_argument("--no-build", action="store_true", help="use the binaries already built")
     ap.add_argument("--boost", type=int, default=0, metavar="N",
                     help="run in an own scheduler autogroup with nice -N, so that a shared, busy "
@@ -813,6 +825,8 @@ def main():
     ap.add_argument("--out", help="markdown output (default BENCHMARKS.md, quick: "
                     "bench/results/quick/BENCHMARKS.md)")
     a = ap.parse_args()
+    global BASELINE
+    BASELINE = os.path.abspath(a.baseline) if a.baseline else None
     names = [n for n in a.servers.split(",") if n]
     for n in names:
         if n not in servers():
@@ -875,7 +889,7 @@ def main():
         for r in range(rounds):
             for scen, label, args, _unit in scen_list:
                 for name in names:
-                    if scen == "broadcast" and name != "switchyard":
+                    if scen == "broadcast" and name not in ("switchyard", "switchyard-base"):
                         continue  # only Switchyard has a broadcast route
                     if isinstance(args, dict) and name not in ("switchyard", "null"):
                         continue  # idle100k.py drives Switchyard and the null server only
