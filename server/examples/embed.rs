@@ -7,8 +7,7 @@
 use std::io::{Read, Write};
 use std::net::TcpStream;
 
-use switchyard::config::Config;
-use switchyard::Server;
+use switchyard::{Config, Server};
 
 fn main() -> std::io::Result<()> {
     let mut config = Config {
@@ -50,6 +49,9 @@ fn main() -> std::io::Result<()> {
     client.read_exact(&mut reply)?;
     println!("echoed: {:?}", String::from_utf8_lossy(&reply[2..]));
 
-    server.shutdown();
+    // The handle works from any thread: what /metrics serves, the open connections, shutdown.
+    let handle = server.handle();
+    println!("open connections: {}", handle.connections());
+    handle.shutdown();
     server.join()
 }

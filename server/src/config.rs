@@ -111,7 +111,7 @@ pub struct Config {
     pub max_connections: usize,
     /// Request head size limit. Default 8 KiB, as most HTTP servers (nginx, the handshake crate).
     pub max_head_size: usize,
-    /// Time allowed for a complete request head. Default 10 s (issue 5), a slowloris guard.
+    /// Time allowed for a complete request head. Default 10 s, a slowloris guard.
     pub head_timeout: Duration,
     /// Maximum message size. Default 64 MiB: above Autobahn's largest message (16 MiB) and the
     /// same as tungstenite's default.

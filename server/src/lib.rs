@@ -1,18 +1,21 @@
 //! Switchyard: the WebSocket service, composed of the `handshake`, `frame` and `netio` crates.
 //!
-//! The binary (`src/main.rs`) parses [`config::Cli`] into a [`config::Config`] and runs a
-//! [`Server`]. The library exists so that integration tests and embedders can start a server
-//! in-process, e.g. on an ephemeral port:
+//! The binary (`src/main.rs`) resolves [`Settings`] (flags over a TOML file over defaults) into
+//! a [`Config`] and runs a [`Server`]. The library is for embedders and integration tests: the
+//! server, its configuration, routes and apps, and a [`ServerHandle`] for shutdown and metrics;
+//! everything else is private.
 //!
 //! ```no_run
-//! use switchyard::{config::Config, Server};
-//! let config = Config {
+//! use switchyard::{Config, Server};
+//! let mut config = Config {
 //!     listen: vec!["127.0.0.1:0".parse().unwrap()],
 //!     ..Config::default()
 //! };
+//! config.routes.insert_spec("/chat=broadcast").expect("a valid route");
 //! let server = Server::start(config)?;
 //! println!("listening on {}", server.local_addrs()[0]);
-//! server.shutdown();
+//! let handle = server.handle(); // Clone + Send: shutdown, metrics, connection count
+//! std::thread::spawn(move || handle.shutdown());
 //! server.join()?;
 //! # Ok::<(), std::io::Error>(())
 //! ```
@@ -25,37 +28,34 @@
 //!   `GET /healthz`, `GET /metrics` (Prometheus text), 404 otherwise, with keep-alive.
 //!
 //! # Design
-//! - One [`reactor::Reactor`] per core owns its connections; the per-connection state
-//!   ([`conn::Conn`]) is a small enum with every buffer boxed and present only while needed.
-//! - Echo replies straight from the read: netio lends its read buffer mutably, the frame codec
+//! - One reactor handler per core (`reactor.rs`) owns its connections; the per-connection
+//!   state (`conn.rs`) is a small enum with every buffer boxed and present only while needed.
+//!   The HTTP phase is `head.rs` (one request parser per connection while a head is
+//!   incomplete, one route lookup per request), the WebSocket phase `ws.rs`, bridges
+//!   `bridge.rs`.
+//! - The WebSocket protocol state is the frame crate's: a 3-byte `frame::Session` per
+//!   connection encodes every frame the server sends and keeps the close handshake; a
+//!   `frame::Decoder` is lent from a per-reactor spare for each read and kept by a connection
+//!   only while a frame or message is split across reads (or for life with permessage-deflate).
+//! - Echo replies straight from the read: netio lends its read buffer mutably, the decoder
 //!   unmasks each frame in place there, and the reply is built over the consumed request (the
 //!   payload moved down, our shorter header written before it), so all the replies of one read
-//!   are one contiguous slice and one `sendmsg` however many messages it held.
+//!   are one contiguous slice and one `send` however many messages it held.
 //! - Keepalive: each reactor sweeps its own table on a reactor timer (no ticker thread).
-//! - Raw `Upgrade: tcp` tunnels pass half-closes through (`Ctx::shutdown_write`): a client's EOF
-//!   becomes a FIN to the backend, whose late reply still reaches the client, and vice versa.
+//! - Raw `Upgrade: tcp` tunnels pass half-closes through: a client's EOF becomes a FIN to the
+//!   backend, whose late reply still reaches the client, and vice versa.
 //! - Broadcast encodes a message once into shared bytes and sends them to the other reactors
 //!   through netio's mailboxes; every subscriber's queue holds a reference, not a copy.
-//! - Metrics are per-core single-writer counters, summed on scrape ([`metrics`]).
-//! - permessage-deflate (`--deflate`, off by default): the handshake crate's negotiator agrees
-//!   the parameters and the frame crate's extension is installed on the connection's codec,
-//!   which such a connection then keeps for life; echo replies are compressed, broadcast and
-//!   bridge output go uncompressed (RFC 7692 lets every message choose), so a broadcast is still
-//!   encoded once for all subscribers.
+//! - Metrics are per-core single-writer counters, summed on scrape (`metrics.rs`).
+//! - permessage-deflate (`--deflate`, on by default without context takeover): the handshake
+//!   crate's negotiator agrees the parameters, which become the frame crate's configuration
+//!   through one conversion, and the codec is installed on the connection's decoder; echo
+//!   replies are compressed, broadcast and bridge output go uncompressed (RFC 7692 lets every
+//!   message choose), so a broadcast is still encoded once for all subscribers.
 //!
-//! # Cost (measured 2026-11-24, server pinned to core 0, `switchyard-load` to core 1, shared
-//! 2-core machine at load average 6-9, so wall-clock ratios are noisy)
-//! - Upgrade storm (`switchyard-load --sources 64 upgrade --concurrency 32`): 6.1 syscalls per
-//!   connection under `strace -c -f` (`accept4` 1.04, `epoll_ctl` 1, `recvfrom` 2 - the head
-//!   and the EOF -, `sendmsg` 1 for the 101, `close` 1, `epoll_wait` ~0.1) against the null
-//!   server's 7.1 (it adds a `setsockopt(TCP_NODELAY)`). CPU per upgrade is ~1.0x the null
-//!   server's (medians of 3, 0.97-1.09x): the rest is the kernel's TCP set-up and teardown.
-//! - 16-byte echo, 100 connections x 16 in flight: the same syscalls per message as the null
-//!   server (one `recvfrom` and one `sendmsg` per read of ~16 messages); userspace
-//!   (`valgrind --tool=callgrind`) ~670 instructions per text message, ~530 per binary one, vs
-//!   ~160 for the null server, which validates nothing. Most of it is the frame decoder (~220
-//!   per message: header, unmask, limits) and UTF-8 validation of text (~140). CPU per message
-//!   is ~1.14x the null server's (median of 12 rounds, 0.86-1.29x); issue 6 asks for 0.9x.
+//! # Cost
+//! Measured figures (CPU per upgrade and per message against a null server, idle memory per
+//! connection) and the commands that reproduce them are in the repository's `BENCHMARKS.md`.
 //!
 //! # Crates used
 //! clap (flags and `--help`), serde + toml (the config file), log + env_logger (stderr logs),
@@ -63,18 +63,20 @@
 //! its job better than hand-written code would.
 
 pub mod config;
-pub mod conn;
-pub mod http;
 pub mod logging;
-pub mod metrics;
-pub mod reactor;
 pub mod routes;
 pub mod signals;
 
 mod bridge;
+mod conn;
 mod head;
+mod http;
+mod metrics;
+mod reactor;
 mod server;
 mod slots;
 mod ws;
 
-pub use server::Server;
+pub use config::{Config, ConfigError, Settings};
+pub use routes::{App, RouteTable};
+pub use server::{Server, ServerHandle};

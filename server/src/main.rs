@@ -3,8 +3,8 @@
 
 use std::process::ExitCode;
 
-use switchyard::config::{Config, Settings};
 use switchyard::{logging, signals, Server};
+use switchyard::{Config, Settings};
 
 fn main() -> ExitCode {
     let config = match Config::from_cli(Settings::from_args()) {
@@ -25,7 +25,7 @@ fn main() -> ExitCode {
     };
     let addrs: Vec<String> = server.local_addrs().iter().map(|a| a.to_string()).collect();
     log::info!("switchyard listening on {} {summary}", addrs.join(", "));
-    let handle = server.shutdown_handle();
+    let handle = server.handle();
     if let Err(e) = signals::spawn(move || handle.shutdown()) {
         log::error!("cannot install signal handlers: {e}");
         return ExitCode::FAILURE;

@@ -247,13 +247,13 @@ impl Registry {
         &self.cores[core % self.cores.len()]
     }
 
-    /// Number of cores.
-    pub fn cores(&self) -> usize {
-        self.cores.len()
-    }
-
     fn sum(&self, f: impl Fn(&CoreMetrics) -> u64) -> u64 {
         self.cores.iter().map(f).fold(0, u64::wrapping_add)
+    }
+
+    /// Open TCP connections over every core.
+    pub fn connections(&self) -> u64 {
+        self.sum(|c| c.connections.get())
     }
 
     /// Renders every metric in the Prometheus text exposition format (version 0.0.4).

@@ -17,6 +17,42 @@ use crate::head::TcpTunnel;
 use crate::metrics::Registry;
 use crate::reactor::{Message, Reactor, Shared};
 
+/// A thread-safe handle to a running [`Server`]: cheap to clone, usable from any thread, and
+/// still safe to use after the server has stopped (shutdown is then a no-op).
+#[derive(Clone)]
+pub struct ServerHandle {
+    shutdown: Option<ShutdownHandle>,
+    metrics: Registry,
+}
+
+impl ServerHandle {
+    /// Starts graceful shutdown without waiting: stop accepting, close 1001 to every
+    /// WebSocket, drain writes up to the shutdown deadline. [`Server::join`] waits for the end.
+    pub fn shutdown(&self) {
+        if let Some(s) = &self.shutdown {
+            s.shutdown();
+        }
+    }
+
+    /// Every metric in the Prometheus text format, as `GET /metrics` serves it.
+    pub fn metrics_text(&self) -> String {
+        self.metrics.render()
+    }
+
+    /// Open TCP connections, all cores together (WebSockets, HTTP and bridge backends).
+    pub fn connections(&self) -> u64 {
+        self.metrics.connections()
+    }
+}
+
+impl std::fmt::Debug for ServerHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerHandle")
+            .field("connections", &self.connections())
+            .finish()
+    }
+}
+
 /// A running server.
 pub struct Server {
     reactors: Option<Reactors<Message>>,
@@ -90,7 +126,7 @@ impl Server {
             write_low_water: config.outbound_cap / 4,
             shutdown_timeout: config.shutdown_timeout,
             // HTTP clients speak first: the kernel completes accept only once the request
-            // arrives, saving a wakeup per connection (issue 6's upgrade storm).
+            // arrives, saving a wakeup per connection in an upgrade storm.
             defer_accept: Some(Duration::from_secs(1)),
             ..switchyard_netio::Config::default()
         };
@@ -119,17 +155,13 @@ impl Server {
         &self.local_addrs
     }
 
-    /// The metrics registry.
-    pub fn metrics(&self) -> &Registry {
-        &self.metrics
-    }
-
-    /// A handle that starts graceful shutdown from anywhere (the signal thread uses it).
-    pub fn shutdown_handle(&self) -> ShutdownHandle {
-        self.reactors
-            .as_ref()
-            .expect("reactors run until join")
-            .shutdown_handle()
+    /// A handle for other threads: shutdown, metrics, connection count (the signal thread
+    /// uses it).
+    pub fn handle(&self) -> ServerHandle {
+        ServerHandle {
+            shutdown: self.reactors.as_ref().map(|r| r.shutdown_handle()),
+            metrics: self.metrics.clone(),
+        }
     }
 
     /// Starts graceful shutdown without waiting: stop accepting, close 1001 to every

@@ -3,7 +3,7 @@
 //! Hot path (echo of small messages): netio hands out its own read buffer mutably, the codec
 //! unmasks each frame in place there and hands the payload out borrowed; the reply header and
 //! that payload go to netio as one vectored write, corked with every other reply of the same
-//! read into one `sendmsg`. No allocation, and no copy beyond netio's cork. An idle connection
+//! read into one `send`. No allocation, and no copy beyond netio's cork. An idle connection
 //! keeps no decoder: the reactor lends it its spare one for the read, and the decoder is boxed
 //! into the connection only if the read ends inside a frame or a fragmented message. Every frame
 //! that goes out is encoded by the connection's `frame::Session`, which also refuses anything
