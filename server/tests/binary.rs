@@ -104,7 +104,6 @@ fn toml_config_file_sets_routes_and_limits() {
     let server = TestServerAddr(addr);
     let mut a = server.ws("/room");
     let mut b = server.ws("/room");
-    std::thread::sleep(Duration::from_millis(100));
     a.send(Message::text("hi")).unwrap();
     assert_eq!(next_data(&mut b), Message::text("hi"));
     a.send(Message::binary(vec![0u8; 101])).unwrap();

@@ -119,6 +119,7 @@ fn message_over_the_limit_is_closed_with_1009() {
     for _ in 0..10 {
         raw.extend(client_frame(0x00, &[1u8; 100]));
     }
+    // The server may close before reading it all: a failed write here is expected.
     let _ = ws2.get_mut().write_all(&raw);
     assert_eq!(close_code(&mut ws2), 1009);
     assert!(eventually(Duration::from_secs(5), || server
@@ -179,6 +180,7 @@ fn idle_connection_is_pinged_then_closed() {
             Err(tungstenite::Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock => {}
             Err(e) => panic!("live client dropped: {e}"),
         }
+        // Sends the pongs tungstenite queued; a failure shows up as the read error above.
         let _ = live.flush();
     }
     assert!(pings >= 1, "no keepalive ping in 2 s");
