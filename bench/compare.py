@@ -508,7 +508,7 @@ def write_markdown(path, summary, scen_list, servers_order, meta, chart_name, st
             reading = "neither core full: other work on the machine took the rest"
         L.append(f"| {scen} ({srv}) | {fmt(sc, 0)} | {fmt(lc, 0)} | {reading} |")
     L.append("")
-    L.append("## Targets of issue 6")
+    L.append("## Performance targets")
     L.append("")
     L.append("| target | verdict | median |")
     L.append("|---|---|---|")

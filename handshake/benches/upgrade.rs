@@ -24,7 +24,7 @@ Sec-WebSocket-Key: 8VpXgk3jqZ0bYvTQW1nN3g==\r\n\
 Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n";
 
 /// Accepts permessage-deflate as Chromium offers it, answering `client_max_window_bits=15`:
-/// the shape of the negotiation issue 7 will plug in.
+/// the shape of a real permessage-deflate negotiation (RFC 7692 section 7).
 struct Deflate;
 
 impl ExtensionNegotiator for Deflate {

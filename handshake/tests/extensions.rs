@@ -1,5 +1,5 @@
 //! Sec-WebSocket-Extensions (RFC 6455 section 9.1) and the negotiation seam, exercised with a
-//! permessage-deflate-shaped negotiator (RFC 7692 section 7), as issue 7 will plug in.
+//! permessage-deflate-shaped negotiator (RFC 7692 section 7), the kind a server plugs in.
 
 mod common;
 use common::*;

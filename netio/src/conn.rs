@@ -244,8 +244,9 @@ impl<C> Conn<C> {
         self.out.as_ref().map_or(0, |q| q.len())
     }
 
-    /// Writes `pieces` now if nothing is queued before them (one `sendmsg`), and queues what
-    /// the socket did not take. A write that completes at once allocates nothing.
+    /// Writes `pieces` now if nothing is queued before them (one `send` for a single piece, one
+    /// `sendmsg` for several), and queues what the socket did not take. A write that completes at
+    /// once allocates nothing.
     pub(crate) fn write_pieces<P: Piece>(
         &mut self,
         stage: &[u8],
@@ -349,10 +350,10 @@ impl<C> Conn<C> {
     }
 }
 
-/// `sendmsg` with `MSG_NOSIGNAL` (a peer that closed mid-write is an `EPIPE` error, never a
-/// `SIGPIPE`), retrying `EINTR`.
-/// One buffer: `send(2)` rather than `sendmsg(2)`, which would first copy a `msghdr` and an
-/// iovec array in from user memory (about 2% of the server's time in the 16-byte echo profile).
+/// One buffer: `send(2)` with `MSG_NOSIGNAL` (a peer that closed mid-write is an `EPIPE` error,
+/// never a `SIGPIPE`), retrying `EINTR`. `send(2)` rather than `sendmsg(2)`, which would first
+/// copy a `msghdr` and an iovec array in from user memory (about 2% of the server's time in the
+/// 16-byte echo profile).
 fn send_one(stream: &TcpStream, bytes: &[u8]) -> io::Result<usize> {
     let sock = SockRef::from(stream);
     loop {
@@ -363,6 +364,7 @@ fn send_one(stream: &TcpStream, bytes: &[u8]) -> io::Result<usize> {
     }
 }
 
+/// Several buffers: `sendmsg(2)` with `MSG_NOSIGNAL`, retrying `EINTR`.
 fn send(stream: &TcpStream, iov: &[IoSlice<'_>]) -> io::Result<usize> {
     let sock = SockRef::from(stream);
     loop {

@@ -274,7 +274,8 @@ impl<H: Handler> Core<H> {
         Ok(())
     }
 
-    /// Sends what the callback of `key` corked: one `sendmsg`, the rest queued.
+    /// Sends what the callback of `key` corked: one `send` (one run of bytes) or `sendmsg`
+    /// (several), the rest queued.
     pub(crate) fn flush_cork(&mut self, key: usize) {
         if self.cork.is_empty() {
             return;

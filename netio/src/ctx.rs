@@ -14,10 +14,10 @@ use crate::SharedBytes;
 /// The reactor as a callback sees it: act on any connection of this reactor by its
 /// [`ConnId`], set timers, open outbound connections, reach other reactors.
 ///
-/// Writes to the connection the callback is for are corked and sent with one `sendmsg` when the
-/// callback returns (except a write of 4 KiB or more with nothing corked before it, which goes
-/// out at once from the caller's slices rather than being copied); writes to other connections
-/// are sent at once. Either way bytes the socket
+/// Writes to the connection the callback is for are corked and sent with one `send` (one
+/// `sendmsg` when they are several pieces) when the callback returns (except a write of 4 KiB or
+/// more with nothing corked before it, which goes out at once from the caller's slices rather
+/// than being copied); writes to other connections are sent at once. Either way bytes the socket
 /// does not take are queued (borrowed bytes copied, owned and shared bytes moved) and written
 /// when it becomes writable, in order. A write never fails for lack of room: watch
 /// [`Handler::on_pressure`] or [`Ctx::queued`] to bound memory.

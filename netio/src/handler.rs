@@ -112,7 +112,8 @@ impl std::error::Error for NoConnection {}
 /// requested no more `on_data` or `on_eof` arrive, but timers may.
 ///
 /// Writes made to the connection an event is for are corked until the callback returns and
-/// then written with one `sendmsg`; whatever the socket does not take is queued (see [`Ctx`]).
+/// then written with one `send` (one `sendmsg` for several pieces); whatever the socket does not
+/// take is queued (see [`Ctx`]).
 pub trait Handler: Sized + 'static {
     /// Per-connection state, kept in the reactor's slab. Keep it small: it is most of what an
     /// idle connection costs.

@@ -46,7 +46,8 @@
 //! # Syscalls per connection
 //! `accept4(SOCK_NONBLOCK|SOCK_CLOEXEC)` (no `fcntl`), one `epoll_ctl(ADD)`, no per-connection
 //! `setsockopt` (`TCP_NODELAY`, buffer sizes and `TCP_DEFER_ACCEPT` are set on the listener and
-//! inherited), `read`/`sendmsg` as the protocol needs, and `close` (which also leaves epoll).
+//! inherited), `read`, and `send` (one buffer) or `sendmsg` (several) as the protocol needs,
+//! and `close` (which also leaves epoll).
 //!
 //! # Accept modes
 //! [`AcceptMode::ReusePort`] (the default) gives every reactor its own `SO_REUSEPORT` listener:
@@ -134,8 +135,9 @@ mod slab_entry {
 mod size_tests {
     use super::*;
 
-    /// The memory budget of issue 4: at most 256 bytes per idle connection added by the reactor
-    /// (slab slot + timer entry), and the server needs far less. Printed for the report.
+    /// The memory budget that keeps idle connections cheap: at most 256 bytes per idle
+    /// connection added by the reactor (slab slot + timer entry), and the server needs far less.
+    /// Printed for the report.
     #[test]
     fn per_connection_state_is_small() {
         let slot = conn_slot_size::<()>();

@@ -106,9 +106,9 @@ mod tests {
     use super::*;
 
     /// RFC 6455 section 1.3: the key "dGhlIHNhbXBsZSBub25jZQ==" gives the accept value
-    /// "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=". (Issue 2 quotes "s3pPLMBiTxaQ9kXsQ3vwQbsAB6o=", which is
-    /// not what the RFC prints nor what SHA-1 gives: `python3 -c` with hashlib and base64 over
-    /// the key and the GUID yields the RFC's value.)
+    /// "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=". (A value sometimes quoted for it,
+    /// "s3pPLMBiTxaQ9kXsQ3vwQbsAB6o=", is neither what the RFC prints nor what SHA-1 gives:
+    /// `python3 -c` with hashlib and base64 over the key and the GUID yields the RFC's value.)
     #[test]
     fn rfc6455_section_1_3_sample_key() {
         let key = WebSocketKey::parse(b"dGhlIHNhbXBsZSBub25jZQ==").unwrap();
