@@ -48,6 +48,8 @@ pub struct Decoder {
     pub(crate) extension: Option<Box<Box<dyn Extension>>>,
     pub(crate) max_frame_size: usize,
     pub(crate) max_message_size: usize,
+    /// Most bytes the message in progress may hold (see `set_memory_limit`).
+    pub(crate) memory_limit: usize,
     pub(crate) max_fragments: u32,
 }
 
@@ -133,6 +135,7 @@ impl Decoder {
             extension: None,
             max_frame_size: config.max_frame_size,
             max_message_size: config.max_message_size,
+            memory_limit: usize::MAX,
             max_fragments: config
                 .max_fragments_per_message
                 .map_or(u32::MAX, |n| n.get()),
@@ -156,6 +159,17 @@ impl Decoder {
             Some(extension) => Some(extension.as_mut()),
             None => None,
         }
+    }
+
+    /// Limits the bytes the message in progress may hold (assembled fragments, or inflated
+    /// output) to `bytes`, below the message size limit: a server sets it before each read from
+    /// what its memory budget has left, so that memory is refused before it is allocated (a
+    /// compressed message stops inflating at the limit). A message that would pass it fails
+    /// with [`Error::OverMemoryLimit`](crate::Error::OverMemoryLimit) (close 1009). Whole
+    /// single-frame messages delivered from the caller's buffer hold nothing and are not
+    /// limited. Default: no limit beyond the [`Config`].
+    pub fn set_memory_limit(&mut self, bytes: usize) {
+        self.memory_limit = bytes;
     }
 
     /// The receive limits in force.

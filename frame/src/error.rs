@@ -72,6 +72,13 @@ pub enum Error {
         /// The configured limit.
         max: usize,
     },
+    /// A message (assembled or inflated) that would hold more memory than the caller allows this
+    /// decoder now ([`Decoder::set_memory_limit`](crate::Decoder::set_memory_limit)): a server's
+    /// memory budget is spent.
+    OverMemoryLimit {
+        /// The limit in force.
+        limit: usize,
+    },
 
     // --- 1008 policy violation ---
     /// More fragments in one message than
@@ -91,7 +98,8 @@ impl Error {
             }
             Error::FrameTooLarge { .. }
             | Error::MessageTooLarge { .. }
-            | Error::DecompressedMessageTooLarge { .. } => CloseCode::MESSAGE_TOO_BIG,
+            | Error::DecompressedMessageTooLarge { .. }
+            | Error::OverMemoryLimit { .. } => CloseCode::MESSAGE_TOO_BIG,
             Error::TooManyFragments { .. } => CloseCode::POLICY_VIOLATION,
             // Listed one by one: a new variant must be given its code, not fall into 1002.
             Error::ReservedBitsSet
@@ -137,6 +145,7 @@ impl Error {
             Error::FrameTooLarge { .. } => "frame too large",
             Error::MessageTooLarge { .. } => "message too large",
             Error::DecompressedMessageTooLarge { .. } => "decompressed message too large",
+            Error::OverMemoryLimit { .. } => "over the memory budget",
             Error::TooManyFragments { .. } => "too many fragments",
         }
     }
@@ -168,6 +177,12 @@ impl fmt::Display for Error {
             Error::TooManyFragments { max } => {
                 write!(f, "message has more than {max} fragments")
             }
+            Error::OverMemoryLimit { limit } => {
+                write!(
+                    f,
+                    "message would hold more than the {limit} bytes of memory allowed"
+                )
+            }
             other => {
                 let rule = match other {
                     Error::ReservedBitsSet
@@ -188,6 +203,7 @@ impl fmt::Display for Error {
                     | Error::FrameTooLarge { .. }
                     | Error::MessageTooLarge { .. }
                     | Error::DecompressedMessageTooLarge { .. }
+                    | Error::OverMemoryLimit { .. }
                     | Error::TooManyFragments { .. } => unreachable!(),
                 };
                 write!(f, "{} ({rule})", other.reason())
@@ -301,6 +317,7 @@ mod tests {
             Error::FrameTooLarge { len: 2, max: 1 },
             Error::MessageTooLarge { max: 1 },
             Error::DecompressedMessageTooLarge { max: 1 },
+            Error::OverMemoryLimit { limit: 1 },
             Error::TooManyFragments { max: 1 },
         ];
         for e in all {

@@ -104,6 +104,7 @@ impl Decoder {
                 // frame: deliver it borrowed.
                 return self.deliver_borrowed(session, rng, input, pos, header);
             }
+            self.check_memory(&header)?;
             self.start_payload(&header);
         }
     }
@@ -287,6 +288,23 @@ impl Decoder {
         Ok(())
     }
 
+    /// The memory limit, for a data frame about to be assembled: an uncompressed payload is
+    /// copied whole into the message buffer (compressed ones are bounded while inflating).
+    fn check_memory(&self, header: &FrameHeader) -> Result<(), Error> {
+        let open = self.assembly.as_deref().filter(|a| a.kind.is_some());
+        let compressed = header.rsv1 || open.is_some_and(|a| a.compressed);
+        if header.opcode.is_control() || compressed {
+            return Ok(());
+        }
+        let so_far = open.map_or(0, |a| a.message.len()) as u64;
+        if so_far + header.payload_len > self.memory_limit as u64 {
+            return Err(Error::OverMemoryLimit {
+                limit: self.memory_limit,
+            });
+        }
+        Ok(())
+    }
+
     /// The hot path: a control frame or a single-frame message wholly inside `input`.
     #[inline]
     fn deliver_borrowed<'a>(
@@ -372,7 +390,8 @@ impl Decoder {
             *key = rotate_mask(*key, take);
         }
         *remaining -= take as u64;
-        let done = *remaining == 0;
+        let rest_of_frame = *remaining;
+        let done = rest_of_frame == 0;
         let (opcode, fin) = (*opcode, *fin);
         if done {
             self.recv = RecvPhase::IDLE;
@@ -408,12 +427,9 @@ impl Decoder {
                     .as_deref_mut()
                     .ok_or(Error::Rsv1WithoutExtension)?
                     .as_mut();
-                let decoded = extension.decode_piece(
-                    piece,
-                    end_of_message,
-                    &mut assembly.message,
-                    self.max_message_size,
-                );
+                let max_len = self.max_message_size.min(self.memory_limit);
+                let decoded =
+                    extension.decode_piece(piece, end_of_message, &mut assembly.message, max_len);
                 // Validate what was produced before looking at an extension error: output that
                 // precedes corrupt data comes first in the stream, so the reported rule does not
                 // depend on how the input was split.
@@ -424,6 +440,11 @@ impl Decoder {
                         .map_err(|_| Error::InvalidUtf8)?;
                 }
                 decoded.map_err(|e| match e {
+                    ExtensionError::TooBig if self.memory_limit < self.max_message_size => {
+                        Error::OverMemoryLimit {
+                            limit: self.memory_limit,
+                        }
+                    }
                     ExtensionError::TooBig => Error::DecompressedMessageTooLarge {
                         max: self.max_message_size,
                     },
@@ -440,7 +461,9 @@ impl Decoder {
                 // Validate before copying: fail as soon as the sequence is certainly invalid.
                 assembly.utf8.feed(piece).map_err(|_| Error::InvalidUtf8)?;
             }
-            assembly.message.extend_from_slice(piece);
+            // Never more capacity than the frame announced (checked against the limits).
+            let frame_end = assembly.message.len() + take + rest_of_frame as usize;
+            push_bounded(&mut assembly.message, piece, frame_end);
         }
         if !end_of_message {
             return Ok((take, None));
@@ -522,6 +545,17 @@ impl Decoder {
         self.reset();
         Failure { error, close_frame }
     }
+}
+
+/// Appends `piece`, growing `buf` by doubling as `Vec` does but never past `ceiling` bytes of
+/// capacity (the end of the frame being copied), so the memory held is the memory accounted.
+fn push_bounded(buf: &mut Vec<u8>, piece: &[u8], ceiling: usize) {
+    let needed = buf.len() + piece.len();
+    if needed > buf.capacity() {
+        let target = (buf.capacity() * 2).min(ceiling).max(needed);
+        buf.reserve_exact(target - buf.len());
+    }
+    buf.extend_from_slice(piece);
 }
 
 /// A whole single-frame data message found by [`Decoder::whole_small_message`]: its payload is
