@@ -118,7 +118,7 @@ mod size_tests {
         // What a server keeps per connection, and what it lends per read.
         let session = core::mem::size_of::<crate::Session>();
         println!("size_of::<Session>() = {session}");
-        assert!(session <= 3, "Session is {session} bytes");
+        assert_eq!(session, 1, "Session is {session} bytes");
         let decoder = core::mem::size_of::<crate::Decoder>();
         println!("size_of::<Decoder>() = {decoder}");
         assert!(decoder <= 64, "Decoder is {decoder} bytes");

@@ -28,12 +28,19 @@ impl Decoder {
         session: &mut Session,
         input: &'a mut [u8],
     ) -> Result<Progress<'a>, Failure> {
-        // `Session::new` is the server role, which draws no masking keys.
-        self.decode_with(session, &mut MaskRng::unused(), input)
+        // A `Session` outside a `Connection` is always a server's: no masking keys to draw, and
+        // the hot path below checks the server's masking rule as a constant.
+        debug_assert_eq!(session.role(), Role::Server);
+        if !session.is_closed() {
+            if let Some(frame) = self.whole_small_message(Role::Server, input) {
+                return self.deliver_whole(session, None, input, frame);
+            }
+        }
+        self.decode_general(session, &mut MaskRng::unused(), input)
     }
 
-    /// [`decode`](Decoder::decode) with the masking key generator of a client-role session (for
-    /// the close frames the decoder builds).
+    /// [`decode`](Decoder::decode) for a [`Connection`](crate::Connection) of either role, with
+    /// its masking key generator (for the close frames the decoder builds).
     #[inline]
     pub(crate) fn decode_with<'a>(
         &mut self,
@@ -41,12 +48,21 @@ impl Decoder {
         rng: &mut MaskRng,
         input: &'a mut [u8],
     ) -> Result<Progress<'a>, Failure> {
-        // Closed discards input (handled by `decode_frames`).
-        if session.state != CloseState::Closed {
-            if let Some(frame) = self.whole_small_message(session.role, input) {
-                return self.deliver_whole(session, rng, input, frame);
+        if !session.is_closed() {
+            if let Some(frame) = self.whole_small_message(session.role(), input) {
+                return self.deliver_whole(session, Some(rng), input, frame);
             }
         }
+        self.decode_general(session, rng, input)
+    }
+
+    /// Everything but a whole small message: closed sessions discard input here.
+    fn decode_general<'a>(
+        &mut self,
+        session: &mut Session,
+        rng: &mut MaskRng,
+        input: &'a mut [u8],
+    ) -> Result<Progress<'a>, Failure> {
         match self.decode_frames(session, rng, input) {
             Ok(progress) => Ok(progress),
             Err(error) => Err(self.fail(session, rng, error)),
@@ -59,7 +75,7 @@ impl Decoder {
         rng: &mut MaskRng,
         input: &'a mut [u8],
     ) -> Result<Progress<'a>, Error> {
-        if session.state == CloseState::Closed {
+        if session.is_closed() {
             // RFC 6455 section 1.4: after the close handshake further data is discarded.
             return Ok(Progress {
                 consumed: input.len(),
@@ -87,10 +103,10 @@ impl Decoder {
                 });
             };
             pos += header_len;
-            self.check_header(session.role, &header)?;
+            self.check_header(session.role(), &header)?;
             let available = (input.len() - pos) as u64;
             let opcode = header.opcode;
-            if opcode == OpCode::Ping && session.state == CloseState::Closing {
+            if opcode == OpCode::Ping && session.state() == CloseState::Closing {
                 // We may send nothing after our close, so a ping cannot be answered: skip it.
                 if header.payload_len <= available {
                     pos += header.payload_len as usize;
@@ -169,7 +185,7 @@ impl Decoder {
     fn deliver_whole<'a>(
         &mut self,
         session: &mut Session,
-        rng: &mut MaskRng,
+        rng: Option<&mut MaskRng>,
         input: &'a mut [u8],
         frame: WholeFrame,
     ) -> Result<Progress<'a>, Failure> {
@@ -181,7 +197,11 @@ impl Decoder {
         let event = if frame.text {
             match utf8::validate(payload) {
                 Ok(text) => Event::Text(Cow::Borrowed(text)),
-                Err(_) => return Err(self.fail(session, rng, Error::InvalidUtf8)),
+                Err(_) => {
+                    let mut unused = MaskRng::unused();
+                    let rng = rng.unwrap_or(&mut unused);
+                    return Err(self.fail(session, rng, Error::InvalidUtf8));
+                }
             }
         } else {
             Event::Binary(Cow::Borrowed(payload))
@@ -408,7 +428,7 @@ impl Decoder {
             }
             let payload = core::mem::take(&mut assembly.control);
             self.release_if_idle();
-            if opcode == OpCode::Ping && session.state == CloseState::Closing {
+            if opcode == OpCode::Ping && session.state() == CloseState::Closing {
                 return Ok((take, None));
             }
             return Ok((
@@ -523,11 +543,11 @@ impl Decoder {
         rng: &mut MaskRng,
         code: Option<CloseCode>,
     ) -> Option<CloseFrame> {
-        let reply = match session.state {
+        let reply = match session.state() {
             CloseState::Open => Some(session.close_frame(rng, code, "")),
             _ => None,
         };
-        session.state = CloseState::Closed;
+        session.set_state(CloseState::Closed);
         self.reset();
         reply
     }
@@ -535,13 +555,13 @@ impl Decoder {
     /// Fails the connection (RFC 6455 section 7.1.7): close frame unless ours was sent, then
     /// Closed, with all assembly memory released.
     fn fail(&mut self, session: &mut Session, rng: &mut MaskRng, error: Error) -> Failure {
-        let close_frame = match session.state {
+        let close_frame = match session.state() {
             CloseState::Open => {
                 Some(session.close_frame(rng, Some(error.close_code()), error.reason()))
             }
             _ => None,
         };
-        session.state = CloseState::Closed;
+        session.set_state(CloseState::Closed);
         self.reset();
         Failure { error, close_frame }
     }

@@ -36,11 +36,18 @@ impl Session {
         fin: bool,
         payload_len: usize,
     ) -> Result<HeaderBytes, SendError> {
-        if self.role == Role::Client {
+        // The echo hot path: a whole text or binary message from an open server session.
+        if fin
+            && self.is_open_server_between_messages()
+            && matches!(opcode, OpCode::Text | OpCode::Binary)
+        {
+            return Ok(data_header(opcode, true, false, None, payload_len));
+        }
+        if self.role() == Role::Client {
             return Err(SendError::ClientMustMaskPayload);
         }
         self.check_data_frame(opcode)?;
-        self.sending_fragmented = !fin;
+        self.set_fragmented(!fin);
         Ok(data_header(opcode, fin, false, None, payload_len))
     }
 
@@ -111,7 +118,7 @@ impl Session {
         if out.len() < required {
             return Err(SendError::InsufficientSize { required });
         }
-        self.sending_fragmented = !fin;
+        self.set_fragmented(!fin);
         let mask = self.next_mask(rng);
         let header = data_header(opcode, fin, false, mask, payload.len());
         out[..header_len].copy_from_slice(&header);
@@ -132,7 +139,7 @@ impl Session {
         payload: &mut [u8],
     ) -> Result<HeaderBytes, SendError> {
         self.check_data_frame(opcode)?;
-        self.sending_fragmented = !fin;
+        self.set_fragmented(!fin);
         let mask = self.next_mask(rng);
         if let Some(key) = mask {
             apply_mask(payload, key);
@@ -197,7 +204,7 @@ impl Session {
         opcode: OpCode,
         payload: &[u8],
     ) -> Result<ControlFrame, SendError> {
-        if self.state != CloseState::Open {
+        if self.state() != CloseState::Open {
             return Err(SendError::Closed);
         }
         if payload.len() > 125 {
@@ -212,7 +219,7 @@ impl Session {
         code: Option<CloseCode>,
         reason: &str,
     ) -> Result<ControlFrame, SendError> {
-        if self.state != CloseState::Open {
+        if self.state() != CloseState::Open {
             return Err(SendError::Closed);
         }
         match code {
@@ -228,7 +235,7 @@ impl Session {
             _ => {}
         }
         let frame = self.close_frame(rng, code, reason);
-        self.state = CloseState::Closing;
+        self.set_state(CloseState::Closing);
         Ok(frame)
     }
 
@@ -281,14 +288,12 @@ impl Session {
 
     #[inline]
     fn check_data_frame(&self, opcode: OpCode) -> Result<(), SendError> {
-        if self.state != CloseState::Open {
+        if self.state() != CloseState::Open {
             return Err(SendError::Closed);
         }
         match opcode {
-            OpCode::Continuation if !self.sending_fragmented => Err(SendError::NoMessageInProgress),
-            OpCode::Text | OpCode::Binary if self.sending_fragmented => {
-                Err(SendError::MessageInProgress)
-            }
+            OpCode::Continuation if !self.fragmented() => Err(SendError::NoMessageInProgress),
+            OpCode::Text | OpCode::Binary if self.fragmented() => Err(SendError::MessageInProgress),
             OpCode::Close | OpCode::Ping | OpCode::Pong => Err(SendError::NotADataOpcode(opcode)),
             OpCode::Continuation | OpCode::Text | OpCode::Binary => Ok(()),
         }
@@ -296,7 +301,7 @@ impl Session {
 
     #[inline]
     fn next_mask(&self, rng: &mut MaskRng) -> Option<[u8; 4]> {
-        match self.role {
+        match self.role() {
             Role::Server => None,
             Role::Client => Some(rng.next_mask()),
         }
@@ -304,7 +309,7 @@ impl Session {
 
     /// A mask of the right presence for sizing a header without drawing a key.
     fn mask_placeholder(&self) -> Option<[u8; 4]> {
-        match self.role {
+        match self.role() {
             Role::Server => None,
             Role::Client => Some([0; 4]),
         }

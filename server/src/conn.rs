@@ -4,7 +4,7 @@
 //!
 //! Nothing buffered lives inline. A partial request head, a frame split across reads, a
 //! fragmented message: each is boxed and exists only while needed (`None` when idle). The
-//! WebSocket protocol state is the frame crate's: a 3-byte [`Session`] inline and a [`Decoder`]
+//! WebSocket protocol state is the frame crate's: a 1-byte [`Session`] inline and a [`Decoder`]
 //! only while a read ended inside a frame (or for life, with permessage-deflate).
 
 use switchyard_frame::{Decoder, Session};

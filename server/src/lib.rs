@@ -33,7 +33,7 @@
 //!   The HTTP phase is `head.rs` (one request parser per connection while a head is
 //!   incomplete, one route lookup per request), the WebSocket phase `ws.rs`, bridges
 //!   `bridge.rs`.
-//! - The WebSocket protocol state is the frame crate's: a 3-byte `frame::Session` per
+//! - The WebSocket protocol state is the frame crate's: a 1-byte `frame::Session` per
 //!   connection encodes every frame the server sends and keeps the close handshake; a
 //!   `frame::Decoder` is lent from a per-reactor spare for each read and kept by a connection
 //!   only while a frame or message is split across reads (or for life with permessage-deflate).

@@ -183,14 +183,17 @@ impl Reactor {
                         }
                         _ => None,
                     };
-                    if !ws.session.can_send_message() && !matches!(event, Event::Close { .. }) {
-                        // After our close nothing more goes out: data is dropped (pings after
-                        // our close are not even delivered).
-                    } else if let Some(c) = borrowed.and_then(|(opcode, payload)| {
+                    // The session refuses the header once our close is out.
+                    if let Some(c) = borrowed.and_then(|(opcode, payload)| {
                         let header = ws.session.encode_header(opcode, true, payload.len()).ok()?;
                         in_place_echo(header, payload, rest_start, rest_len, pos, consumed, &run)
                     }) {
                         compact = Some(c);
+                    } else if !ws.session.can_send_message()
+                        && !matches!(event, Event::Close { .. })
+                    {
+                        // After our close nothing more goes out: data is dropped (pings after
+                        // our close are not even delivered).
                     } else {
                         // Anything else written must follow the replies built so far.
                         if !run.is_empty() {
