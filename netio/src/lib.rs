@@ -50,7 +50,9 @@
 //!
 //! # Accept modes
 //! [`AcceptMode::ReusePort`] (the default) gives every reactor its own `SO_REUSEPORT` listener:
-//! a connection is accepted on the core that will serve it, with no hand-off. The
+//! a connection is accepted on the core that will serve it, with no hand-off. Another process
+//! may not join those listeners unless [`Config::reuse_port`] says so: by default an address
+//! already in use fails [`start`] with an error naming it. The
 //! [`AcceptMode::Acceptor`] thread adds a channel send, eventfd wakeups (batched: about one per
 //! ten connections in a storm) and a third thread competing for the cores. Measured with
 //! `benches/figures.sh` (2 reactors, 64 concurrent connect / 1-byte echo / close loops, load
