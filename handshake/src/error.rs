@@ -21,7 +21,8 @@ pub enum HandshakeError {
     },
     /// The request line is not `method SP request-target SP HTTP-version` (400, RFC 9112 3).
     MalformedRequestLine,
-    /// The request line names an HTTP version other than 1.0 or 1.1 (505, RFC 9110 15.6.6).
+    /// The request line names a well-formed HTTP version whose major version is not 1 (505,
+    /// RFC 9110 15.6.6). A later 1.x minor version is read as 1.1 (RFC 9110 section 2.5).
     UnsupportedHttpVersion,
     /// A field line is not `field-name ":" OWS field-value OWS` (400, RFC 9112 section 5).
     MalformedHeader,

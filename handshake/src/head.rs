@@ -107,7 +107,8 @@ pub(crate) fn diagnose(head: &[u8], error: httparse::Error) -> HandshakeError {
     }
 }
 
-/// `... HTTP/x.y` with a well-formed version that httparse does not speak (2.0, 3.0, 1.2).
+/// `... HTTP/x.y` with a well-formed version we do not speak (2.0, 3.0, 0.9). A later 1.x minor
+/// version never gets here: `request.rs` reads it as 1.1 first.
 fn names_other_http_version(request_line: &[u8]) -> bool {
     match request_line.rsplit(|&b| b == b' ').next() {
         Some([b'H', b'T', b'T', b'P', b'/', major, b'.', minor]) => {

@@ -75,6 +75,10 @@
 //!   ([`DEFAULT_MAX_HEADERS`]) answer 431; obsolete line folding, bare CR, NUL, whitespace
 //!   before a colon, a missing or repeated Host, Content-Length with Transfer-Encoding answer
 //!   400; one [`HandshakeError`] variant per rule, each with its status.
+//! - Versions (RFC 9110 section 2.5, RFC 9112 section 2.3): `HTTP/1.0` and `HTTP/1.1`; a later
+//!   minor version (`HTTP/1.2` to `HTTP/1.9`) is read as 1.1, upgrades included, so
+//!   [`Request::version`] says [`Version::Http11`]; another major version (`HTTP/2.0`,
+//!   `HTTP/0.9`) answers 505; anything that is not `HTTP/` digit `.` digit answers 400.
 //! - Upgrade (RFC 9110 section 7.8): only when Connection lists `upgrade`; ignored on
 //!   HTTP/1.0; offers tried in the client's order and the first supported one wins; nothing
 //!   supported means a plain request, not an error; `h2c` is recognised and declined.
@@ -107,8 +111,6 @@
 //!
 //! # Known deviations
 //!
-//! - `HTTP/1.2` and other unknown versions are answered 505: httparse reads only 1.0 and 1.1,
-//!   where RFC 9110 section 2.5 would have a 1.x request treated as 1.1.
 //! - An absolute-form target (`GET http://host/path`) is accepted, but its authority does not
 //!   replace Host as RFC 9112 section 3.2.2 asks of proxies-facing servers.
 //!

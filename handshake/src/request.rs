@@ -59,7 +59,8 @@ impl Limits {
 pub enum Version {
     /// HTTP/1.0: Upgrade is ignored, connections close unless `Connection: keep-alive`.
     Http10,
-    /// HTTP/1.1.
+    /// HTTP/1.1, and any later 1.x minor version (`HTTP/1.2` .. `HTTP/1.9`), which RFC 9110
+    /// section 2.5 has a server process as the highest minor it implements.
     Http11,
 }
 
@@ -263,23 +264,65 @@ fn parse_head<'b>(
     headers: &mut [Header<'b>],
 ) -> Result<(&'b str, &'b str, Version, usize), HandshakeError> {
     let mut request = httparse::Request::new(headers);
-    match request.parse(head) {
-        Ok(httparse::Status::Complete(n)) if n == head.len() => {}
+    let parsed = request.parse(head);
+    // httparse fills in method and target before it reads the version, so they are there
+    // (and checked) even when the version is what it refused.
+    let (method, target) = (request.method, request.path);
+    let count = request.headers.len();
+    let version = match parsed {
+        Ok(httparse::Status::Complete(n)) if n == head.len() => match request.version {
+            Some(0) => Version::Http10,
+            Some(1) => Version::Http11,
+            _ => return Err(HandshakeError::UnsupportedHttpVersion),
+        },
         // The scanner found the blank line, so httparse must too; anything else is a line
         // ending httparse reads differently, and that is malformed.
         Ok(_) => return Err(HandshakeError::MalformedRequestLine),
+        Err(httparse::Error::Version) => {
+            let (Some(method), Some(target)) = (method, target) else {
+                return Err(diagnose(head, httparse::Error::Version));
+            };
+            let Some(fields_start) = later_minor_version(head, method, target) else {
+                return Err(diagnose(head, httparse::Error::Version));
+            };
+            // The request line is an HTTP/1.1 one but for its minor version: parse the fields
+            // as httparse would have (same rules: no space before the first field, no folding).
+            let count = match httparse::parse_headers(&head[fields_start..], headers) {
+                Ok(httparse::Status::Complete((n, fields))) if fields_start + n == head.len() => {
+                    fields.len()
+                }
+                Ok(_) => return Err(HandshakeError::MalformedRequestLine),
+                Err(e) => return Err(diagnose(head, e)),
+            };
+            return Ok((method, target, Version::Http11, count));
+        }
         Err(e) => return Err(diagnose(head, e)),
-    }
-    let version = match request.version {
-        Some(0) => Version::Http10,
-        Some(1) => Version::Http11,
-        _ => return Err(HandshakeError::UnsupportedHttpVersion),
     };
-    let (Some(method), Some(target)) = (request.method, request.path) else {
+    let (Some(method), Some(target)) = (method, target) else {
         return Err(HandshakeError::MalformedRequestLine);
     };
-    let count = request.headers.len();
     Ok((method, target, version, count))
+}
+
+/// RFC 9110 section 2.5: "A recipient that receives a message with a major version number that
+/// it implements and a minor version number higher than what it implements SHOULD process the
+/// message as if it were in the highest minor version within that major version to which the
+/// recipient is conformant." So `HTTP/1.2` .. `HTTP/1.9` are read as HTTP/1.1 (a version is
+/// one digit, dot, one digit: RFC 9112 section 2.3).
+///
+/// Called when httparse refused the version after accepting `method SP target SP`: returns
+/// where the field lines start if the request line is exactly `method SP target SP HTTP/1.d`
+/// with `d` from 2 to 9, ended by CRLF or LF.
+fn later_minor_version(head: &[u8], method: &str, target: &str) -> Option<usize> {
+    // httparse skips empty lines before the request line (RFC 9112 section 2.2).
+    let start = head.iter().position(|&b| b != b'\r' && b != b'\n')?;
+    let version_at = start + method.len() + 1 + target.len() + 1;
+    let line_end = version_at + memchr::memchr(b'\n', head.get(version_at..)?)?;
+    match head[version_at..line_end] {
+        [b'H', b'T', b'T', b'P', b'/', b'1', b'.', b'2'..=b'9']
+        | [b'H', b'T', b'T', b'P', b'/', b'1', b'.', b'2'..=b'9', b'\r'] => Some(line_end + 1),
+        _ => None,
+    }
 }
 
 /// The checks RFC 9112 asks of every request, whatever it asks for: Host, framing, keep-alive.

@@ -116,6 +116,13 @@ fn main() {
         "chromium upgrade with a permessage-deflate stand-in",
         server_path(&deflate, CHROMIUM, CHROMIUM.len()),
     );
+    // RFC 9110 section 2.5: a later 1.x minor version is read as 1.1, on a second path.
+    let mut later_minor = CHROMIUM.to_vec();
+    later_minor[b"GET /chat HTTP/1.".len()] = b'2';
+    check(
+        "chromium upgrade sent as HTTP/1.2, 1-byte pieces",
+        server_path(&plain, &later_minor, 1),
+    );
     let real = Acceptor::new()
         .websocket(WebSocketConfig::default().subprotocols(["chat"]))
         .extensions(DeflateNegotiator::new(DeflatePolicy::default()).unwrap());

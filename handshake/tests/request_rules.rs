@@ -169,10 +169,146 @@ fn other_http_versions_are_505() {
     for raw in [
         "GET / HTTP/2.0\r\nHost: h\r\n\r\n",
         "GET / HTTP/3.0\r\nHost: h\r\n\r\n",
+        "GET / HTTP/0.9\r\nHost: h\r\n\r\n",
+        "GET / HTTP/9.1\r\nHost: h\r\n\r\n",
     ] {
-        assert_eq!(error_of(raw), HandshakeError::UnsupportedHttpVersion);
+        assert_eq!(
+            error_of(raw),
+            HandshakeError::UnsupportedHttpVersion,
+            "{raw:?}"
+        );
         assert_eq!(error_of(raw).status(), 505);
     }
+}
+
+/// RFC 9110 section 2.5: "A recipient that receives a message with a major version number that
+/// it implements and a minor version number higher than what it implements SHOULD process the
+/// message as if it were in the highest minor version within that major version to which the
+/// recipient is conformant."
+#[test]
+fn later_minor_version_is_read_as_1_1_rfc9110_2_5() {
+    for version in ["HTTP/1.2", "HTTP/1.5", "HTTP/1.9"] {
+        let raw = format!("GET /a?b=1 {version}\r\nHost: h\r\nX-A: 1\r\n\r\nrest");
+        assert_eq!(
+            parses(&raw),
+            (
+                "GET".into(),
+                "/a?b=1".into(),
+                Version::Http11,
+                2,
+                true,
+                Body::None
+            ),
+            "{raw:?}"
+        );
+        let mut parser = RequestParser::default();
+        let mut headers = [EMPTY_HEADER; 8];
+        let request = parser
+            .parse(raw.as_bytes(), &mut headers)
+            .unwrap()
+            .complete()
+            .unwrap();
+        assert_eq!(request.head_len(), raw.len() - 4);
+        assert_eq!(request.leftover(), b"rest");
+        assert_eq!(request.header("x-a"), Some(&b"1"[..]));
+    }
+    // Bare LF line ends and empty lines before the request line, as for HTTP/1.1.
+    assert_eq!(
+        parses("\r\n\nPOST /p HTTP/1.3\nHost: h\nContent-Length: 3\nConnection: close\n\n"),
+        (
+            "POST".into(),
+            "/p".into(),
+            Version::Http11,
+            3,
+            false,
+            Body::Length(3)
+        )
+    );
+}
+
+#[test]
+fn later_minor_version_follows_every_http_1_1_rule() {
+    // Host is required of 1.1, so of 1.2.
+    assert_eq!(
+        error_of("GET / HTTP/1.2\r\n\r\n"),
+        HandshakeError::MissingHost
+    );
+    assert_eq!(
+        error_of("GET / HTTP/1.2\r\nHost: h\r\nNo colon here\r\n\r\n"),
+        HandshakeError::MalformedHeader
+    );
+    assert_eq!(
+        error_of("GET / HTTP/1.2\r\nHost: h\r\nX: a\r\n  b\r\n\r\n"),
+        HandshakeError::ObsoleteLineFolding
+    );
+    assert_eq!(
+        error_of("GET / HTTP/1.2\r\n Host: h\r\n\r\n"),
+        HandshakeError::ObsoleteLineFolding
+    );
+    assert_eq!(
+        error_of("GET / HTTP/1.2\r\nHost : h\r\n\r\n"),
+        HandshakeError::WhitespaceBeforeColon
+    );
+    assert_eq!(
+        error_of(
+            "GET / HTTP/1.2\r\nHost: h\r\nTransfer-Encoding: chunked\r\nContent-Length: 1\r\n\r\n"
+        ),
+        HandshakeError::ConflictingFraming
+    );
+    let mut parser = RequestParser::default();
+    let mut headers = [EMPTY_HEADER; 2];
+    assert_eq!(
+        parser
+            .parse(
+                b"GET / HTTP/1.2\r\nHost: h\r\nA: 1\r\nB: 2\r\n\r\n",
+                &mut headers
+            )
+            .unwrap_err(),
+        HandshakeError::TooManyHeaders { limit: 2 }
+    );
+}
+
+/// RFC 9112 section 2.3: `HTTP-version = HTTP-name "/" DIGIT "." DIGIT`; anything else on the
+/// request line is malformed (400), not an unsupported version.
+#[test]
+fn malformed_versions_are_400() {
+    for raw in [
+        "GET / HTTP/1.10\r\nHost: h\r\n\r\n",
+        "GET / HTTP/1.x\r\nHost: h\r\n\r\n",
+        "GET / HTTP/1.\r\nHost: h\r\n\r\n",
+        "GET / HTTP/1.2 \r\nHost: h\r\n\r\n",
+        "GET / HTTP/1.2\rX\r\nHost: h\r\n\r\n",
+        "GET / HTTP/12.0\r\nHost: h\r\n\r\n",
+        "GET / http/1.2\r\nHost: h\r\n\r\n",
+        "GET / HTTP/1.2/\r\nHost: h\r\n\r\n",
+    ] {
+        let error = error_of(raw);
+        assert_eq!(error.status(), 400, "{raw:?}: {error:?}");
+    }
+}
+
+#[test]
+fn every_prefix_of_a_later_minor_version_head_is_partial() {
+    let raw = b"GET / HTTP/1.2\r\nHost: h\r\n\r\n";
+    for end in 0..raw.len() {
+        let mut parser = RequestParser::default();
+        let mut headers = [EMPTY_HEADER; 4];
+        assert!(
+            matches!(parser.parse(&raw[..end], &mut headers), Ok(Status::Partial)),
+            "{end}"
+        );
+    }
+}
+
+#[test]
+fn websocket_upgrade_over_http_1_2_switches() {
+    let raw = ws_request("").replacen("HTTP/1.1", "HTTP/1.2", 1);
+    let outcome = run(&Acceptor::new(), raw.as_bytes());
+    assert_eq!(outcome.status(), 101, "{outcome:?}");
+    assert!(
+        outcome.response().starts_with("HTTP/1.1 101 "),
+        "{outcome:?}"
+    );
 }
 
 #[test]

@@ -58,6 +58,60 @@ pub(crate) fn bind_listener(
     Ok(TcpListener::from_std(sock.into()))
 }
 
+/// Every listener of one configured address: `count` of them, one per reactor, bound with
+/// `SO_REUSEPORT` on the same port; or one. Only [`Config::reuse_port`] lets other processes'
+/// sockets share the port (see there for how). Errors name the address.
+pub(crate) fn bind_address(
+    addr: SocketAddr,
+    cfg: &Config,
+    count: usize,
+) -> io::Result<Vec<TcpListener>> {
+    let naming = |e: io::Error| {
+        let hint = if e.kind() == io::ErrorKind::AddrInUse && !cfg.reuse_port {
+            " (another socket listens there; reuse_port shares the port with it)"
+        } else {
+            ""
+        };
+        io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}{hint}"))
+    };
+    if count <= 1 {
+        return Ok(vec![
+            bind_listener(addr, cfg, cfg.reuse_port).map_err(naming)?
+        ]);
+    }
+    let addr = if cfg.reuse_port {
+        addr
+    } else {
+        exclusive_probe(addr).map_err(naming)?
+    };
+    let first = bind_listener(addr, cfg, true).map_err(naming)?;
+    let bound = first.local_addr()?;
+    let mut listeners = Vec::with_capacity(count);
+    listeners.push(first);
+    for _ in 1..count {
+        listeners.push(bind_listener(bound, cfg, true).map_err(naming)?);
+    }
+    Ok(listeners)
+}
+
+/// Binds `addr` without `SO_REUSEPORT` and closes the socket again: fails with `AddrInUse` if
+/// any socket (with or without `SO_REUSEPORT`) listens there. Returns the address bound, port 0
+/// resolved to the port the kernel chose.
+fn exclusive_probe(addr: SocketAddr) -> io::Result<SocketAddr> {
+    let probe = Socket::new(
+        Domain::for_address(addr),
+        Type::STREAM.cloexec(),
+        Some(Protocol::TCP),
+    )?;
+    // As the listeners: a port whose old connections are in TIME_WAIT is free.
+    probe.set_reuse_address(true)?;
+    probe.bind(&addr.into())?;
+    probe
+        .local_addr()?
+        .as_socket()
+        .ok_or_else(|| io::Error::other("probe socket has no inet address"))
+}
+
 pub(crate) const ACCEPTOR_WAKER: Token = Token(usize::MAX);
 
 /// The acceptor thread: accepts on every listener and hands sockets to reactors.

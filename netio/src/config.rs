@@ -47,6 +47,23 @@ pub struct Config {
     /// channel send, an eventfd write and a wakeup on another core (see the crate docs for the
     /// measured rates).
     pub accept: AcceptMode,
+    /// Share the listening addresses with other processes: bind with `SO_REUSEPORT`, so that a
+    /// second process (same user) listening on the same address joins in and the kernel
+    /// spreads new connections over both - for zero-downtime restarts or running several
+    /// processes side by side. Default `false`: an address another socket listens on fails
+    /// [`crate::start`] with [`std::io::ErrorKind::AddrInUse`] and a message naming it, so a
+    /// second copy started by mistake does not silently take half the connections.
+    ///
+    /// Independent of [`AcceptMode::ReusePort`], which gives each reactor of this process its
+    /// own listener either way. Without sharing, netio first binds the address without
+    /// `SO_REUSEPORT` (which fails if any socket listens there, or resolves port 0), closes
+    /// that probe and binds the reactors' listeners on the same port at once. Two processes
+    /// started in the same instant could both pass the probe (the kernel has no per-process
+    /// `SO_REUSEPORT` group); a single reactor, or [`AcceptMode::Acceptor`], binds one
+    /// listener without `SO_REUSEPORT` and has no such window. For the same reason a process
+    /// that does set `reuse_port` joins another's per-reactor listeners even if that one did
+    /// not: what is refused is a start that did not ask to share.
+    pub reuse_port: bool,
     /// `listen(2)` backlog. Default 4096 (Linux's default `somaxconn`): a connection storm must
     /// not overflow the accept queue between two reactor turns.
     pub backlog: i32,
@@ -146,6 +163,7 @@ impl Default for Config {
             cpus: None,
             pin: true,
             accept: AcceptMode::ReusePort,
+            reuse_port: false,
             backlog: 4096,
             defer_accept: None,
             nodelay: true,

@@ -85,7 +85,7 @@ impl<H: Handler> Core<H> {
             // Reserved once: the slab never reallocates (no stall copying a large table, no
             // freed old copies left resident in the heap). Untouched pages cost no memory.
             slab: Slab::with_capacity(limits.slab_capacity),
-            timers: Wheel::new(now, tick),
+            timers: Wheel::new(now, tick, limits.slab_capacity),
             now,
             stage: Vec::new(),
             cork: Vec::new(),
@@ -415,6 +415,9 @@ impl<H: Handler> Core<H> {
             return None;
         }
         let c = self.slab.remove(id.key());
+        // Its timers go with it: none fires for a later connection in the slot, none stays in
+        // the wheel until its deadline.
+        self.timers.cancel_owner(id.0);
         if c.has(flag::OVER_LIMIT) {
             self.over_limit_open -= 1;
         }

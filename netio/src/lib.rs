@@ -51,7 +51,9 @@
 //!
 //! # Accept modes
 //! [`AcceptMode::ReusePort`] (the default) gives every reactor its own `SO_REUSEPORT` listener:
-//! a connection is accepted on the core that will serve it, with no hand-off. The
+//! a connection is accepted on the core that will serve it, with no hand-off. Another process
+//! may not join those listeners unless [`Config::reuse_port`] says so: by default an address
+//! already in use fails [`start`] with an error naming it. The
 //! [`AcceptMode::Acceptor`] thread adds a channel send, eventfd wakeups (batched: about one per
 //! ten connections in a storm) and a third thread competing for the cores. Measured with
 //! `benches/figures.sh` (2 reactors, 64 concurrent connect / 1-byte echo / close loops, load
@@ -66,8 +68,9 @@
 //!
 //! # Memory
 //! An idle connection costs its slab slot: 24 bytes plus the handler's `Conn` in release builds
-//! (see [`conn_slot_size`]; mio adds 8 bytes per socket in debug builds), plus 40 bytes per
-//! pending timer. No read buffer (one per reactor), no write queue (allocated only while the
+//! (see [`conn_slot_size`]; mio adds 8 bytes per socket in debug builds), plus 48 bytes per
+//! pending timer and 4 bytes per slab slot for the list of a connection's timers, which its
+//! close removes from the wheel at once. No read buffer (one per reactor), no write queue (allocated only while the
 //! socket is full). The slab is reserved up front as address space, so it never reallocates
 //! and only used slots become resident. Measured: about 25 bytes of resident memory per idle
 //! connection at 10,000 connections with `Conn = ()` (VmRSS before and after, with a raw-TCP

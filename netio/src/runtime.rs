@@ -11,7 +11,7 @@ use std::thread::JoinHandle;
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Waker};
 
-use crate::accept::{bind_listener, Acceptor, ACCEPTOR_WAKER};
+use crate::accept::{bind_address, Acceptor, ACCEPTOR_WAKER};
 use crate::config::{AcceptMode, Config};
 use crate::core::{Core, Limits};
 use crate::handler::Handler;
@@ -133,8 +133,8 @@ where
     } else {
         std::thread::available_parallelism().map_or(1, |n| n.get())
     };
-    let reuse_port = config.accept == AcceptMode::ReusePort;
-    if config.private_descriptor_tables && !reuse_port {
+    let listener_per_reactor = config.accept == AcceptMode::ReusePort;
+    if config.private_descriptor_tables && !listener_per_reactor {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             "private_descriptor_tables requires AcceptMode::ReusePort: the acceptor thread hands \
@@ -148,16 +148,14 @@ where
     let mut per_reactor: Vec<Vec<TcpListener>> = (0..count).map(|_| Vec::new()).collect();
     let mut acceptor_listeners = Vec::new();
     for &addr in &config.listen {
-        let first = bind_listener(addr, &config, reuse_port)?;
-        let bound = first.local_addr()?;
-        local_addrs.push(bound);
-        if reuse_port {
-            per_reactor[0].push(first);
-            for listeners in per_reactor.iter_mut().skip(1) {
-                listeners.push(bind_listener(bound, &config, true)?);
+        let listeners = bind_address(addr, &config, if listener_per_reactor { count } else { 1 })?;
+        local_addrs.push(listeners[0].local_addr()?);
+        if listener_per_reactor {
+            for (own, listener) in per_reactor.iter_mut().zip(listeners) {
+                own.push(listener);
             }
         } else {
-            acceptor_listeners.push(first);
+            acceptor_listeners.extend(listeners);
         }
     }
 
@@ -174,7 +172,7 @@ where
         receivers.push(rx);
         polls.push(poll);
     }
-    let acceptor_poll = if reuse_port {
+    let acceptor_poll = if listener_per_reactor {
         None
     } else {
         let poll = Poll::new()?;

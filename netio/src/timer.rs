@@ -3,6 +3,11 @@
 //!
 //! Entries whose deadline is more than one rotation away stay in their slot and are skipped
 //! until their round comes (the wheel does not cascade).
+//!
+//! The timers of a connection are also linked into a list per connection (headed by the
+//! connection's slab key), so that closing a connection removes all of them at once
+//! ([`Wheel::cancel_owner`]): none outlives its connection, none holds memory until a deadline
+//! long after the close, and none can reach a later connection in the same slab slot.
 
 use std::time::{Duration, Instant};
 
@@ -16,9 +21,17 @@ const NONE: u32 = u32::MAX;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct TimerId(u64);
 
+impl TimerId {
+    /// A timer that was never set (of a connection that was not open): cancels nothing. Its
+    /// slab key is beyond any the wheel reaches.
+    pub(crate) const NONE: TimerId = TimerId(u64::MAX);
+}
+
 /// What a timer is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum TimerKind {
+    // User and Linger belong to a connection (owner is its `ConnId`); the others to the
+    // reactor.
     /// A handler's timer: `on_timer(tag)`.
     User,
     /// A handler's reactor timer: `on_reactor_timer(tag)`.
@@ -27,6 +40,13 @@ pub(crate) enum TimerKind {
     Linger,
     /// End of an accept backoff (owner unused).
     AcceptBackoff,
+}
+
+impl TimerKind {
+    /// Whether the owner is a connection, whose close cancels the timer.
+    fn of_connection(self) -> bool {
+        matches!(self, TimerKind::User | TimerKind::Linger)
+    }
 }
 
 /// A timer that fired.
@@ -43,6 +63,9 @@ struct Entry {
     tag: u64,
     prev: u32,
     next: u32,
+    /// Neighbours in the owning connection's list (`NONE` for reactor timers).
+    owner_prev: u32,
+    owner_next: u32,
     generation: u32,
     kind: TimerKind,
 }
@@ -56,6 +79,8 @@ pub(crate) fn entry_slot_size() -> usize {
 pub(crate) struct Wheel {
     entries: Slab<Entry>,
     heads: Vec<u32>,
+    /// First timer of each connection, by the connection's slab key (`NONE` if it has none).
+    owned: Vec<u32>,
     nonempty: [u64; SLOTS / 64],
     start: Instant,
     tick_nanos: u64,
@@ -65,10 +90,13 @@ pub(crate) struct Wheel {
 }
 
 impl Wheel {
-    pub(crate) fn new(start: Instant, tick: Duration) -> Wheel {
+    /// A wheel starting at `start` with ticks of `tick`. `connections` is how many slab keys
+    /// the per-connection lists are reserved for (address space only, as the reactor's slab).
+    pub(crate) fn new(start: Instant, tick: Duration, connections: usize) -> Wheel {
         Wheel {
             entries: Slab::new(),
             heads: vec![NONE; SLOTS],
+            owned: Vec::with_capacity(connections),
             nonempty: [0; SLOTS / 64],
             start,
             tick_nanos: (tick.as_nanos() as u64).max(1),
@@ -77,7 +105,7 @@ impl Wheel {
         }
     }
 
-    #[cfg(test)]
+    /// Pending timers, of connections and of the reactor.
     pub(crate) fn len(&self) -> usize {
         self.entries.len()
     }
@@ -104,18 +132,35 @@ impl Wheel {
         let generation = self.generation;
         let slot = (deadline % SLOTS as u64) as usize;
         let head = self.heads[slot];
+        let owner_head = if kind.of_connection() {
+            let conn = owner_key(owner);
+            if conn >= self.owned.len() {
+                self.owned.resize(conn + 1, NONE);
+            }
+            self.owned[conn]
+        } else {
+            NONE
+        };
         let key = self.entries.insert(Entry {
             deadline,
             owner,
             tag,
             prev: NONE,
             next: head,
+            owner_prev: NONE,
+            owner_next: owner_head,
             generation,
             kind,
         });
         let key32 = key as u32;
         if head != NONE {
             self.entries[head as usize].prev = key32;
+        }
+        if kind.of_connection() {
+            if owner_head != NONE {
+                self.entries[owner_head as usize].owner_prev = key32;
+            }
+            self.owned[owner_key(owner)] = key32;
         }
         self.heads[slot] = key32;
         self.nonempty[slot / 64] |= 1 << (slot % 64);
@@ -136,11 +181,45 @@ impl Wheel {
         }
     }
 
+    /// Removes every pending timer of connection `owner` (its `ConnId`); returns how many.
+    /// Costs one step per timer of that connection.
+    pub(crate) fn cancel_owner(&mut self, owner: u64) -> usize {
+        let mut key = self.owned.get(owner_key(owner)).copied().unwrap_or(NONE);
+        let mut removed = 0;
+        while key != NONE {
+            let e = &self.entries[key as usize];
+            let next = e.owner_next;
+            // Every timer in the list is this connection's: the list is emptied when a
+            // connection in the slot closes, before the slot is reused.
+            debug_assert_eq!(
+                e.owner, owner,
+                "a timer of an earlier connection in the slot"
+            );
+            self.unlink(key as usize);
+            self.entries.remove(key as usize);
+            removed += 1;
+            key = next;
+        }
+        removed
+    }
+
     fn unlink(&mut self, key: usize) {
         let (prev, next, deadline) = {
             let e = &self.entries[key];
             (e.prev, e.next, e.deadline)
         };
+        let e = &self.entries[key];
+        if e.kind.of_connection() {
+            let (owner_prev, owner_next, conn) = (e.owner_prev, e.owner_next, owner_key(e.owner));
+            if owner_prev == NONE {
+                self.owned[conn] = owner_next;
+            } else {
+                self.entries[owner_prev as usize].owner_next = owner_next;
+            }
+            if owner_next != NONE {
+                self.entries[owner_next as usize].owner_prev = owner_prev;
+            }
+        }
         let slot = (deadline % SLOTS as u64) as usize;
         if prev == NONE {
             self.heads[slot] = next;
@@ -209,6 +288,11 @@ impl Wheel {
     }
 }
 
+/// The slab key in a `ConnId`'s bits (see `handler.rs`).
+fn owner_key(owner: u64) -> usize {
+    (owner & 0xFFFF_FFFF) as usize
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -220,7 +304,7 @@ mod tests {
     #[test]
     fn fires_in_deadline_order_of_ticks_and_not_before() {
         let t0 = Instant::now();
-        let mut w = Wheel::new(t0, ms(10));
+        let mut w = Wheel::new(t0, ms(10), 0);
         w.insert(t0, ms(25), 1, 10, TimerKind::User);
         w.insert(t0, ms(5), 2, 20, TimerKind::User);
         let mut out = Vec::new();
@@ -240,7 +324,7 @@ mod tests {
     #[test]
     fn cancel_is_exact_and_stale_ids_do_nothing() {
         let t0 = Instant::now();
-        let mut w = Wheel::new(t0, ms(1));
+        let mut w = Wheel::new(t0, ms(1), 0);
         let a = w.insert(t0, ms(3), 0, 1, TimerKind::User);
         let b = w.insert(t0, ms(3), 0, 2, TimerKind::User);
         let c = w.insert(t0, ms(3), 0, 3, TimerKind::User);
@@ -261,7 +345,7 @@ mod tests {
     #[test]
     fn long_timers_wait_for_their_round_and_big_jumps_expire_everything() {
         let t0 = Instant::now();
-        let mut w = Wheel::new(t0, ms(1));
+        let mut w = Wheel::new(t0, ms(1), 0);
         w.insert(t0, ms(SLOTS as u64 + 5), 0, 1, TimerKind::User);
         w.insert(t0, ms(5), 0, 2, TimerKind::User);
         let mut out = Vec::new();
@@ -278,9 +362,36 @@ mod tests {
     }
 
     #[test]
+    fn cancelling_an_owner_removes_its_timers_and_only_its() {
+        let t0 = Instant::now();
+        let mut w = Wheel::new(t0, ms(1), 4);
+        let (a, b) = (3u64 | (7 << 32), 1u64 | (9 << 32));
+        let a1 = w.insert(t0, ms(5), a, 1, TimerKind::User);
+        w.insert(t0, ms(5), b, 2, TimerKind::User);
+        w.insert(t0, ms(500), a, 3, TimerKind::User);
+        w.insert(t0, ms(5), a, 4, TimerKind::Linger);
+        w.insert(t0, ms(5), 0, 5, TimerKind::Reactor);
+        assert!(w.cancel(a1), "one of a's, from the middle of both lists");
+        assert_eq!(w.len(), 4);
+        assert_eq!(w.cancel_owner(a), 2);
+        assert_eq!(w.cancel_owner(a), 0);
+        assert_eq!(w.len(), 2, "b's timer and the reactor's stay");
+        let mut out = Vec::new();
+        w.advance(t0 + ms(1000), &mut out);
+        let mut tags: Vec<_> = out.iter().map(|e| e.tag).collect();
+        tags.sort();
+        assert_eq!(tags, vec![2, 5]);
+        // Expiry unlinked b's timer from b's list too: a new timer of b is b's only one.
+        w.insert(t0 + ms(1000), ms(5), b, 6, TimerKind::User);
+        assert_eq!(w.cancel_owner(b), 1);
+        assert_eq!(w.len(), 0);
+        assert_eq!(w.next_timeout(t0 + ms(1000)), None);
+    }
+
+    #[test]
     fn next_timeout_points_at_the_nearest_slot() {
         let t0 = Instant::now();
-        let mut w = Wheel::new(t0, ms(10));
+        let mut w = Wheel::new(t0, ms(10), 0);
         w.insert(t0, ms(500), 0, 1, TimerKind::User);
         w.insert(t0, ms(70), 0, 2, TimerKind::User);
         assert_eq!(w.next_timeout(t0), Some(ms(70)));

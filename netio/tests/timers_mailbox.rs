@@ -2,7 +2,7 @@
 
 mod common;
 
-use std::io::{ErrorKind, Read};
+use std::io::{ErrorKind, Read, Write};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -301,4 +301,102 @@ fn reactor_timers_tick_from_on_start() {
         "no tick after the last re-arm"
     );
     drop(server);
+}
+
+/// On accept: a 300 ms and a 60 s timer. Reports the reactor's pending timers on each byte
+/// received (answering with one byte) and in `on_close`, where it also tries to set a timer
+/// for the closed connection.
+struct Counted {
+    fired: Arc<AtomicUsize>,
+    pending: Arc<Mutex<Vec<(&'static str, usize)>>>,
+}
+
+impl Handler for Counted {
+    type Conn = ();
+    type Message = ();
+    fn accept(&mut self, ctx: &mut Ctx<'_, Self>, id: ConnId, _: &Accepted) -> Option<()> {
+        ctx.set_timer(id, Duration::from_millis(300), 0);
+        ctx.set_timer(id, Duration::from_secs(60), 1);
+        Some(())
+    }
+    fn on_data(&mut self, ctx: &mut Ctx<'_, Self>, id: ConnId, _: &mut (), _: &mut [u8]) {
+        let pending = ctx.pending_timers();
+        self.pending.lock().unwrap().push(("data", pending));
+        ctx.write(id, b"+").unwrap();
+    }
+    fn on_timer(&mut self, _: &mut Ctx<'_, Self>, _: ConnId, _: &mut (), _: u64) {
+        self.fired.fetch_add(1, Ordering::SeqCst);
+    }
+    fn on_close(&mut self, ctx: &mut Ctx<'_, Self>, id: ConnId, _: (), _: CloseReason) {
+        let pending = ctx.pending_timers();
+        let dead = ctx.set_timer(id, Duration::from_millis(1), 2);
+        assert!(
+            !ctx.cancel_timer(dead),
+            "nothing was set for a closed connection"
+        );
+        let after = ctx.pending_timers();
+        let mut log = self.pending.lock().unwrap();
+        log.push(("close", pending));
+        log.push(("set after close", after));
+    }
+}
+
+#[test]
+fn a_closed_connections_timers_leave_the_wheel_at_once_and_never_fire() {
+    let fired = Arc::new(AtomicUsize::new(0));
+    let pending = Arc::new(Mutex::new(Vec::new()));
+    let (f, p) = (fired.clone(), pending.clone());
+    let server = start(config(1), move |_| Counted {
+        fired: f.clone(),
+        pending: p.clone(),
+    })
+    .unwrap();
+    let addr = server.local_addrs()[0];
+    let exchange = |c: &mut std::net::TcpStream| {
+        c.write_all(b"x").unwrap();
+        assert_eq!(read_n(c, 1), b"+");
+    };
+    let log_len = |n: usize| {
+        let pending = &pending;
+        move || pending.lock().unwrap().len() >= n
+    };
+    let mut a = client(addr);
+    exchange(&mut a);
+    let mut b = client(addr);
+    exchange(&mut b);
+    drop(a); // two timers pending, one due in 300 ms
+    wait_until("the first close", log_len(4));
+    let mut c = client(addr); // likely in the first connection's slab slot
+    exchange(&mut c);
+    drop((b, c));
+    wait_until("both other closes", log_len(9));
+    // Past the short timers' deadline: none of a closed connection's fired.
+    std::thread::sleep(Duration::from_millis(400));
+    assert_eq!(
+        fired.load(Ordering::SeqCst),
+        0,
+        "a closed connection's timer fired"
+    );
+    let log = pending.lock().unwrap().clone();
+    assert_eq!(
+        &log[..5],
+        [
+            ("data", 2),
+            ("data", 4),
+            ("close", 2),
+            ("set after close", 2),
+            ("data", 4),
+        ],
+        "{log:?}"
+    );
+    assert_eq!(
+        log[5..].iter().map(|e| e.0).collect::<Vec<_>>(),
+        ["close", "set after close", "close", "set after close"],
+        "{log:?}"
+    );
+    assert_eq!(
+        log[8],
+        ("set after close", 0),
+        "the wheel is empty: {log:?}"
+    );
 }

@@ -85,6 +85,12 @@ pub struct Config {
     /// Listening addresses. Default `127.0.0.1:8080`: loopback only, so a first run exposes
     /// nothing to the network.
     pub listen: Vec<SocketAddr>,
+    /// Share the listen addresses with other processes (`SO_REUSEPORT`, netio's `reuse_port`):
+    /// a second Switchyard on the same address that also sets it starts, and the kernel
+    /// spreads new connections over both (zero-downtime restarts). Default false: a second
+    /// process on an address in use fails to start with an error naming the address, instead
+    /// of silently taking a share of the connections.
+    pub reuse_port: bool,
     /// Accepted subprotocols in server preference order. Default none.
     pub subprotocols: Vec<String>,
     /// Path to app. Default: `/broadcast` broadcasts, every other path echoes (the built-in page
@@ -126,6 +132,12 @@ pub struct Config {
     pub outbound_cap: usize,
     /// Broadcast policy for slow subscribers. Default [`SlowSubscriber::Close`].
     pub slow_subscriber: SlowSubscriber,
+    /// How long a connection the server decided to close (a close frame sent, or an HTTP
+    /// response after which it closes) may take to flush what is queued and finish the close
+    /// handshake before it is cut. Default 10 s: a close needs one round trip after the
+    /// queued bytes leave, and 10 s covers a slow mobile link draining a full outbound queue
+    /// while bounding how long a peer that never answers holds a connection.
+    pub close_timeout: Duration,
     /// Graceful shutdown deadline. Default 5 s: systemd's default stop timeout is 90 s, a
     /// container's 10 s; 5 s leaves room for both.
     pub shutdown_timeout: Duration,
@@ -141,6 +153,7 @@ impl Default for Config {
         let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
         Self {
             listen: vec![SocketAddr::from(([127, 0, 0, 1], 8080))],
+            reuse_port: false,
             subprotocols: Vec::new(),
             routes: RouteTable::default_table(),
             workers,
@@ -156,6 +169,7 @@ impl Default for Config {
             idle_timeout: Duration::from_secs(75),
             outbound_cap: 1 << 20,
             slow_subscriber: SlowSubscriber::Close,
+            close_timeout: Duration::from_secs(10),
             shutdown_timeout: Duration::from_secs(5),
             log_level: "info".to_owned(),
             deflate: DeflateMode::On,
@@ -231,6 +245,7 @@ impl Config {
             ("head_timeout", self.head_timeout),
             ("ping_interval", self.ping_interval),
             ("idle_timeout", self.idle_timeout),
+            ("close_timeout", self.close_timeout),
             ("shutdown_timeout", self.shutdown_timeout),
         ] {
             if !(MIN_DURATION..=MAX_DURATION).contains(&d) {

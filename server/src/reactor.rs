@@ -33,8 +33,6 @@ pub(crate) mod tag {
 const KEEPALIVE_UNIT_MS: u64 = 10;
 /// Set in a keepalive value once a ping was sent for the current silence.
 const PINGED: u32 = 1 << 31;
-/// How long a connection may take to flush its last bytes after we decided to close it.
-const CLOSE_FLUSH_DEADLINE: Duration = Duration::from_secs(10);
 
 /// Messages between reactors (netio's per-reactor mailbox).
 pub enum Message {
@@ -173,7 +171,7 @@ impl Reactor {
         }
         // Nothing more goes out after our close; wait for the client's close frame (answered in
         // `ws.rs`), bounded by the deadline timer.
-        ctx.set_timer(id, CLOSE_FLUSH_DEADLINE, tag::CLOSE_DEADLINE);
+        ctx.set_timer(id, self.shared.config.close_timeout, tag::CLOSE_DEADLINE);
     }
 
     /// Closes after flushing, with a deadline, and forgets the connection's tables.
@@ -187,7 +185,7 @@ impl Reactor {
             _ => {}
         }
         ctx.close(id, Close::AfterFlush);
-        ctx.set_timer(id, CLOSE_FLUSH_DEADLINE, tag::CLOSE_DEADLINE);
+        ctx.set_timer(id, self.shared.config.close_timeout, tag::CLOSE_DEADLINE);
     }
 
     /// A reject: one debug line, one metric, the response, close.

@@ -117,6 +117,7 @@ impl Server {
         let compression = CompressionPolicy::default();
         let net = switchyard_netio::Config {
             listen: config.listen.clone(),
+            reuse_port: config.reuse_port,
             reactors: config.workers,
             cpus: (!config.cpus.is_empty()).then(|| config.cpus.clone()),
             pin: config.pin,

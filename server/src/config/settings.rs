@@ -50,6 +50,13 @@ pub struct Settings {
     #[arg(long, short = 'l', value_name = "ADDR")]
     pub listen: Option<Vec<String>>,
 
+    /// Share the listen addresses with other processes (SO_REUSEPORT): a second switchyard on
+    /// the same address that also gives --reuse-port starts too, and the kernel spreads new
+    /// connections over both (zero-downtime restarts). Without it a second process on an
+    /// address in use fails to start, naming the address.
+    #[arg(long, num_args = 0, default_missing_value = "true")]
+    pub reuse_port: Option<bool>,
+
     /// Subprotocol to accept, in order of preference; repeat for several. A client offering none
     /// of them still gets a WebSocket, without a subprotocol.
     #[arg(long = "subprotocol", value_name = "NAME")]
@@ -122,6 +129,11 @@ pub struct Settings {
     /// What broadcast does with a subscriber over --outbound-cap.
     #[arg(long, value_enum, value_name = "POLICY")]
     pub slow_subscriber: Option<SlowSubscriber>,
+
+    /// Seconds a connection the server is closing has to flush its queue and answer our close
+    /// frame before it is cut.
+    #[arg(long, value_name = "SECS")]
+    pub close_timeout: Option<f64>,
 
     /// Seconds that graceful shutdown (SIGINT, SIGTERM) waits for closes and writes to drain.
     #[arg(long, value_name = "SECS")]
@@ -201,6 +213,7 @@ impl Settings {
         let d = Config::default();
         let defaults = [
             ("listen", list(&d.listen, "none")),
+            ("reuse_port", d.reuse_port.to_string()),
             ("subprotocols", list(&d.subprotocols, "none")),
             ("routes", d.routes.describe().replace("*=echo ", "")),
             (
@@ -217,6 +230,7 @@ impl Settings {
             ("ping_interval", d.ping_interval.as_secs_f64().to_string()),
             ("idle_timeout", d.idle_timeout.as_secs_f64().to_string()),
             ("outbound_cap", d.outbound_cap.to_string()),
+            ("close_timeout", d.close_timeout.as_secs_f64().to_string()),
             ("slow_subscriber", value_name(d.slow_subscriber)),
             (
                 "shutdown_timeout",
@@ -258,10 +272,10 @@ impl Settings {
     #[rustfmt::skip] // one field list, not one line per field
     pub fn or(self, lower: Settings) -> Settings {
         merge_fields!(
-            self, lower, routes, config, listen, subprotocols, workers, cpus, pin,
+            self, lower, routes, config, listen, reuse_port, subprotocols, workers, cpus, pin,
             private_fd_tables, allowed_origins, max_connections, max_head_size, head_timeout,
             max_message_size, ping_interval, idle_timeout, outbound_cap, slow_subscriber,
-            shutdown_timeout, log_level, deflate
+            close_timeout, shutdown_timeout, log_level, deflate
         )
     }
 
@@ -285,6 +299,7 @@ impl Settings {
         };
         let config = Config {
             listen,
+            reuse_port: self.reuse_port.unwrap_or(d.reuse_port),
             subprotocols: self.subprotocols.unwrap_or(d.subprotocols),
             routes,
             workers: self.workers.unwrap_or(if cpus.is_empty() {
@@ -304,6 +319,7 @@ impl Settings {
             idle_timeout: seconds("idle_timeout", self.idle_timeout, d.idle_timeout)?,
             outbound_cap: self.outbound_cap.unwrap_or(d.outbound_cap),
             slow_subscriber: self.slow_subscriber.unwrap_or(d.slow_subscriber),
+            close_timeout: seconds("close_timeout", self.close_timeout, d.close_timeout)?,
             shutdown_timeout: seconds(
                 "shutdown_timeout",
                 self.shutdown_timeout,

@@ -321,6 +321,46 @@ fn private_fd_tables_are_off_by_default_and_set_by_flag_or_file() {
 }
 
 #[test]
+fn reuse_port_is_off_by_default_and_set_by_flag_or_file() {
+    assert!(!parse(&[]).unwrap().reuse_port);
+    assert!(parse(&["--reuse-port"]).unwrap().reuse_port);
+    assert!(merged(&[], "reuse_port = true").unwrap().reuse_port);
+    assert!(
+        merged(&["--reuse-port"], "reuse_port = false")
+            .unwrap()
+            .reuse_port
+    );
+    assert!(!merged(&[], "reuse_port = false").unwrap().reuse_port);
+}
+
+#[test]
+fn close_timeout_defaults_to_10_s_and_is_checked_like_every_duration() {
+    assert_eq!(parse(&[]).unwrap().close_timeout, Duration::from_secs(10));
+    assert_eq!(
+        parse(&["--close-timeout", "0.25"]).unwrap().close_timeout,
+        Duration::from_millis(250)
+    );
+    assert_eq!(
+        merged(&["--close-timeout", "3"], "close_timeout = 7")
+            .unwrap()
+            .close_timeout,
+        Duration::from_secs(3)
+    );
+    assert_eq!(
+        merged(&[], "close_timeout = 7").unwrap().close_timeout,
+        Duration::from_secs(7)
+    );
+    for bad in [
+        "--close-timeout=0",
+        "--close-timeout=-1",
+        "--close-timeout=1e9",
+    ] {
+        let e = refused(&[bad], "(--close-timeout)");
+        assert!(matches!(e, ConfigError::BadSeconds { .. }), "{e}");
+    }
+}
+
+#[test]
 fn the_example_file_loads_and_states_the_defaults() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("switchyard.example.toml");
     let c = Settings::read_file(&path).unwrap().resolve().unwrap();
@@ -359,8 +399,20 @@ fn the_example_file_loads_and_states_the_defaults() {
         )
     );
     assert_eq!(
-        (c.slow_subscriber, c.deflate, c.pin),
-        (d.slow_subscriber, d.deflate, d.pin)
+        (
+            c.slow_subscriber,
+            c.deflate,
+            c.pin,
+            c.reuse_port,
+            c.close_timeout
+        ),
+        (
+            d.slow_subscriber,
+            d.deflate,
+            d.pin,
+            d.reuse_port,
+            d.close_timeout
+        )
     );
     assert_eq!(
         (c.log_level, c.private_fd_tables),
