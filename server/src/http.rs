@@ -1,7 +1,7 @@
 //! Plain HTTP on the WebSocket port: the built-in page, `/healthz`, `/metrics`, 404, and the
-//! status responses that rejects are answered with (408, 500, 502, 503 and 504 here; the handshake crate
-//! writes its own 400, 403, 417, 426, 431, 501 and 505). Every response is written by the
-//! handshake crate's `PlainResponse`, with its one reason-phrase table.
+//! status responses that rejects are answered with (408, 500, 502, 503 and 504 here; the
+//! handshake crate writes its own 400, 403, 417, 426, 431, 501 and 505). Every response is
+//! written by the handshake crate's `PlainResponse`, with its one reason-phrase table.
 
 use switchyard_handshake::{reason_phrase, InsufficientSize, PlainResponse};
 
