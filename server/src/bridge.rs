@@ -2,6 +2,11 @@
 //! (netio's outbound connect), and bytes flow both ways: as binary WebSocket messages to a
 //! WebSocket client (as websockify does), as they are to a raw `Upgrade: tcp` client.
 //!
+//! The `101` waits for the backend: an upgrade on a bridge route first connects, and the
+//! client gets the `101` once the connect succeeds, `502 Bad Gateway` if it fails and
+//! `504 Gateway Timeout` past `backend_connect_timeout`, never a `101` followed by a close.
+//! A bridge that carries no byte either way for `tunnel_idle_timeout` is closed, both sides.
+//!
 //! Backpressure is symmetric: when one side's outbound queue passes the cap, the other side is
 //! no longer read (see `Reactor::on_pressure`), so a slow reader on either end bounds memory.
 
@@ -12,8 +17,8 @@ use switchyard_netio::{Close, CloseReason, ConnId, Ctx};
 
 use switchyard_frame::OpCode;
 
-use crate::conn::{Backend, Conn};
-use crate::reactor::Reactor;
+use crate::conn::{Backend, BridgeUpgrade, Conn, PendingBridge};
+use crate::reactor::{tag, Reactor};
 use crate::routes::{App, RouteId};
 
 impl Reactor {
@@ -31,6 +36,7 @@ impl Reactor {
                 websocket,
                 connected: false,
                 half_closed: false,
+                last_active: 0,
             });
             match ctx.connect(addr, state) {
                 Ok(backend) => return Some(backend),
@@ -41,42 +47,147 @@ impl Reactor {
         None
     }
 
-    /// After a `101` for `Upgrade: tcp`: tie the client to a backend and forward the bytes that
-    /// came with the head.
-    pub(crate) fn start_raw_tunnel(
+    /// An accepted upgrade on a bridge route: connect to the backend first, and answer when
+    /// the connect is reported (`backend_connected`): the prepared `101` then, a 502 if it
+    /// failed, a 504 if it took longer than `backend_connect_timeout`. Until then the client is
+    /// not read (what it sends waits in the kernel), and the response and the bytes that came
+    /// behind the head (`leftover`) are copied into the pending state: they live in reactor
+    /// buffers that the next read reuses.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn connect_bridge(
         &mut self,
         ctx: &mut Ctx<'_, Self>,
         id: ConnId,
         conn: &mut Conn,
         route: RouteId,
+        upgrade: BridgeUpgrade,
+        response: &[u8],
         leftover: &[u8],
     ) {
-        let App::Bridge { addrs, .. } = self.shared.config.routes.app(route).clone() else {
-            // The tcp protocol only accepts bridge routes (see `TcpTunnel::check`).
+        let App::Bridge { addrs, target } = self.shared.config.routes.app(route).clone() else {
             self.finish(ctx, id, conn);
             return;
         };
-        match self.connect_backend(ctx, id, &addrs, false) {
-            Some(backend) => {
-                *conn = Conn::Raw(backend);
-                if !leftover.is_empty() {
-                    self.metrics().bytes_in.add(leftover.len() as u64);
-                    let _ = ctx.write(backend, leftover);
+        let websocket = matches!(upgrade, BridgeUpgrade::WebSocket(_));
+        let Some(backend) = self.connect_backend(ctx, id, &addrs, websocket) else {
+            self.reject(ctx, id, conn, 502, &format_args!("bridge {target}"), None);
+            return;
+        };
+        ctx.pause_read(id);
+        let timeout = self.shared.config.backend_connect_timeout;
+        let timer = ctx.set_timer(id, timeout, tag::BACKEND_CONNECT);
+        let mut bytes = Vec::with_capacity(response.len() + leftover.len());
+        bytes.extend_from_slice(response);
+        bytes.extend_from_slice(leftover);
+        *conn = Conn::Connecting(Box::new(PendingBridge {
+            backend,
+            timer,
+            route,
+            upgrade,
+            bytes,
+            response_len: response.len(),
+        }));
+    }
+
+    /// The backend's connect finished: answer the waiting client (`connect_bridge`).
+    pub(crate) fn backend_connected(
+        &mut self,
+        ctx: &mut Ctx<'_, Self>,
+        id: ConnId,
+        conn: &mut Conn,
+        result: io::Result<()>,
+    ) {
+        let Conn::Backend(b) = conn else { return };
+        let client = b.client;
+        let pending = match ctx.state(client) {
+            Some(state) => match std::mem::replace(state, Conn::Done) {
+                Conn::Connecting(p) if p.backend == id => Some(p),
+                other => {
+                    *state = other;
+                    None
                 }
+            },
+            None => None,
+        };
+        let Some(p) = pending else {
+            // The client left (or was answered 504) meanwhile.
+            ctx.close(id, Close::Now);
+            return;
+        };
+        ctx.cancel_timer(p.timer);
+        let mut client_conn = Conn::Done;
+        match result {
+            Err(e) => {
+                self.metrics().bridge_connect_failures.inc();
+                self.reject(ctx, client, &mut client_conn, 502, &e, None);
             }
-            None => self.finish(ctx, id, conn),
+            Ok(()) => {
+                b.connected = true;
+                b.last_active = self.clock(ctx);
+                let idle = self.shared.config.tunnel_idle_timeout;
+                ctx.set_timer(id, idle, tag::TUNNEL_IDLE);
+                let (response, leftover) = p.bytes.split_at(p.response_len);
+                let _ = ctx.write(client, response);
+                match p.upgrade {
+                    BridgeUpgrade::WebSocket(deflate) => {
+                        self.metrics().upgrades_websocket.inc();
+                        let c = &mut client_conn;
+                        self.start_websocket(ctx, client, c, p.route, deflate, Some(id), leftover);
+                        if !matches!(client_conn, Conn::WsBridge(_)) {
+                            ctx.close(id, Close::AfterFlush);
+                        }
+                    }
+                    BridgeUpgrade::Tcp => {
+                        self.metrics().upgrades_tcp.inc();
+                        client_conn = Conn::Raw(id);
+                        if !leftover.is_empty() {
+                            self.metrics().bytes_in.add(leftover.len() as u64);
+                            // The running callback's own connection: corked until it returns.
+                            let _ = ctx.write(id, leftover);
+                        }
+                    }
+                }
+                ctx.resume_read(client);
+            }
+        }
+        if let Some(state) = ctx.state(client) {
+            *state = client_conn;
         }
     }
 
-    /// Bytes from a backend, for its client.
-    pub(crate) fn backend_data(
+    /// The connect timeout of a waiting client fired: 504, and the backend is dropped.
+    pub(crate) fn backend_connect_timeout(
         &mut self,
         ctx: &mut Ctx<'_, Self>,
-        client: ConnId,
-        websocket: bool,
+        id: ConnId,
+        conn: &mut Conn,
+    ) {
+        let Conn::Connecting(p) = conn else { return };
+        ctx.close(p.backend, Close::Now);
+        self.metrics().bridge_connect_failures.inc();
+        self.reject(ctx, id, conn, 504, &"backend connect timeout", None);
+    }
+
+    /// Bytes from a client (a raw tunnel's, or a bridged WebSocket's message payload) for its
+    /// backend; marks the tunnel active (one store: the idle timer reads it when it fires).
+    pub(crate) fn send_to_backend(
+        &mut self,
+        ctx: &mut Ctx<'_, Self>,
+        backend: ConnId,
         data: &[u8],
     ) {
-        if websocket {
+        let now = self.clock(ctx);
+        if let Some(Conn::Backend(b)) = ctx.state(backend) {
+            b.last_active = now;
+        }
+        let _ = ctx.write(backend, data);
+    }
+
+    /// Bytes from a backend, for its client.
+    pub(crate) fn backend_data(&mut self, ctx: &mut Ctx<'_, Self>, b: &mut Backend, data: &[u8]) {
+        b.last_active = self.clock(ctx);
+        let client = b.client;
+        if b.websocket {
             // One binary message per read; the session refuses it once our close frame is out
             // (the bytes are then dropped: nothing may follow a close).
             let header = ctx.state(client).and_then(|c| c.ws_mut()).and_then(|ws| {
@@ -93,19 +204,23 @@ impl Reactor {
         self.metrics().bytes_out.add(data.len() as u64);
     }
 
-    /// The backend's connect finished.
-    pub(crate) fn backend_connected(
-        &mut self,
-        _ctx: &mut Ctx<'_, Self>,
-        id: ConnId,
-        conn: &mut Conn,
-        result: io::Result<()>,
-    ) {
+    /// The idle timer of a bridge (on its backend connection) fired. Rather than being reset on
+    /// every read, it compares the last activity with now and re-arms for the rest of the
+    /// timeout; after a whole `tunnel_idle_timeout` without a byte either way, both sides
+    /// close (a WebSocket client with 1001).
+    pub(crate) fn tunnel_idle(&mut self, ctx: &mut Ctx<'_, Self>, id: ConnId, conn: &mut Conn) {
         let Conn::Backend(b) = conn else { return };
-        match result {
-            Ok(()) => b.connected = true,
-            Err(e) => log::debug!("bridge backend {id:?} for {:?}: {e}", b.client),
+        let idle = self.shared.config.tunnel_idle_timeout;
+        let quiet = self.since(ctx, b.last_active);
+        if quiet < idle {
+            ctx.set_timer(id, idle - quiet, tag::TUNNEL_IDLE);
+            return;
         }
+        let client = b.client;
+        log::debug!("closing bridge {client:?} and backend {id:?}: idle timeout");
+        self.metrics().tunnel_idle_closes.inc();
+        ctx.close(id, Close::AfterFlush);
+        self.end_client(ctx, client, 1001, "idle timeout");
     }
 
     /// The backend closed its sending side. A raw tunnel passes the half-close on (the client
@@ -144,21 +259,29 @@ impl Reactor {
         }
     }
 
-    /// The backend connection is gone (after its EOF, an error, or a failed connect).
+    /// The backend connection is gone (after its EOF, an error, a failed connect, or ours).
     pub(crate) fn backend_closed(
         &mut self,
         ctx: &mut Ctx<'_, Self>,
-        _id: ConnId,
+        id: ConnId,
         b: Backend,
         reason: CloseReason,
     ) {
-        let (code, why) = match reason {
-            _ if !b.connected => {
+        if !b.connected {
+            // Gone before its connect was reported (shutdown): a client still waiting for its
+            // answer gets a 502. After a reported failure or a 504 the client is answered.
+            let Some(state) = ctx.state(b.client) else {
+                return;
+            };
+            if matches!(state, Conn::Connecting(p) if p.backend == id) {
+                let mut conn = std::mem::replace(state, Conn::Done);
                 self.metrics().bridge_connect_failures.inc();
-                // 1014 (Bad Gateway) is registered, but clients such as tungstenite 0.24
-                // refuse it as reserved; 1011 is understood everywhere.
-                (1011, "backend unreachable")
+                let why = "backend closed while connecting";
+                self.reject(ctx, b.client, &mut conn, 502, &why, None);
             }
+            return;
+        }
+        let (code, why) = match reason {
             CloseReason::Error(_) => (1011, "backend error"),
             _ => (1000, "backend closed"),
         };

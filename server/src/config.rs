@@ -141,6 +141,20 @@ pub struct Config {
     /// Graceful shutdown deadline. Default 5 s: systemd's default stop timeout is 90 s, a
     /// container's 10 s; 5 s leaves room for both.
     pub shutdown_timeout: Duration,
+    /// Time a bridge route's backend has to accept the connection before the client, still
+    /// waiting for its `101`, gets `504 Gateway Timeout`. Default 5 s: a backend on the same
+    /// network answers in milliseconds, and a dropped SYN is retried after 1 s and 3 s, so 5 s
+    /// covers two retries while a client is still willing to wait.
+    pub backend_connect_timeout: Duration,
+    /// Silence in both directions after which a bridge (raw tunnel or WebSocket) is closed: a
+    /// WebSocket client with 1001, a raw client and the backend with a FIN. Default 5 min: the
+    /// WebSocket keepalive proves only that the client is alive, not that the tunnel is used,
+    /// and a backend that vanished without a FIN would otherwise hold two sockets forever.
+    /// Common proxies close a silent proxied connection far sooner (nginx's
+    /// `proxy_read_timeout` and AWS load balancers' idle timeout default to 60 s), so tunnelled
+    /// protocols that expect to sit idle already send keepalives more often than that; 5 min
+    /// leaves a wide margin for them.
+    pub tunnel_idle_timeout: Duration,
     /// Log level filter. Default `info`.
     pub log_level: String,
     /// permessage-deflate policy. Default [`DeflateMode::On`] (no context takeover); the
@@ -171,6 +185,8 @@ impl Default for Config {
             slow_subscriber: SlowSubscriber::Close,
             close_timeout: Duration::from_secs(10),
             shutdown_timeout: Duration::from_secs(5),
+            backend_connect_timeout: Duration::from_secs(5),
+            tunnel_idle_timeout: Duration::from_secs(300),
             log_level: "info".to_owned(),
             deflate: DeflateMode::On,
         }
@@ -247,6 +263,8 @@ impl Config {
             ("idle_timeout", self.idle_timeout),
             ("close_timeout", self.close_timeout),
             ("shutdown_timeout", self.shutdown_timeout),
+            ("backend_connect_timeout", self.backend_connect_timeout),
+            ("tunnel_idle_timeout", self.tunnel_idle_timeout),
         ] {
             if !(MIN_DURATION..=MAX_DURATION).contains(&d) {
                 let value = d.as_secs_f64();

@@ -8,6 +8,7 @@
 //! only while a read ended inside a frame (or for life, with permessage-deflate).
 
 use switchyard_frame::{Decoder, Session};
+use switchyard_handshake::DeflateParams;
 use switchyard_netio::{ConnId, TimerId};
 
 use crate::head::PartialHead;
@@ -22,6 +23,10 @@ pub enum Conn {
     /// A WebSocket on a bridge route, tied to its backend connection (boxed: bridged
     /// connections are few and each has a backend socket anyway, and it keeps `Conn` small).
     WsBridge(Box<Bridged>),
+    /// An upgrade on a bridge route whose backend is still connecting: the `101` waits for the
+    /// connect (a failure gets 502, the connect timeout 504) and the client is not read
+    /// meanwhile (boxed: it holds the response bytes, and lasts one connect).
+    Connecting(Box<PendingBridge>),
     /// A raw `Upgrade: tcp` tunnel: the client side, tied to its backend connection.
     Raw(ConnId),
     /// The server's connection to a bridge backend, tied to its client.
@@ -55,6 +60,32 @@ pub struct WsConn {
     pub subscriber: u32,
     /// The route the client asked for.
     pub route: RouteId,
+}
+
+/// A bridge upgrade waiting for its backend (see `bridge.rs`).
+pub struct PendingBridge {
+    /// The backend connection, connecting.
+    pub backend: ConnId,
+    /// The connect timeout (504); it replaced the head timeout.
+    pub timer: TimerId,
+    /// The route the client asked for.
+    pub route: RouteId,
+    /// What the client is switching to.
+    pub upgrade: BridgeUpgrade,
+    /// The prepared `101` response (`..response_len`), then the bytes that came behind the
+    /// request head: the client's first frames or tunnel bytes, sent on once connected.
+    pub bytes: Vec<u8>,
+    /// Where the response ends in `bytes`.
+    pub response_len: usize,
+}
+
+/// The protocol a bridge client switches to.
+#[derive(Debug, Clone, Copy)]
+pub enum BridgeUpgrade {
+    /// WebSocket, with the permessage-deflate parameters agreed, if any.
+    WebSocket(Option<DeflateParams>),
+    /// Raw `Upgrade: tcp`.
+    Tcp,
 }
 
 /// A bridged WebSocket and its backend.
@@ -96,6 +127,10 @@ pub struct Backend {
     /// Raw tunnels: one side's EOF was passed on to the other as a FIN (half-close); the
     /// tunnel ends when the other side's EOF follows.
     pub half_closed: bool,
+    /// When bytes last went through the tunnel, either way (`Reactor::clock` units): the
+    /// idle timer, armed on this connection, re-arms itself from it instead of being reset per
+    /// read.
+    pub last_active: u32,
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use switchyard_handshake::{
 };
 use switchyard_netio::{ConnId, Ctx};
 
-use crate::conn::Conn;
+use crate::conn::{BridgeUpgrade, Conn};
 use crate::http::{self, PlainRequest};
 use crate::reactor::Reactor;
 use crate::routes::App;
@@ -158,21 +158,32 @@ impl Reactor {
             }
             Decision::NotUpgrade(request) => self.plain(ctx, id, conn, &request),
             Decision::Switch(switch) => {
-                let response = switch.response;
-                let leftover = switch.leftover;
-                let _ = ctx.write(id, response);
                 if let Conn::Http(h) = conn {
                     ctx.cancel_timer(h.timer);
                 }
-                match switch.protocol {
-                    Switched::WebSocket { extensions, .. } => {
+                let upgrade = match switch.protocol {
+                    Switched::WebSocket { extensions, .. } => BridgeUpgrade::WebSocket(extensions),
+                    Switched::Registered { .. } => BridgeUpgrade::Tcp,
+                };
+                match (upgrade, shared.config.routes.app(route)) {
+                    // The 101 waits for the backend's connect (see `bridge.rs`).
+                    (_, App::Bridge { .. }) => self.connect_bridge(
+                        ctx,
+                        id,
+                        conn,
+                        route,
+                        upgrade,
+                        switch.response,
+                        switch.leftover,
+                    ),
+                    (BridgeUpgrade::WebSocket(extensions), _) => {
+                        let _ = ctx.write(id, switch.response);
                         self.metrics().upgrades_websocket.inc();
-                        self.start_websocket(ctx, id, conn, route, extensions, leftover);
+                        let leftover = switch.leftover;
+                        self.start_websocket(ctx, id, conn, route, extensions, None, leftover);
                     }
-                    Switched::Registered { .. } => {
-                        self.metrics().upgrades_tcp.inc();
-                        self.start_raw_tunnel(ctx, id, conn, route, leftover);
-                    }
+                    // Only the bridge acceptor registers the tcp protocol (see `TcpTunnel`).
+                    (BridgeUpgrade::Tcp, _) => self.finish(ctx, id, conn),
                 }
                 Next::Stop
             }

@@ -1,7 +1,7 @@
 //! Plain HTTP on the WebSocket port: the built-in page, `/healthz`, `/metrics`, 404, and the
-//! status responses that rejects are answered with (408, 500 and 503 here; the handshake crate
-//! writes its own 400, 403, 417, 426, 431, 501 and 505). Every response is written by the
-//! handshake crate's `PlainResponse`, with its one reason-phrase table.
+//! status responses that rejects are answered with (408, 500, 502, 503 and 504 here; the
+//! handshake crate writes its own 400, 403, 417, 426, 431, 501 and 505). Every response is
+//! written by the handshake crate's `PlainResponse`, with its one reason-phrase table.
 
 use switchyard_handshake::{reason_phrase, InsufficientSize, PlainResponse};
 
@@ -122,9 +122,11 @@ fn append(out: &mut Vec<u8>, response: &PlainResponse<'_>) {
 pub const PLAIN_STATUSES: [u16; 3] = [200, 404, 405];
 
 /// The statuses this crate rejects with itself, through [`write_reject`]: 408 (head timeout),
-/// 500 (a handshake response that did not fit its buffer), 503 (over `max_connections`). The
-/// handshake crate's rejections are `HandshakeError::STATUSES`.
-pub const REJECT_STATUSES: [u16; 3] = [408, 500, 503];
+/// 500 (a handshake response that did not fit its buffer), 502 (a bridge route's backend
+/// refused or failed the connect), 503 (over `max_connections`), 504 (a bridge route's backend
+/// did not accept within `backend_connect_timeout`). The handshake crate's rejections are
+/// `HandshakeError::STATUSES`.
+pub const REJECT_STATUSES: [u16; 5] = [408, 500, 502, 503, 504];
 
 /// A reject answered by this crate (not by the handshake crate): a short body naming the
 /// status, and `Connection: close`; a 503 asks to retry after a second.

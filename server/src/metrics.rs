@@ -187,8 +187,10 @@ pub struct CoreMetrics {
     pub broadcast_skipped: Counter,
     /// Times a sender stopped being read because a receiver's queue was over its cap.
     pub backpressure_pauses: Counter,
-    /// Bridge backend connections that failed.
+    /// Bridge backend connections that failed (refused, errored or timed out).
     pub bridge_connect_failures: Counter,
+    /// Bridges (raw tunnels and WebSockets) closed after `tunnel_idle_timeout` of silence.
+    pub tunnel_idle_closes: Counter,
     /// Request head bytes the parsers examined: equal to the head bytes received, however the
     /// heads were split across reads (each connection keeps its parser while a head is
     /// incomplete, so nothing is scanned twice).
@@ -213,6 +215,7 @@ impl Default for CoreMetrics {
             broadcast_skipped: Counter::default(),
             backpressure_pauses: Counter::default(),
             bridge_connect_failures: Counter::default(),
+            tunnel_idle_closes: Counter::default(),
             head_bytes_scanned: Counter::default(),
         }
     }
@@ -356,8 +359,13 @@ impl Registry {
             ),
             (
                 "switchyard_bridge_connect_failures_total",
-                "Bridge backend connections that failed.",
+                "Bridge backend connections that failed (refused, errored or timed out).",
                 |c| c.bridge_connect_failures.get(),
+            ),
+            (
+                "switchyard_tunnel_idle_closes_total",
+                "Bridges (raw tunnels and WebSockets) closed for carrying no byte either way.",
+                |c| c.tunnel_idle_closes.get(),
             ),
             (
                 "switchyard_head_bytes_scanned_total",
@@ -484,7 +492,7 @@ mod tests {
     fn every_status_the_server_sends_has_its_own_series() {
         assert_eq!(
             REJECT_STATUSES,
-            [400, 403, 408, 417, 426, 431, 500, 501, 503, 505]
+            [400, 403, 408, 417, 426, 431, 500, 501, 502, 503, 504, 505]
         );
         let r = Registry::new(1);
         // Every status a HandshakeError is answered with, and the server's own rejects.

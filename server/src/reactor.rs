@@ -27,6 +27,10 @@ pub(crate) mod tag {
     pub const CLOSE_DEADLINE: u64 = 2;
     /// The reactor's periodic keepalive sweep (a reactor timer).
     pub const SWEEP: u64 = 3;
+    /// A bridge backend did not accept in time (504; on the client).
+    pub const BACKEND_CONNECT: u64 = 4;
+    /// A bridge's idle check (on the backend; re-armed from its last activity).
+    pub const TUNNEL_IDLE: u64 = 5;
 }
 
 /// Keepalive values are in units of this many milliseconds since the reactor started.
@@ -115,6 +119,12 @@ impl Reactor {
         let d = ctx.now().saturating_duration_since(self.epoch);
         let ms = d.as_secs() * 1000 + u64::from(d.subsec_millis());
         ((ms / KEEPALIVE_UNIT_MS) as u32) & !PINGED
+    }
+
+    /// Time since `stamp`, a [`Reactor::clock`] value.
+    pub(crate) fn since(&self, ctx: &Ctx<'_, Self>, stamp: u32) -> Duration {
+        let units = self.clock(ctx).wrapping_sub(stamp) & !PINGED;
+        Duration::from_millis(u64::from(units) * KEEPALIVE_UNIT_MS)
     }
 
     /// Records activity on a WebSocket (hot path: a clock read from the turn and one store).
@@ -328,13 +338,10 @@ impl Handler for Reactor {
             Conn::Raw(backend) => {
                 let backend = *backend;
                 self.metrics().bytes_in.add(data.len() as u64);
-                let _ = ctx.write(backend, data);
+                self.send_to_backend(ctx, backend, data);
             }
-            Conn::Backend(b) => {
-                let (client, websocket) = (b.client, b.websocket);
-                self.backend_data(ctx, client, websocket, data);
-            }
-            Conn::Done => {}
+            Conn::Backend(b) => self.backend_data(ctx, b, data),
+            Conn::Connecting(_) | Conn::Done => {}
         }
     }
 
@@ -382,6 +389,8 @@ impl Handler for Reactor {
                 }
             }
             tag::CLOSE_DEADLINE => ctx.close(id, Close::Now),
+            tag::BACKEND_CONNECT => self.backend_connect_timeout(ctx, id, conn),
+            tag::TUNNEL_IDLE => self.tunnel_idle(ctx, id, conn),
             _ => {}
         }
     }
@@ -452,6 +461,7 @@ impl Handler for Reactor {
                 ctx.close(b.backend, Close::AfterFlush);
             }
             Conn::Raw(backend) => ctx.close(backend, Close::AfterFlush),
+            Conn::Connecting(p) => ctx.close(p.backend, Close::Now),
             Conn::Http(_) | Conn::Done => {}
         }
         self.metrics().connections.dec();

@@ -43,8 +43,10 @@ struct Tally {
 }
 
 impl Reactor {
-    /// After a WebSocket 101: the connection becomes `Conn::Ws` (or `WsBridge`), and bytes that
-    /// came with the head are its first frames.
+    /// After a WebSocket 101: the connection becomes `Conn::Ws`, or `WsBridge` tied to
+    /// `backend` (already connected: see `bridge.rs`), and bytes that came with the head are its
+    /// first frames.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn start_websocket(
         &mut self,
         ctx: &mut Ctx<'_, Self>,
@@ -52,6 +54,7 @@ impl Reactor {
         conn: &mut Conn,
         route: RouteId,
         deflate: Option<DeflateParams>,
+        backend: Option<ConnId>,
         leftover: &[u8],
     ) {
         let mut ws = self.register_ws(ctx, id, route);
@@ -76,20 +79,9 @@ impl Reactor {
                 }
             }
         }
-        *conn = match self.shared.config.routes.app(route).clone() {
-            App::Bridge { addrs, target } => match self.connect_backend(ctx, id, &addrs, true) {
-                Some(backend) => Conn::WsBridge(Box::new(Bridged { ws, backend })),
-                None => {
-                    log::debug!("bridge {target}: cannot connect");
-                    let mut ws = ws;
-                    self.close_ws(ctx, id, &mut ws, 1011, "backend unreachable");
-                    let mut c = Conn::Ws(ws);
-                    self.finish(ctx, id, &mut c);
-                    *conn = c;
-                    return;
-                }
-            },
-            _ => Conn::Ws(ws),
+        *conn = match backend {
+            Some(backend) => Conn::WsBridge(Box::new(Bridged { ws, backend })),
+            None => Conn::Ws(ws),
         };
         if !leftover.is_empty() {
             // Frames that came in the same read as the head (rare: clients wait for the 101).
@@ -340,7 +332,7 @@ impl Reactor {
             }
             Sink::Bridge(backend) => {
                 // websockify: message payloads are the TCP byte stream.
-                let _ = ctx.write(backend, payload);
+                self.send_to_backend(ctx, backend, payload);
             }
         }
     }

@@ -82,8 +82,38 @@ fn raw_tcp_on_an_echo_route_is_not_upgraded() {
     assert_eq!(status(&r), 200, "{r}");
 }
 
+/// A WebSocket upgrade request for `path`, ending with the blank line.
+fn ws_request(path: &str) -> Vec<u8> {
+    format!(
+        "GET {path} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    .into_bytes()
+}
+
+/// A raw `Upgrade: tcp` request for `path`.
+fn tcp_request(path: &str) -> Vec<u8> {
+    format!("GET {path} HTTP/1.1\r\nHost: x\r\nUpgrade: tcp\r\nConnection: Upgrade\r\n\r\n")
+        .into_bytes()
+}
+
+/// A listener on 127.0.0.1 whose accept queue is full (backlog 0 holds one connection, and
+/// `filler` is it): the kernel drops further SYNs, so a connect to it neither succeeds nor
+/// fails until the queue is drained (and the SYN retried, after 1 s).
+fn full_listener() -> (std::net::TcpListener, std::net::TcpStream) {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    socket
+        .bind(&std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into())
+        .unwrap();
+    socket.listen(0).unwrap();
+    let listener: std::net::TcpListener = socket.into();
+    let filler = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    (listener, filler)
+}
+
 #[test]
-fn backend_down_closes_the_client() {
+fn backend_down_answers_502_and_never_101() {
     // A port nobody listens on: bind, read the port, drop.
     let dead = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -91,12 +121,156 @@ fn backend_down_closes_the_client() {
         .unwrap();
     let route = format!("/tcp=bridge:{dead}");
     let server = TestServer::start(&["--route", &route]);
-    let mut ws = ws(&server, "/tcp");
-    let code = close_code(&mut ws);
-    assert_eq!(code, 1011);
-    assert!(eventually(Duration::from_secs(5), || server
-        .metric("switchyard_bridge_connect_failures_total")
-        >= 1));
+    for request in [ws_request("/tcp"), tcp_request("/tcp")] {
+        let r = raw_exchange(server.addr, &request);
+        assert_eq!(status(&r), 502, "{r}");
+        assert!(!r.contains("101"), "{r}");
+        assert!(r.contains("Connection: close\r\n"), "{r}");
+    }
+    assert_eq!(server.metric("switchyard_rejects_total{status=\"502\"}"), 2);
+    assert_eq!(server.metric("switchyard_bridge_connect_failures_total"), 2);
+    assert_eq!(
+        server.metric("switchyard_upgrades_total{protocol=\"websocket\"}")
+            + server.metric("switchyard_upgrades_total{protocol=\"tcp\"}"),
+        0
+    );
+    // tungstenite sees a refused handshake, not a WebSocket that closes.
+    match try_ws_with(&server, "/tcp", |r| r) {
+        Err(e) => match *e {
+            tungstenite::Error::Http(response) => assert_eq!(response.status(), 502),
+            other => panic!("expected an HTTP 502, got {other}"),
+        },
+        Ok(_) => panic!("a bridge with its backend down was upgraded"),
+    }
+}
+
+#[test]
+fn a_backend_that_does_not_accept_in_time_answers_504() {
+    let (backend, _filler) = full_listener();
+    let route = format!("/tcp=bridge:{}", backend.local_addr().unwrap());
+    let server = TestServer::start(&["--route", &route, "--backend-connect-timeout", "0.3"]);
+    for request in [ws_request("/tcp"), tcp_request("/tcp")] {
+        let start = std::time::Instant::now();
+        let r = raw_exchange(server.addr, &request);
+        assert_eq!(status(&r), 504, "{r}");
+        assert!(start.elapsed() >= Duration::from_millis(290), "{r}");
+    }
+    assert_eq!(server.metric("switchyard_rejects_total{status=\"504\"}"), 2);
+    assert_eq!(server.metric("switchyard_bridge_connect_failures_total"), 2);
+}
+
+#[test]
+fn bytes_sent_behind_the_upgrade_and_while_connecting_reach_the_backend() {
+    // A backend that accepts slowly: its queue is full until it drops the filler, and the
+    // server's SYN gets through on its retry (after 1 s). Meanwhile the client sends frames:
+    // the first in the same write as the request, the second while the 101 is withheld.
+    let (backend, filler) = full_listener();
+    let addr = backend.local_addr().unwrap();
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(200));
+        let (first, _) = backend.accept().unwrap(); // the filler
+        drop((first, filler));
+        for conn in backend.incoming() {
+            let mut conn = conn.unwrap();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n @ 1..) = conn.read(&mut buf) {
+                    conn.write_all(&buf[..n]).unwrap();
+                }
+            });
+        }
+    });
+    let route = format!("/ws=bridge:{addr}");
+    let server = TestServer::start(&["--route", &route]);
+    let mut s = tcp(server.addr);
+    let start = std::time::Instant::now();
+    let mut first = ws_request("/ws");
+    first.extend(client_frame(0x82, b"early "));
+    s.write_all(&first).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    s.write_all(&client_frame(0x82, b"and late")).unwrap();
+    let head = read_response(&mut s);
+    assert_eq!(status(&head), 101, "{head}");
+    // The 101 waited for the backend, which could not accept before it dropped the filler.
+    assert!(start.elapsed() >= Duration::from_millis(200));
+    // The echo comes back as binary messages, however the backend's reads split it.
+    let mut got = Vec::new();
+    while got.len() < 14 {
+        let mut h = [0u8; 2];
+        s.read_exact(&mut h).unwrap();
+        assert_eq!(h[0], 0x82, "a binary message");
+        let mut payload = vec![0u8; usize::from(h[1])];
+        s.read_exact(&mut payload).unwrap();
+        got.extend(payload);
+    }
+    assert_eq!(got, b"early and late");
+}
+
+/// A TCP echo backend that reports each connection's end (EOF or error) on the channel.
+fn reporting_echo_backend() -> (std::net::SocketAddr, std::sync::mpsc::Receiver<()>) {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for conn in l.incoming() {
+            let mut conn = conn.unwrap();
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n @ 1..) = conn.read(&mut buf) {
+                    if conn.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+                let _ = tx.send(());
+            });
+        }
+    });
+    (addr, rx)
+}
+
+#[test]
+fn idle_tunnels_and_websocket_bridges_close_but_active_ones_stay() {
+    let (backend, ended) = reporting_echo_backend();
+    let route = format!("/tcp=bridge:{backend}");
+    let server = TestServer::start(&["--route", &route, "--tunnel-idle-timeout", "0.4"]);
+    let mut idle_raw = raw_tunnel(server.addr);
+    let mut idle_ws = ws(&server, "/tcp");
+    let mut active_raw = raw_tunnel(server.addr);
+    let mut active_ws = ws(&server, "/tcp");
+    idle_raw.write_all(b"x").unwrap();
+    let mut one = [0u8; 1];
+    idle_raw.read_exact(&mut one).unwrap();
+    idle_ws.send(Message::binary(b"x".to_vec())).unwrap();
+    assert_eq!(next_data(&mut idle_ws), Message::binary(b"x".to_vec()));
+    let start = std::time::Instant::now();
+    // The active pair keeps talking for three timeouts, one byte every 100 ms.
+    while start.elapsed() < Duration::from_millis(1200) {
+        active_raw.write_all(b"a").unwrap();
+        active_raw.read_exact(&mut one).unwrap();
+        active_ws.send(Message::binary(b"a".to_vec())).unwrap();
+        assert_eq!(next_data(&mut active_ws), Message::binary(b"a".to_vec()));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The idle pair was closed, backends included.
+    assert!(closed_within(&mut idle_raw, Duration::from_secs(2)));
+    assert_eq!(close_code(&mut idle_ws), 1001);
+    for _ in 0..2 {
+        ended.recv_timeout(Duration::from_secs(2)).unwrap();
+    }
+    assert!(ended.try_recv().is_err(), "an active bridge was closed");
+    assert_eq!(server.metric("switchyard_tunnel_idle_closes_total"), 2);
+    // The active pair still carries bytes, then goes idle and is closed too.
+    active_raw.write_all(b"b").unwrap();
+    active_raw.read_exact(&mut one).unwrap();
+    assert_eq!(&one, b"b");
+    active_ws.send(Message::binary(b"b".to_vec())).unwrap();
+    assert_eq!(next_data(&mut active_ws), Message::binary(b"b".to_vec()));
+    assert!(closed_within(&mut active_raw, Duration::from_secs(2)));
+    assert_eq!(close_code(&mut active_ws), 1001);
+    assert!(eventually(Duration::from_secs(2), || server
+        .metric("switchyard_tunnel_idle_closes_total")
+        == 4));
 }
 
 #[test]

@@ -139,6 +139,16 @@ pub struct Settings {
     #[arg(long, value_name = "SECS")]
     pub shutdown_timeout: Option<f64>,
 
+    /// Seconds a bridge backend has to accept the connection; the client's 101 waits for it,
+    /// and gets 502 if the connect fails, 504 if it takes longer than this.
+    #[arg(long, value_name = "SECS")]
+    pub backend_connect_timeout: Option<f64>,
+
+    /// Seconds without a byte either way after which a bridge (raw tunnel or WebSocket) is
+    /// closed, backend included.
+    #[arg(long, value_name = "SECS")]
+    pub tunnel_idle_timeout: Option<f64>,
+
     /// Log level: error, warn, info, debug, trace or off; RUST_LOG overrides it.
     #[arg(long, value_name = "LEVEL")]
     pub log_level: Option<String>,
@@ -236,6 +246,14 @@ impl Settings {
                 "shutdown_timeout",
                 d.shutdown_timeout.as_secs_f64().to_string(),
             ),
+            (
+                "backend_connect_timeout",
+                d.backend_connect_timeout.as_secs_f64().to_string(),
+            ),
+            (
+                "tunnel_idle_timeout",
+                d.tunnel_idle_timeout.as_secs_f64().to_string(),
+            ),
             ("log_level", d.log_level.clone()),
             ("deflate", d.deflate.as_str().to_owned()),
         ];
@@ -275,7 +293,8 @@ impl Settings {
             self, lower, routes, config, listen, reuse_port, subprotocols, workers, cpus, pin,
             private_fd_tables, allowed_origins, max_connections, max_head_size, head_timeout,
             max_message_size, ping_interval, idle_timeout, outbound_cap, slow_subscriber,
-            close_timeout, shutdown_timeout, log_level, deflate
+            close_timeout, shutdown_timeout, backend_connect_timeout, tunnel_idle_timeout,
+            log_level, deflate
         )
     }
 
@@ -324,6 +343,16 @@ impl Settings {
                 "shutdown_timeout",
                 self.shutdown_timeout,
                 d.shutdown_timeout,
+            )?,
+            backend_connect_timeout: seconds(
+                "backend_connect_timeout",
+                self.backend_connect_timeout,
+                d.backend_connect_timeout,
+            )?,
+            tunnel_idle_timeout: seconds(
+                "tunnel_idle_timeout",
+                self.tunnel_idle_timeout,
+                d.tunnel_idle_timeout,
             )?,
             log_level: self.log_level.unwrap_or(d.log_level),
             deflate: self.deflate.unwrap_or(d.deflate),

@@ -76,6 +76,13 @@ fn flags_override_the_file_which_overrides_the_defaults_field_by_field() {
     assert_eq!(c.max_head_size, Config::default().max_head_size, "default");
     let c = merged(&["--deflate", "takeover"], "deflate = false").unwrap();
     assert_eq!(c.deflate, DeflateMode::Takeover);
+    let c = merged(
+        &["--tunnel-idle-timeout", "0.5"],
+        "backend_connect_timeout = 2\ntunnel_idle_timeout = 60",
+    )
+    .unwrap();
+    assert_eq!(c.backend_connect_timeout, Duration::from_secs(2));
+    assert_eq!(c.tunnel_idle_timeout, Duration::from_millis(500));
 }
 
 #[test]
@@ -212,6 +219,11 @@ fn durations_out_of_range_are_refused_naming_flag_and_value() {
         (&["--ping-interval", "NaN"], "got NaN (--ping-interval)"),
         (&["--idle-timeout", "1e9"], "(--idle-timeout)"),
         (&["--shutdown-timeout", "0.0001"], "(--shutdown-timeout)"),
+        (
+            &["--backend-connect-timeout", "0"],
+            "(--backend-connect-timeout)",
+        ),
+        (&["--tunnel-idle-timeout=-5"], "(--tunnel-idle-timeout)"),
     ] {
         let e = refused(args, message);
         assert!(matches!(e, ConfigError::BadSeconds { .. }), "{e}");
@@ -417,6 +429,10 @@ fn the_example_file_loads_and_states_the_defaults() {
     assert_eq!(
         (c.log_level, c.private_fd_tables),
         (d.log_level, d.private_fd_tables)
+    );
+    assert_eq!(
+        (c.backend_connect_timeout, c.tunnel_idle_timeout),
+        (d.backend_connect_timeout, d.tunnel_idle_timeout)
     );
 }
 
