@@ -116,7 +116,7 @@ pub use crate::config::{AcceptMode, Balance, Config};
 pub use crate::ctx::Ctx;
 pub use crate::handler::{Accepted, Close, CloseReason, ConnId, Handler, NoConnection, Pressure};
 pub use crate::mailbox::{Mailbox, ShutdownHandle};
-pub use crate::runtime::{start, ReactorInfo, Reactors};
+pub use crate::runtime::{start, Liveness, ReactorInfo, Reactors};
 pub use crate::timer::TimerId;
 
 /// Size in bytes of the reactor's per-connection record for a handler state of type `C` (the

@@ -4,7 +4,7 @@ use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicBool, AtomicUsize};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -37,6 +37,49 @@ pub struct Reactors<M> {
     mailboxes: Arc<[Mailbox<M>]>,
     shutdown: ShutdownHandle,
     local_addrs: Vec<SocketAddr>,
+    liveness: Liveness,
+}
+
+/// Which reactor threads are still running: cheap to clone, readable from any thread, e.g. by a
+/// watchdog that names the reactors that did not stop within the shutdown timeout.
+#[derive(Clone)]
+pub struct Liveness {
+    running: Arc<[AtomicBool]>,
+}
+
+impl Liveness {
+    fn new(count: usize) -> Liveness {
+        Liveness {
+            running: (0..count).map(|_| AtomicBool::new(false)).collect(),
+        }
+    }
+
+    /// Indexes of the reactors whose thread has started and not yet returned (or unwound).
+    pub fn running(&self) -> Vec<usize> {
+        let running = self.running.iter().map(|r| r.load(Ordering::Acquire));
+        running
+            .enumerate()
+            .filter_map(|(i, r)| r.then_some(i))
+            .collect()
+    }
+}
+
+impl fmt::Debug for Liveness {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Liveness")
+            .field("running", &self.running())
+            .finish()
+    }
+}
+
+/// Owned by reactor `i`'s thread (marked running before the spawn, so that no reader sees a
+/// started reactor as stopped): marks it stopped when the thread returns or unwinds.
+struct Running(Liveness, usize);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.running[self.1].store(false, Ordering::Release);
+    }
 }
 
 impl<M> fmt::Debug for Reactors<M> {
@@ -62,6 +105,11 @@ impl<M: Send + 'static> Reactors<M> {
     /// One mailbox per reactor, indexed by reactor.
     pub fn mailboxes(&self) -> &[Mailbox<M>] {
         &self.mailboxes
+    }
+
+    /// Which reactors are still running (after a shutdown: which have not stopped yet).
+    pub fn liveness(&self) -> Liveness {
+        self.liveness.clone()
     }
 
     /// A cloneable handle that triggers graceful shutdown (safe in a signal handler).
@@ -224,6 +272,7 @@ where
     let (entered_tx, entered_rx) = std::sync::mpsc::channel::<(usize, io::Result<()>)>();
 
     let factory = Arc::new(factory);
+    let liveness = Liveness::new(count);
     let mut threads = Vec::with_capacity(count + 1);
     let mut start_error = None;
     let iter = polls
@@ -239,9 +288,12 @@ where
         let cfg = config.clone();
         let handover_i = handover.clone();
         let entered_tx = entered_tx.clone();
+        let running = Running(liveness.clone(), i);
+        liveness.running[i].store(true, Ordering::Release);
         let spawned = std::thread::Builder::new()
             .name(format!("netio-{i}"))
             .spawn(move || {
+                let _running = running;
                 if let Some(handover) = handover_i {
                     let entered = handover.enter(i);
                     let failed = entered.is_err();
@@ -314,6 +366,7 @@ where
             mailboxes,
             shutdown: ShutdownHandle { shared },
             local_addrs,
+            liveness,
         });
         return Err(e);
     }
@@ -340,5 +393,6 @@ where
         mailboxes,
         shutdown: ShutdownHandle { shared },
         local_addrs,
+        liveness,
     })
 }

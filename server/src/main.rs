@@ -16,6 +16,7 @@ fn main() -> ExitCode {
     };
     logging::init(&config.log_level);
     let summary = config.summary();
+    let shutdown_timeout = config.shutdown_timeout;
     let server = match Server::start(config) {
         Ok(s) => s,
         Err(e) => {
@@ -25,8 +26,10 @@ fn main() -> ExitCode {
     };
     let addrs: Vec<String> = server.local_addrs().iter().map(|a| a.to_string()).collect();
     log::info!("switchyard listening on {} {summary}", addrs.join(", "));
-    let handle = server.handle();
-    if let Err(e) = signals::spawn(move || handle.shutdown()) {
+    // The first signal starts a graceful shutdown, which a watchdog bounds: the process ends
+    // within the shutdown timeout plus a grace even if a reactor is stuck in a long piece of
+    // work.
+    if let Err(e) = signals::spawn(server.handle(), shutdown_timeout) {
         log::error!("cannot install signal handlers: {e}");
         return ExitCode::FAILURE;
     }

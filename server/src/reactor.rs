@@ -360,17 +360,31 @@ impl Handler for Reactor {
             Conn::Backend(_) => self.backend_eof(ctx, id, conn),
             Conn::Raw(_) => self.raw_client_eof(ctx, id, conn),
             Conn::Ws(_) | Conn::WsBridge(_) => {
-                // An EOF before any close frame: abnormal closure (finish() then forgets the
-                // connection, so on_close does not count it again).
-                if conn
-                    .ws_mut()
-                    .is_some_and(|ws| ws.session.state() == CloseState::Open)
-                {
-                    self.metrics().close(CloseBy::Client, 1006);
+                // The client's stream ended (a half-close, `shutdown(SHUT_WR)`, or a full close)
+                // before its close frame. It may still be reading, so it gets our close frame
+                // before the TCP close (RFC 6455 7.1.1: the TCP connection is closed after the
+                // closing handshake where possible; 7.1.7: an established connection that ends
+                // SHOULD see our Close frame first). Code 1000: nothing went wrong on our side and
+                // the client has finished sending (7.4.1, "the purpose for which the connection
+                // was established has been fulfilled"); 1006 is what *we* record (7.1.5: no close
+                // frame received) but it MUST NOT be sent (7.4.1), and 1002 would blame a framing
+                // error that did not happen. Counted once, as the client's 1006: it started the
+                // close, our frame only answers it (as a reply to a client's close frame is not
+                // counted either). finish() then forgets the connection, so on_close does not
+                // count it again, and nothing is written after the close frame: the connection
+                // leaves the keepalive and subscriber tables and its state becomes `Done`.
+                if let Some(ws) = conn.ws_mut() {
+                    if ws.session.state() == CloseState::Open {
+                        self.metrics().close(CloseBy::Client, 1006);
+                        if let Ok(frame) = ws.session.encode_close(Some(CloseCode(1000)), "") {
+                            let _ = ctx.write(id, &frame);
+                        }
+                    }
                 }
                 if let Some(backend) = conn.backend() {
                     ctx.close(backend, Close::AfterFlush);
                 }
+                // Our read side is closed: netio closes once the close frame is flushed.
                 self.finish(ctx, id, conn);
             }
             _ => self.finish(ctx, id, conn),

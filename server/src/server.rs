@@ -10,7 +10,7 @@ use switchyard_frame::deflate::CompressionPolicy;
 use switchyard_handshake::{
     Acceptor, DeflateNegotiator, DeflatePolicy, Limits, OriginPolicy, WebSocketConfig,
 };
-use switchyard_netio::{Reactors, ShutdownHandle};
+use switchyard_netio::{Liveness, Reactors, ShutdownHandle};
 
 use crate::config::{Config, DeflateMode};
 use crate::head::TcpTunnel;
@@ -22,6 +22,7 @@ use crate::reactor::{Message, Reactor, Shared};
 #[derive(Clone)]
 pub struct ServerHandle {
     shutdown: Option<ShutdownHandle>,
+    liveness: Option<Liveness>,
     metrics: Registry,
 }
 
@@ -42,6 +43,14 @@ impl ServerHandle {
     /// Open TCP connections, all cores together (WebSockets, HTTP and bridge backends).
     pub fn connections(&self) -> u64 {
         self.metrics.connections()
+    }
+
+    /// The workers (by core index) whose reactor thread has not stopped yet: after a shutdown,
+    /// the ones still draining (or stuck in a long piece of work).
+    pub fn running_workers(&self) -> Vec<usize> {
+        self.liveness
+            .as_ref()
+            .map_or_else(Vec::new, |l| l.running())
     }
 }
 
@@ -161,6 +170,7 @@ impl Server {
     pub fn handle(&self) -> ServerHandle {
         ServerHandle {
             shutdown: self.reactors.as_ref().map(|r| r.shutdown_handle()),
+            liveness: self.reactors.as_ref().map(|r| r.liveness()),
             metrics: self.metrics.clone(),
         }
     }

@@ -1,5 +1,6 @@
 //! The `switchyard` binary itself: the first log line, a TOML config file, `--help`, and
-//! SIGTERM (every client gets close 1001, the process exits 0).
+//! SIGTERM (every client gets close 1001, the process exits 0; with every reactor busy, the
+//! process still ends within the shutdown timeout plus the watchdog's grace).
 
 mod common;
 
@@ -9,6 +10,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
+use switchyard::signals::{EXIT_WATCHDOG, WATCHDOG_GRACE};
+use switchyard_frame::deflate::{CompressionPolicy, DeflateConfig, PermessageDeflate};
+use switchyard_frame::{Config, Connection, OpCode, Role};
 use tungstenite::Message;
 
 /// Starts the binary with `args`; returns it and the address from its first log line.
@@ -152,4 +156,143 @@ impl TestServerAddr {
             .expect("websocket upgrade")
             .0
     }
+}
+
+/// One permessage-deflate binary message as a client sends it (masked, compressed without
+/// context takeover, so the same bytes can be sent again and again).
+fn compressed_message(payload: &[u8]) -> Vec<u8> {
+    let mut client = Connection::new(Role::Client, Config::default());
+    let config = DeflateConfig {
+        server_no_context_takeover: true,
+        client_no_context_takeover: true,
+        ..DeflateConfig::default()
+    };
+    let deflate = PermessageDeflate::new(Role::Client, config, CompressionPolicy::default());
+    client.set_extension(Box::new(deflate.unwrap()));
+    let mut wire = Vec::new();
+    client
+        .encode_message(OpCode::Binary, payload, &mut wire)
+        .unwrap();
+    wire
+}
+
+/// `clients` connections to `/echo` with permessage-deflate, each sending `wire` in a loop from
+/// one thread and discarding the echoes in another, until the server goes away (or a minute
+/// passes). Returns once echoes come back: the reactors are busy.
+fn keep_busy(
+    addr: SocketAddr,
+    wire: &std::sync::Arc<Vec<u8>>,
+    clients: usize,
+) -> Vec<std::thread::JoinHandle<()>> {
+    use std::io::{Read, Write};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let echoed = Arc::new(AtomicUsize::new(0));
+    let give_up = Instant::now() + Duration::from_secs(60);
+    // Every upgrade first: once messages flow, a reactor may not answer a handshake for a while.
+    let upgraded: Vec<_> = (0..clients)
+        .map(|_| {
+            let mut s = tcp(addr);
+            s.write_all(
+                b"GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+              Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+              Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n",
+            )
+            .unwrap();
+            let head = read_response(&mut s);
+            assert_eq!(status(&head), 101, "{head}");
+            s
+        })
+        .collect();
+    let mut threads = Vec::new();
+    for s in upgraded {
+        let mut reader = s.try_clone().unwrap();
+        let echoed = Arc::clone(&echoed);
+        threads.push(std::thread::spawn(move || {
+            let mut buf = vec![0u8; 1 << 16];
+            while Instant::now() < give_up {
+                match reader.read(&mut buf) {
+                    Ok(n @ 1..) => {
+                        echoed.fetch_add(n, Ordering::SeqCst);
+                    }
+                    // EOF, a reset, or ten silent seconds: the server is gone or stuck.
+                    _ => return,
+                }
+            }
+        }));
+        let wire = Arc::clone(wire);
+        let mut s = s;
+        threads.push(std::thread::spawn(move || {
+            while Instant::now() < give_up && s.write_all(&wire).is_ok() {}
+        }));
+    }
+    assert!(
+        eventually(Duration::from_secs(30), || echoed.load(Ordering::SeqCst)
+            > 0),
+        "echoes before the signal"
+    );
+    threads
+}
+
+/// SIGTERM once to a server whose reactors are busy with `wire` from many clients: the process
+/// ends within the shutdown timeout plus the watchdog's grace (and some slack for a loaded test
+/// machine). Returns the exit status.
+fn sigterm_while_busy(wire: Vec<u8>) -> std::process::ExitStatus {
+    let timeout = Duration::from_millis(300);
+    let (mut child, addr, _) = spawn(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--workers",
+        "2",
+        "--no-pin",
+        "--shutdown-timeout",
+        &timeout.as_secs_f64().to_string(),
+    ]);
+    let threads = keep_busy(addr, &std::sync::Arc::new(wire), 8);
+    let start = Instant::now();
+    sigterm(&child);
+    let status = wait_exit(
+        &mut child,
+        timeout + WATCHDOG_GRACE + Duration::from_secs(2),
+    );
+    let took = start.elapsed();
+    eprintln!("exited with {status} after {took:?}");
+    for t in threads {
+        t.join().unwrap();
+    }
+    status
+}
+
+#[test]
+fn sigterm_while_reactors_inflate_large_messages_ends_the_process_in_time() {
+    // 8 MiB of zeros deflates to a few KiB: one 256 KiB read holds dozens of them, seconds of
+    // inflating and recompressing in one callback (longer than the shutdown timeout in a debug
+    // build). The reactors may not reach their loop in time: then the watchdog ends the
+    // process, with its own status.
+    let wire = compressed_message(&vec![0u8; 8 << 20]);
+    assert_eq!(wire[0], 0xC2, "the message is compressed");
+    let status = sigterm_while_busy(wire);
+    assert!(
+        status.success() || status.code() == Some(EXIT_WATCHDOG),
+        "{status}"
+    );
+}
+
+#[test]
+fn sigterm_while_reactors_are_busy_with_many_reads_ends_gracefully() {
+    // Incompressible 1 MiB messages (sent uncompressed: deflate would not shrink them, but the
+    // echo still tries): each read is a short piece of work, but every turn has a budget of
+    // reads for every client. The reactors notice the signal and their deadline
+    // between reads and stop by themselves: exit status 0.
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    let noise: Vec<u8> = (0..1 << 20)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    let status = sigterm_while_busy(compressed_message(&noise));
+    assert!(status.success(), "{status}");
 }
