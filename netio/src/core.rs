@@ -67,6 +67,8 @@ pub(crate) struct Core<H: Handler> {
     pub shutting_down: bool,
     /// Connections of this reactor accepted over the limit and still open.
     pub over_limit_open: usize,
+    /// Bytes queued on all of this reactor's connections (what the sockets have not taken).
+    pub queued_total: usize,
 }
 
 impl<H: Handler> Core<H> {
@@ -98,6 +100,7 @@ impl<H: Handler> Core<H> {
             limits,
             shutting_down: false,
             over_limit_open: 0,
+            queued_total: 0,
         }
     }
 
@@ -141,8 +144,10 @@ impl<H: Handler> Core<H> {
         self.finish(key, CloseReason::Error(err.kind()));
     }
 
-    /// After a write: report crossing the high water mark.
-    fn after_write(&mut self, key: usize, result: io::Result<Flushed>) {
+    /// After a write to `key`, whose queue held `before` bytes: account the queue, report
+    /// crossing the high water mark.
+    fn after_write(&mut self, key: usize, before: usize, result: io::Result<Flushed>) {
+        self.queued_total = self.queued_total - before + self.slab[key].queued();
         match result {
             Err(e) => self.fail(key, &e),
             Ok(_) => {
@@ -195,8 +200,9 @@ impl<H: Handler> Core<H> {
 
     /// Writes `pieces` to `key` now (or queues them behind earlier bytes).
     pub(crate) fn write_pieces<P: Piece>(&mut self, key: usize, pieces: &mut [P]) {
+        let before = self.slab[key].queued();
         let r = self.slab[key].write_pieces(&[], pieces);
-        self.after_write(key, r);
+        self.after_write(key, before, r);
     }
 
     pub(crate) fn write_borrowed(
@@ -283,8 +289,9 @@ impl<H: Handler> Core<H> {
         let mut pieces = std::mem::take(&mut self.cork);
         if let Some(c) = self.slab.get_mut(key) {
             if !c.has(flag::FINISHING) {
+                let before = c.queued();
                 let r = c.write_pieces(&self.stage, &mut pieces);
-                self.after_write(key, r);
+                self.after_write(key, before, r);
             }
         }
         pieces.clear();
@@ -302,8 +309,11 @@ impl<H: Handler> Core<H> {
         if c.has(flag::FINISHING) {
             return;
         }
-        if c.queued() > 0 {
-            if let Err(e) = c.flush_queue() {
+        let before = c.queued();
+        if before > 0 {
+            let result = c.flush_queue();
+            self.queued_total = self.queued_total - before + c.queued();
+            if let Err(e) = result {
                 self.fail(key, &e);
                 return;
             }
@@ -415,6 +425,7 @@ impl<H: Handler> Core<H> {
             return None;
         }
         let c = self.slab.remove(id.key());
+        self.queued_total -= c.queued();
         // Its timers go with it: none fires for a later connection in the slot, none stays in
         // the wheel until its deadline.
         self.timers.cancel_owner(id.0);

@@ -73,6 +73,25 @@ impl<H: Handler> Ctx<'_, H> {
         self.core.lookup(id).map(|k| self.core.slab[k].queued())
     }
 
+    /// Bytes queued on all of this reactor's connections and not yet accepted by their sockets:
+    /// what the reactor holds for slow readers, for a handler that keeps a memory budget.
+    pub fn queued_total(&self) -> usize {
+        self.core.queued_total
+    }
+
+    /// The open connection of this reactor with the most bytes queued, and how many: the one
+    /// to shed when the queues hold too much. Scans every connection (O(n)): meant for the rare
+    /// moment a budget is exceeded, not for every event.
+    pub fn largest_queue(&self) -> Option<(ConnId, usize)> {
+        self.core
+            .slab
+            .iter()
+            .filter(|(_, c)| !c.has(crate::conn::flag::CLOSING))
+            .map(|(key, c)| (ConnId::new(key, c.generation), c.queued()))
+            .filter(|&(_, queued)| queued > 0)
+            .max_by_key(|&(_, queued)| queued)
+    }
+
     /// Closes `id`, now or after flushing ([`Close`]). No more input is delivered; writes are
     /// refused; [`Handler::on_close`] follows once. Closing twice is harmless; `Now` after
     /// `AfterFlush` cuts the flush short.

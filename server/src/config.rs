@@ -79,6 +79,24 @@ pub const MAX_HEAD_SIZE: usize = 1 << 20;
 /// Most connections, 2^24: far past what a process's memory holds at a few KiB each.
 pub const MAX_CONNECTIONS: usize = 1 << 24;
 
+/// Smallest memory budget, 64 KiB: less cannot hold one read's worth of a fragmented message.
+pub const MIN_MEMORY_BUDGET: usize = 64 << 10;
+
+/// A quarter of the machine's memory (`MemTotal` in `/proc/meminfo`), or 1 GiB where that
+/// cannot be read.
+fn default_memory_budget() -> usize {
+    let total_kib = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|text| {
+            let line = text.lines().find(|l| l.starts_with("MemTotal:"))?;
+            line.split_whitespace().nth(1)?.parse::<usize>().ok()
+        });
+    match total_kib {
+        Some(kib) => kib.saturating_mul(1024) / 4,
+        None => 1 << 30,
+    }
+}
+
 /// The resolved configuration the server runs with.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -130,6 +148,20 @@ pub struct Config {
     /// Outbound queue cap per connection. Default 1 MiB: enough to keep a fast link busy,
     /// small enough that 10,000 stalled clients cost at most 10 GiB in the worst case.
     pub outbound_cap: usize,
+    /// Memory the process may hold in unfinished incoming messages (fragments assembled, data
+    /// inflated) and outbound queues, in bytes, split evenly between the reactors. When a
+    /// reactor would pass its share, the connection holding the most is closed with 1013 (try
+    /// again later), and a message that cannot fit even then gets 1009; well-behaved clients,
+    /// whose whole messages are decoded in the read buffer and hold nothing, are never the
+    /// ones closed. Default: a quarter of the machine's memory (`MemTotal`, 1 GiB where it
+    /// cannot be read), so that the server can never take the machine down with it: with the
+    /// other defaults (64 MiB messages, 1 MiB outbound cap) 100,000 connections could claim
+    /// terabytes, and per-connection limits alone bound nothing in aggregate.
+    pub memory_budget: usize,
+    /// Time a message may take to arrive whole, from its first byte. Default 60 s: a 64 MiB
+    /// message needs about 9 Mbit/s to make it, and a client that parks a half-sent message
+    /// while answering pings is cut well before keepalive would notice.
+    pub message_timeout: Duration,
     /// Broadcast policy for slow subscribers. Default [`SlowSubscriber::Close`].
     pub slow_subscriber: SlowSubscriber,
     /// How long a connection the server decided to close (a close frame sent, or an HTTP
@@ -182,6 +214,8 @@ impl Default for Config {
             ping_interval: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(75),
             outbound_cap: 1 << 20,
+            memory_budget: default_memory_budget(),
+            message_timeout: Duration::from_secs(60),
             slow_subscriber: SlowSubscriber::Close,
             close_timeout: Duration::from_secs(10),
             shutdown_timeout: Duration::from_secs(5),
@@ -247,6 +281,12 @@ impl Config {
             ("max_head_size", self.max_head_size, 64, MAX_HEAD_SIZE),
             ("max_message_size", self.max_message_size, 1, MAX_BUFFER),
             ("outbound_cap", self.outbound_cap, 1, MAX_BUFFER),
+            (
+                "memory_budget",
+                self.memory_budget,
+                MIN_MEMORY_BUDGET,
+                usize::MAX,
+            ),
         ] {
             if !(min..=max).contains(&value) {
                 return Err(ConfigError::OutOfRange {
@@ -262,6 +302,7 @@ impl Config {
             ("ping_interval", self.ping_interval),
             ("idle_timeout", self.idle_timeout),
             ("close_timeout", self.close_timeout),
+            ("message_timeout", self.message_timeout),
             ("shutdown_timeout", self.shutdown_timeout),
             ("backend_connect_timeout", self.backend_connect_timeout),
             ("tunnel_idle_timeout", self.tunnel_idle_timeout),

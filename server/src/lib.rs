@@ -68,6 +68,7 @@ pub mod routes;
 pub mod signals;
 
 mod bridge;
+mod budget;
 mod conn;
 mod head;
 mod http;

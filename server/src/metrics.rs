@@ -37,6 +37,12 @@ impl Counter {
         self.0.store(self.0.load(Relaxed).wrapping_sub(1), Relaxed);
     }
 
+    /// Sets the value (gauges only).
+    #[inline]
+    pub fn set(&self, v: u64) {
+        self.0.store(v, Relaxed);
+    }
+
     /// Current value.
     pub fn get(&self) -> u64 {
         self.0.load(Relaxed)
@@ -195,6 +201,15 @@ pub struct CoreMetrics {
     /// heads were split across reads (each connection keeps its parser while a head is
     /// incomplete, so nothing is scanned twice).
     pub head_bytes_scanned: Counter,
+    /// Bytes held in unfinished incoming messages and outbound queues (gauge, sampled on each
+    /// keepalive sweep).
+    pub memory_held: Counter,
+    /// Connections closed with 1013 because the memory budget was spent (the largest holder).
+    pub budget_sheds: Counter,
+    /// Connections closed with 1009 because their message could not fit in the budget.
+    pub budget_too_big: Counter,
+    /// Connections closed with 1008 because a message took longer than `message_timeout`.
+    pub message_timeouts: Counter,
 }
 
 impl Default for CoreMetrics {
@@ -217,6 +232,10 @@ impl Default for CoreMetrics {
             bridge_connect_failures: Counter::default(),
             tunnel_idle_closes: Counter::default(),
             head_bytes_scanned: Counter::default(),
+            memory_held: Counter::default(),
+            budget_sheds: Counter::default(),
+            budget_too_big: Counter::default(),
+            message_timeouts: Counter::default(),
         }
     }
 }
@@ -277,6 +296,42 @@ impl Registry {
             // against a torn read during a wrap that cannot happen in practice.
             let v = c.connections.get() as i64;
             let _ = writeln!(out, "switchyard_connections{{core=\"{i}\"}} {v}");
+        }
+        head(
+            &mut out,
+            "switchyard_memory_held_bytes",
+            "gauge",
+            "Bytes held in unfinished incoming messages and outbound queues, per reactor core \
+             (sampled about once a second), against --memory-budget split between the cores.",
+        );
+        for (i, c) in self.cores.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "switchyard_memory_held_bytes{{core=\"{i}\"}} {}",
+                c.memory_held.get()
+            );
+        }
+        head(
+            &mut out,
+            "switchyard_budget_closes_total",
+            "counter",
+            "Connections closed by the memory budget, by reason: shed (1013, the largest holder \
+             when the budget ran out), too_big (1009, a message that could not fit), \
+             message_timeout (1008, a message slower than --message-timeout).",
+        );
+        for (reason, f) in [
+            (
+                "shed",
+                (|c: &CoreMetrics| c.budget_sheds.get()) as fn(&CoreMetrics) -> u64,
+            ),
+            ("too_big", |c| c.budget_too_big.get()),
+            ("message_timeout", |c| c.message_timeouts.get()),
+        ] {
+            let _ = writeln!(
+                out,
+                "switchyard_budget_closes_total{{reason=\"{reason}\"}} {}",
+                self.sum(f)
+            );
         }
         head(
             &mut out,

@@ -12,6 +12,7 @@ use switchyard_netio::{
 
 use switchyard_frame::{CloseCode, CloseState, Decoder, Session};
 
+use crate::budget::{self, Budget};
 use crate::config::{Config, SlowSubscriber};
 use crate::conn::{Conn, HttpConn, WsConn};
 use crate::http;
@@ -85,6 +86,8 @@ pub struct Reactor {
     pub(crate) ids: Vec<ConnId>,
     /// A decoder in the fresh state, lent to connections for one read (see `ws.rs`).
     pub(crate) spare_decoder: Option<Box<Decoder>>,
+    /// This reactor's share of the memory budget and who holds what (see `budget.rs`).
+    pub(crate) budget: Budget<ConnId>,
     epoch: Instant,
 }
 
@@ -92,6 +95,7 @@ impl Reactor {
     /// Builds the handler of one reactor.
     pub fn new(shared: Arc<Shared>, info: &ReactorInfo) -> Self {
         let routes = shared.config.routes.len();
+        let budget_share = shared.config.memory_budget / shared.config.workers.max(1);
         Reactor {
             shared,
             core: info.index,
@@ -102,6 +106,7 @@ impl Reactor {
             input: Vec::new(),
             ids: Vec::new(),
             spare_decoder: None,
+            budget: Budget::new(budget_share),
             epoch: Instant::now(),
         }
     }
@@ -157,8 +162,11 @@ impl Reactor {
         }
     }
 
-    /// Removes a WebSocket from the keepalive and subscriber tables.
+    /// Removes a WebSocket from the keepalive and subscriber tables and the memory budget.
     pub(crate) fn unregister_ws(&mut self, id: ConnId, ws: &WsConn) {
+        if ws.decoder.as_ref().is_some_and(|d| d.heap_bytes() > 0) {
+            self.budget.forget(id);
+        }
         self.keepalive.remove(ws.keepalive, id);
         if ws.subscriber != u32::MAX {
             self.subscribers[usize::from(ws.route)].remove(ws.subscriber, ws.keepalive);
@@ -228,6 +236,92 @@ impl Reactor {
         self.finish(ctx, id, conn);
     }
 
+    /// How much connection `id`, which holds `own` bytes, may hold after its next read: the
+    /// reactor's share of the budget less what the other connections hold in unfinished
+    /// messages and what every outbound queue holds. With less than a margin left, the
+    /// largest holders are shed first (1013) until the margin is back or nobody else holds
+    /// anything.
+    pub(crate) fn read_allowance(
+        &mut self,
+        ctx: &mut Ctx<'_, Self>,
+        id: ConnId,
+        own: usize,
+    ) -> usize {
+        let limit = self.budget.limit();
+        let margin = budget::margin(limit);
+        // Queues of connections shed here are freed when netio removes them, after this call.
+        let mut freed = 0;
+        loop {
+            let all = self.budget.held() + ctx.queued_total();
+            let allowance = limit.saturating_sub(all.saturating_sub(own + freed));
+            if allowance >= margin {
+                return allowance;
+            }
+            match self.shed_largest(ctx, id) {
+                Some(queued) => freed += queued,
+                None => return allowance,
+            }
+        }
+    }
+
+    /// Closes the connection other than `except` that holds the most (an unfinished message
+    /// or an outbound queue) with 1013, freeing what it holds. Returns the bytes of its queue
+    /// (freed once netio removes it), or `None` if nobody holds anything.
+    fn shed_largest(&mut self, ctx: &mut Ctx<'_, Self>, except: ConnId) -> Option<usize> {
+        let holder = self.budget.largest(except);
+        let queue = ctx.largest_queue().filter(|&(q, _)| q != except);
+        let (victim, bytes) = match (holder, queue) {
+            (Some(h), Some(q)) => std::cmp::max_by_key(h, q, |&(_, bytes)| bytes),
+            (Some(h), None) => h,
+            (None, Some(q)) => q,
+            (None, None) => return None,
+        };
+        self.metrics().budget_sheds.inc();
+        log::warn!("memory budget: closing {victim:?}, which holds {bytes} bytes, with 1013");
+        self.budget.forget(victim);
+        let queued = ctx.queued(victim).unwrap_or(0);
+        if let Some(state) = ctx.state(victim) {
+            let mut conn = std::mem::replace(state, Conn::Done);
+            if let Some(ws) = conn.ws_mut() {
+                // Freed now, not after the close handshake.
+                ws.decoder = None;
+                self.close_ws(ctx, victim, ws, 1013, "memory budget");
+            }
+            if let Some(backend) = conn.backend() {
+                ctx.close(backend, Close::Now);
+            }
+            self.finish(ctx, victim, &mut conn);
+        }
+        // A queue is freed only when the socket goes: no flush for a reader that slow.
+        ctx.close(victim, Close::Now);
+        Some(queued)
+    }
+
+    /// Closes with 1008 every connection whose message has taken longer than
+    /// `message_timeout` to arrive.
+    fn close_slow_messages(&mut self, ctx: &mut Ctx<'_, Self>) {
+        let Some(deadline) = ctx.now().checked_sub(self.shared.config.message_timeout) else {
+            return;
+        };
+        for id in self.budget.overdue(deadline) {
+            self.budget.forget(id);
+            let Some(state) = ctx.state(id) else { continue };
+            let mut conn = std::mem::replace(state, Conn::Done);
+            log::debug!("closing {id:?} with 1008: message not complete in time");
+            self.metrics().message_timeouts.inc();
+            if let Some(ws) = conn.ws_mut() {
+                ws.decoder = None;
+                self.close_ws(ctx, id, ws, 1008, "message too slow");
+            }
+            if let Some(backend) = conn.backend() {
+                ctx.close(backend, Close::AfterFlush);
+            }
+            self.finish(ctx, id, &mut conn);
+        }
+        let held = self.budget.held() + ctx.queued_total();
+        self.metrics().memory_held.set(held as u64);
+    }
+
     /// How often each reactor sweeps its keepalive table: a quarter of the ping interval (so a
     /// ping goes out at most 25% late), between 10 ms and 1 s.
     fn sweep_every(&self) -> Duration {
@@ -235,8 +329,10 @@ impl Reactor {
             .clamp(Duration::from_millis(10), Duration::from_secs(1))
     }
 
-    /// Sweeps the keepalive table: ping the quiet, close the silent.
+    /// Sweeps the keepalive table: ping the quiet, close the silent; and the budget: close
+    /// the messages that take too long.
     fn sweep(&mut self, ctx: &mut Ctx<'_, Self>) {
+        self.close_slow_messages(ctx);
         let now = self.clock(ctx);
         let unit = KEEPALIVE_UNIT_MS as u128;
         let ping_after = (self.shared.config.ping_interval.as_millis() / unit) as u32;

@@ -129,6 +129,9 @@ impl Reactor {
                 .take()
                 .unwrap_or_else(|| Box::new(Decoder::new(self.shared.codec))),
         };
+        // The memory budget: what this read may make the connection hold (see budget.rs).
+        let held_before = decoder.heap_bytes();
+        decoder.set_memory_limit(self.read_allowance(ctx, id, held_before));
         // Echo replies of a deflate connection go through its compressor; everything else is
         // sent uncompressed (RFC 7692 lets each message choose).
         let compress_echo = sink == Sink::Echo && decoder.has_extension();
@@ -277,9 +280,21 @@ impl Reactor {
             m.messages_out.add(tally.echoed);
             m.bytes_out.add(tally.echoed_bytes);
         }
+        let held_after = match (&failed, peer_closed) {
+            (None, None) => decoder.heap_bytes(),
+            _ => 0,
+        };
+        if held_before != 0 || held_after != 0 {
+            let done = tally.messages > 0;
+            self.budget.update(id, held_after, ctx.now(), done);
+        }
         if let Some(failure) = failed {
             let code = failure.error.close_code().0;
             log::debug!("closing {id:?} with {code}: {}", failure.error);
+            if let switchyard_frame::Error::OverMemoryLimit { .. } = failure.error {
+                self.metrics().budget_too_big.inc();
+                log::warn!("closing {id:?} with 1009: message over the memory budget");
+            }
             // A close frame means ours had not been sent yet.
             if let Some(frame) = failure.close_frame {
                 self.metrics().close(CloseBy::Server, code);

@@ -126,6 +126,17 @@ pub struct Settings {
     #[arg(long, value_name = "BYTES")]
     pub outbound_cap: Option<usize>,
 
+    /// Bytes each process may hold in unfinished incoming messages (assembled or inflated) and
+    /// outbound queues, split evenly between the workers; over it the connection holding the
+    /// most is closed (1013), and a message that cannot fit gets 1009.
+    #[arg(long, value_name = "BYTES")]
+    pub memory_budget: Option<usize>,
+
+    /// Seconds a message may take to arrive whole once its first byte came; slower ones are
+    /// closed with 1008, so a client cannot park a large buffer while answering pings.
+    #[arg(long, value_name = "SECS")]
+    pub message_timeout: Option<f64>,
+
     /// What broadcast does with a subscriber over --outbound-cap.
     #[arg(long, value_enum, value_name = "POLICY")]
     pub slow_subscriber: Option<SlowSubscriber>,
@@ -240,6 +251,11 @@ impl Settings {
             ("ping_interval", d.ping_interval.as_secs_f64().to_string()),
             ("idle_timeout", d.idle_timeout.as_secs_f64().to_string()),
             ("outbound_cap", d.outbound_cap.to_string()),
+            ("memory_budget", d.memory_budget.to_string()),
+            (
+                "message_timeout",
+                d.message_timeout.as_secs_f64().to_string(),
+            ),
             ("close_timeout", d.close_timeout.as_secs_f64().to_string()),
             ("slow_subscriber", value_name(d.slow_subscriber)),
             (
@@ -292,7 +308,8 @@ impl Settings {
         merge_fields!(
             self, lower, routes, config, listen, reuse_port, subprotocols, workers, cpus, pin,
             private_fd_tables, allowed_origins, max_connections, max_head_size, head_timeout,
-            max_message_size, ping_interval, idle_timeout, outbound_cap, slow_subscriber,
+            max_message_size, ping_interval, idle_timeout, outbound_cap, memory_budget,
+            message_timeout, slow_subscriber,
             close_timeout, shutdown_timeout, backend_connect_timeout, tunnel_idle_timeout,
             log_level, deflate
         )
@@ -337,6 +354,8 @@ impl Settings {
             ping_interval: seconds("ping_interval", self.ping_interval, d.ping_interval)?,
             idle_timeout: seconds("idle_timeout", self.idle_timeout, d.idle_timeout)?,
             outbound_cap: self.outbound_cap.unwrap_or(d.outbound_cap),
+            memory_budget: self.memory_budget.unwrap_or(d.memory_budget),
+            message_timeout: seconds("message_timeout", self.message_timeout, d.message_timeout)?,
             slow_subscriber: self.slow_subscriber.unwrap_or(d.slow_subscriber),
             close_timeout: seconds("close_timeout", self.close_timeout, d.close_timeout)?,
             shutdown_timeout: seconds(

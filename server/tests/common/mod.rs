@@ -23,16 +23,13 @@ pub struct TestServer {
 }
 
 impl TestServer {
-    /// Starts a server on 127.0.0.1:0 with two workers and the given extra flags.
+    /// Starts a server on 127.0.0.1:0 with the given extra flags and, unless they say
+    /// otherwise, two workers.
     pub fn start(flags: &[&str]) -> TestServer {
-        let mut args = vec![
-            "switchyard",
-            "--listen",
-            "127.0.0.1:0",
-            "--workers",
-            "2",
-            "--no-pin",
-        ];
+        let mut args = vec!["switchyard", "--listen", "127.0.0.1:0", "--no-pin"];
+        if !flags.contains(&"--workers") {
+            args.extend(["--workers", "2"]);
+        }
         args.extend_from_slice(flags);
         let cli = Cli::try_parse_from(args).expect("test flags parse");
         let config = Config::from_cli(cli).expect("test config is valid");
@@ -290,11 +287,17 @@ pub fn eventually(within: Duration, mut cond: impl FnMut() -> bool) -> bool {
 
 /// A raw TCP stream upgraded to a WebSocket on `path` (the 101 head consumed, nothing more).
 pub fn raw_ws(addr: SocketAddr, path: &str) -> TcpStream {
+    raw_ws_with(addr, path, "")
+}
+
+/// [`raw_ws`] with extra request header lines (each ending in CRLF), e.g. an extension offer.
+pub fn raw_ws_with(addr: SocketAddr, path: &str, extra_headers: &str) -> TcpStream {
     let mut s = tcp(addr);
     s.write_all(
         format!(
             "GET {path} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+             {extra_headers}\r\n"
         )
         .as_bytes(),
     )
@@ -334,8 +337,13 @@ pub fn drain(s: &TcpStream) -> thread::JoinHandle<u64> {
 
 /// A masked client frame of any length (FIN set).
 pub fn client_frame_any(opcode: u8, payload: &[u8]) -> Vec<u8> {
+    client_frame_raw(0x80 | opcode, payload)
+}
+
+/// A masked client frame of any length whose first byte (FIN, RSV bits, opcode) is given.
+pub fn client_frame_raw(first_byte: u8, payload: &[u8]) -> Vec<u8> {
     let mask = [0x5a, 0xa5, 0x0f, 0xf0];
-    let mut f = vec![0x80 | opcode];
+    let mut f = vec![first_byte];
     match payload.len() {
         n if n < 126 => f.push(0x80 | n as u8),
         n if n < 65536 => {
