@@ -5,79 +5,12 @@
 
 mod common;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use common::*;
 use tungstenite::Message;
-
-const DEFLATE: &str = "Sec-WebSocket-Extensions: permessage-deflate; \
-                       client_no_context_takeover; server_no_context_takeover\r\n";
-
-/// Raw deflate of `len` zero bytes, sync-flushed, without the `00 00 ff ff` tail (RFC 7692
-/// 7.2.1): a message that inflates about a thousand times.
-fn bomb(len: usize) -> Vec<u8> {
-    use flate2::{Compress, Compression, FlushCompress};
-    let mut compress = Compress::new(Compression::new(9), false);
-    let mut out = Vec::with_capacity(len / 500 + 1024);
-    let zeros = vec![0u8; 1 << 20];
-    let mut left = len;
-    while left > 0 {
-        let chunk = left.min(zeros.len());
-        let flush = if chunk == left {
-            FlushCompress::Sync
-        } else {
-            FlushCompress::None
-        };
-        let before = compress.total_in();
-        while compress.total_in() - before < chunk as u64 {
-            let done = (compress.total_in() - before) as usize;
-            out.reserve(64 << 10);
-            compress
-                .compress_vec(&zeros[done..chunk], &mut out, flush)
-                .unwrap();
-        }
-        left -= chunk;
-    }
-    assert!(out.ends_with(&[0, 0, 0xff, 0xff]));
-    out.truncate(out.len() - 4);
-    out
-}
-
-/// The close code the server sent on a raw connection (server frames are unmasked), or
-/// `None` if it closed without one or sent none within the socket's read timeout.
-fn raw_close_code(s: &mut TcpStream) -> Option<u16> {
-    let mut bytes = Vec::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        // Parse what arrived: skip whole frames until a close frame.
-        let mut pos = 0;
-        while bytes.len() >= pos + 2 {
-            let (b0, len7) = (bytes[pos], usize::from(bytes[pos + 1] & 0x7f));
-            let (len, header) = match len7 {
-                126 if bytes.len() >= pos + 4 => (
-                    usize::from(u16::from_be_bytes([bytes[pos + 2], bytes[pos + 3]])),
-                    4,
-                ),
-                126 | 127 => break,
-                n => (n, 2),
-            };
-            if bytes.len() < pos + header + len {
-                break;
-            }
-            if b0 & 0x0f == 0x8 {
-                let p = &bytes[pos + header..pos + header + len];
-                return (p.len() >= 2).then(|| u16::from_be_bytes([p[0], p[1]]));
-            }
-            pos += header + len;
-        }
-        match s.read(&mut buf) {
-            Ok(0) | Err(_) => return None,
-            Ok(n) => bytes.extend_from_slice(&buf[..n]),
-        }
-    }
-}
 
 /// An echo client that must keep working: one round trip.
 fn echo_round_trip(server: &TestServer, ws: &mut Client, i: usize) {
@@ -181,4 +114,44 @@ fn a_message_slower_than_the_timeout_is_closed_with_1008() {
         1
     );
     echo_round_trip(&server, &mut good, 99);
+}
+
+#[test]
+fn slow_readers_queues_past_the_budget_are_shed_and_the_rest_is_served() {
+    // Queues may each reach 2 MiB (skip policy past that); 8 readers that never read could
+    // hold 16 MiB together, twice the budget.
+    let server = TestServer::start(&[
+        "--workers",
+        "1",
+        "--memory-budget",
+        "8388608",
+        "--outbound-cap",
+        "2097152",
+        "--slow-subscriber",
+        "skip",
+    ]);
+    let slow: Vec<TcpStream> = (0..8).map(|_| raw_ws(server.addr, "/broadcast")).collect();
+    let mut fast = ws(&server, "/broadcast");
+    let mut publisher = raw_ws(server.addr, "/broadcast");
+    let _own_copies = drain(&publisher);
+    let message = client_frame_any(0x2, &[9u8; 64 << 10]);
+    let mut received = 0;
+    let mut sent = 0;
+    // Kernel buffers take a few MiB per reader before anything queues in the server.
+    while sent < 2000 && server.metric("switchyard_budget_closes_total{reason=\"shed\"}") < 4 {
+        for _ in 0..20 {
+            publisher.write_all(&message).unwrap();
+            sent += 1;
+        }
+        // The fast subscriber keeps up and sees every message.
+        while received < sent {
+            assert!(next_data(&mut fast).is_binary());
+            received += 1;
+        }
+        let held = server.metric("switchyard_memory_held_bytes{core=\"0\"}");
+        assert!(held <= 8 << 20, "held {held} bytes past the 8 MiB budget");
+    }
+    let shed = server.metric("switchyard_budget_closes_total{reason=\"shed\"}");
+    assert!(shed >= 4, "{shed} shed after {sent} messages");
+    drop(slow);
 }

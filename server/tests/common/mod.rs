@@ -359,3 +359,71 @@ pub fn client_frame_raw(first_byte: u8, payload: &[u8]) -> Vec<u8> {
     f.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
     f
 }
+
+/// A permessage-deflate offer without context takeover, as a request header line.
+pub const DEFLATE: &str = "Sec-WebSocket-Extensions: permessage-deflate; \
+                           client_no_context_takeover; server_no_context_takeover\r\n";
+
+/// Raw deflate of `len` zero bytes, sync-flushed, without the `00 00 ff ff` tail (RFC 7692
+/// 7.2.1): a message that inflates about a thousand times.
+pub fn bomb(len: usize) -> Vec<u8> {
+    use flate2::{Compress, Compression, FlushCompress};
+    let mut compress = Compress::new(Compression::new(9), false);
+    let mut out = Vec::with_capacity(len / 500 + 1024);
+    let zeros = vec![0u8; 1 << 20];
+    let mut left = len;
+    while left > 0 {
+        let chunk = left.min(zeros.len());
+        let flush = if chunk == left {
+            FlushCompress::Sync
+        } else {
+            FlushCompress::None
+        };
+        let before = compress.total_in();
+        while compress.total_in() - before < chunk as u64 {
+            let done = (compress.total_in() - before) as usize;
+            out.reserve(64 << 10);
+            compress
+                .compress_vec(&zeros[done..chunk], &mut out, flush)
+                .unwrap();
+        }
+        left -= chunk;
+    }
+    assert!(out.ends_with(&[0, 0, 0xff, 0xff]));
+    out.truncate(out.len() - 4);
+    out
+}
+
+/// The close code the server sent on a raw connection (server frames are unmasked), or
+/// `None` if it closed without one or sent none within the socket's read timeout.
+pub fn raw_close_code(s: &mut TcpStream) -> Option<u16> {
+    let mut bytes = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        // Parse what arrived: skip whole frames until a close frame.
+        let mut pos = 0;
+        while bytes.len() >= pos + 2 {
+            let (b0, len7) = (bytes[pos], usize::from(bytes[pos + 1] & 0x7f));
+            let (len, header) = match len7 {
+                126 if bytes.len() >= pos + 4 => (
+                    usize::from(u16::from_be_bytes([bytes[pos + 2], bytes[pos + 3]])),
+                    4,
+                ),
+                126 | 127 => break,
+                n => (n, 2),
+            };
+            if bytes.len() < pos + header + len {
+                break;
+            }
+            if b0 & 0x0f == 0x8 {
+                let p = &bytes[pos + header..pos + header + len];
+                return (p.len() >= 2).then(|| u16::from_be_bytes([p[0], p[1]]));
+            }
+            pos += header + len;
+        }
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => bytes.extend_from_slice(&buf[..n]),
+        }
+    }
+}
