@@ -137,8 +137,10 @@ pub struct Config {
     pub max_head_size: usize,
     /// Time allowed for a complete request head. Default 10 s, a slowloris guard.
     pub head_timeout: Duration,
-    /// Maximum message size. Default 64 MiB: above Autobahn's largest message (16 MiB) and the
-    /// same as tungstenite's default.
+    /// Maximum message size (after decompression). Default 16 MiB: Autobahn's largest
+    /// message, which real clients of a conformant server may send; between the peers'
+    /// choices (uWebSockets 16 KiB, Python `websockets` 1 MiB, Node `ws` 100 MiB, tungstenite
+    /// 64 MiB). A single message is never held past the memory budget either.
     pub max_message_size: usize,
     /// Silence before a keepalive ping. Default 30 s, below common NAT and proxy idle timeouts.
     pub ping_interval: Duration,
@@ -154,12 +156,16 @@ pub struct Config {
     /// again later), and a message that cannot fit even then gets 1009; well-behaved clients,
     /// whose whole messages are decoded in the read buffer and hold nothing, are never the
     /// ones closed. Default: a quarter of the machine's memory (`MemTotal`, 1 GiB where it
-    /// cannot be read), so that the server can never take the machine down with it: with the
-    /// other defaults (64 MiB messages, 1 MiB outbound cap) 100,000 connections could claim
-    /// terabytes, and per-connection limits alone bound nothing in aggregate.
+    /// cannot be read), so that the server can never take the machine down with it. The
+    /// per-connection limits alone bound nothing in aggregate: 100,000 connections at 16 MiB
+    /// messages and 1 MiB queues could claim 1.7 TB. On a modest 4 GiB machine the budget is
+    /// 1 GiB, an average of 10 KiB for each of 100,000 connections, against the 80 bytes an
+    /// idle one costs and nothing for one whose messages arrive whole: the budget only bites
+    /// when many clients hold large unfinished messages or stop reading at once, and then it
+    /// closes them, largest first.
     pub memory_budget: usize,
-    /// Time a message may take to arrive whole, from its first byte. Default 60 s: a 64 MiB
-    /// message needs about 9 Mbit/s to make it, and a client that parks a half-sent message
+    /// Time a message may take to arrive whole, from its first byte. Default 60 s: a 16 MiB
+    /// message needs about 2.2 Mbit/s to make it, and a client that parks a half-sent message
     /// while answering pings is cut well before keepalive would notice.
     pub message_timeout: Duration,
     /// Broadcast policy for slow subscribers. Default [`SlowSubscriber::Close`].
@@ -210,7 +216,7 @@ impl Default for Config {
             max_connections: 262_144,
             max_head_size: 8 * 1024,
             head_timeout: Duration::from_secs(10),
-            max_message_size: 64 << 20,
+            max_message_size: 16 << 20,
             ping_interval: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(75),
             outbound_cap: 1 << 20,

@@ -444,7 +444,7 @@ fn help_shows_the_defaults_from_config_default() {
     for default in [
         "[default: 127.0.0.1:8080]",
         "[default: 8192]",
-        "[default: 67108864]",
+        "[default: 16777216]",
         "[default: 75]",
         "[default: on]",
         "[default: close]",
@@ -454,4 +454,52 @@ fn help_shows_the_defaults_from_config_default() {
     }
     let short = cmd.render_help().to_string();
     assert!(short.contains("[default: 8192]"), "{short}");
+}
+
+#[test]
+fn the_memory_budget_defaults_to_a_quarter_of_the_machine_and_is_checked() {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap();
+    let total_kib: usize = meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap();
+    assert_eq!(parse(&[]).unwrap().memory_budget, total_kib * 1024 / 4);
+    assert_eq!(
+        parse(&["--memory-budget", "8388608"])
+            .unwrap()
+            .memory_budget,
+        8 << 20
+    );
+    assert!(matches!(
+        parse(&["--memory-budget", "1000"]),
+        Err(ConfigError::OutOfRange {
+            key: "memory_budget",
+            ..
+        })
+    ));
+    assert_eq!(
+        merged(&[], "memory_budget = 1048576")
+            .unwrap()
+            .memory_budget,
+        1 << 20
+    );
+}
+
+#[test]
+fn the_message_timeout_defaults_to_60_s_and_is_checked_like_every_duration() {
+    assert_eq!(parse(&[]).unwrap().message_timeout, Duration::from_secs(60));
+    assert_eq!(
+        parse(&["--message-timeout", "0.5"])
+            .unwrap()
+            .message_timeout,
+        Duration::from_millis(500)
+    );
+    assert!(parse(&["--message-timeout", "0"]).is_err());
+    assert_eq!(
+        merged(&["--message-timeout", "2"], "message_timeout = 7")
+            .unwrap()
+            .message_timeout,
+        Duration::from_secs(2)
+    );
 }
