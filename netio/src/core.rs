@@ -144,15 +144,21 @@ impl<H: Handler> Core<H> {
         self.finish(key, CloseReason::Error(err.kind()));
     }
 
-    /// After a write to `key`, whose queue held `before` bytes: account the queue, report
-    /// crossing the high water mark.
-    fn after_write(&mut self, key: usize, before: usize, result: io::Result<Flushed>) {
-        self.queued_total = self.queued_total - before + self.slab[key].queued();
+    /// After a write to `key`, whose queue went from `before` to `after` bytes: account the
+    /// queue, report crossing the high water mark.
+    fn after_write(
+        &mut self,
+        key: usize,
+        before: usize,
+        after: usize,
+        result: io::Result<Flushed>,
+    ) {
+        self.queued_total = self.queued_total - before + after;
         match result {
             Err(e) => self.fail(key, &e),
             Ok(_) => {
                 let c = &mut self.slab[key];
-                if !c.has(flag::PRESSURE_HIGH) && c.queued() > self.limits.high_water {
+                if after > self.limits.high_water && !c.has(flag::PRESSURE_HIGH) {
                     c.flags |= flag::PRESSURE_HIGH;
                     let id = ConnId::new(key, c.generation);
                     self.deferred
@@ -200,9 +206,11 @@ impl<H: Handler> Core<H> {
 
     /// Writes `pieces` to `key` now (or queues them behind earlier bytes).
     pub(crate) fn write_pieces<P: Piece>(&mut self, key: usize, pieces: &mut [P]) {
-        let before = self.slab[key].queued();
-        let r = self.slab[key].write_pieces(&[], pieces);
-        self.after_write(key, before, r);
+        let c = &mut self.slab[key];
+        let before = c.queued();
+        let r = c.write_pieces(&[], pieces);
+        let after = c.queued();
+        self.after_write(key, before, after, r);
     }
 
     pub(crate) fn write_borrowed(
@@ -291,7 +299,8 @@ impl<H: Handler> Core<H> {
             if !c.has(flag::FINISHING) {
                 let before = c.queued();
                 let r = c.write_pieces(&self.stage, &mut pieces);
-                self.after_write(key, before, r);
+                let after = c.queued();
+                self.after_write(key, before, after, r);
             }
         }
         pieces.clear();
