@@ -8,12 +8,15 @@ use std::sync::{Arc, Mutex};
 use common::*;
 use switchyard_netio::{start, Accepted, Config, ConnId, Ctx, Handler};
 
+/// What a probe saw: the total, the largest queue, and each writer's queue.
+type Probe = (usize, Option<(ConnId, usize)>, Vec<usize>);
+
 #[derive(Default)]
 struct Seen {
     /// Connections that were written to, in order, with what stayed queued for each.
     writers: Vec<ConnId>,
     /// At each probe: the total, the largest queue, and each writer's queue.
-    probes: Vec<(usize, Option<(ConnId, usize)>, Vec<usize>)>,
+    probes: Vec<Probe>,
 }
 
 /// The first two connections get 1 MiB and 2 MiB they never read; any later one is a probe
