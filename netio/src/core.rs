@@ -87,7 +87,7 @@ impl<H: Handler> Core<H> {
             // Reserved once: the slab never reallocates (no stall copying a large table, no
             // freed old copies left resident in the heap). Untouched pages cost no memory.
             slab: Slab::with_capacity(limits.slab_capacity),
-            timers: Wheel::new(now, tick, limits.slab_capacity),
+            timers: Wheel::new(now, tick),
             now,
             stage: Vec::new(),
             cork: Vec::new(),

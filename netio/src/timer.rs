@@ -9,6 +9,8 @@
 //! ([`Wheel::cancel_owner`]): none outlives its connection, none holds memory until a deadline
 //! long after the close, and none can reach a later connection in the same slab slot.
 
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::time::{Duration, Instant};
 
 use slab::Slab;
@@ -79,8 +81,10 @@ pub(crate) fn entry_slot_size() -> usize {
 pub(crate) struct Wheel {
     entries: Slab<Entry>,
     heads: Vec<u32>,
-    /// First timer of each connection, by the connection's slab key (`NONE` if it has none).
-    owned: Vec<u32>,
+    /// First timer of each connection that has one, by the connection's slab key. A map, not
+    /// a table by key: only connections with pending timers (a request head being read, a
+    /// close in progress) are in it, so an idle connection costs the wheel nothing.
+    owned: HashMap<u32, u32, BuildHasherDefault<KeyHasher>>,
     nonempty: [u64; SLOTS / 64],
     start: Instant,
     tick_nanos: u64,
@@ -90,13 +94,12 @@ pub(crate) struct Wheel {
 }
 
 impl Wheel {
-    /// A wheel starting at `start` with ticks of `tick`. `connections` is how many slab keys
-    /// the per-connection lists are reserved for (address space only, as the reactor's slab).
-    pub(crate) fn new(start: Instant, tick: Duration, connections: usize) -> Wheel {
+    /// A wheel starting at `start` with ticks of `tick`.
+    pub(crate) fn new(start: Instant, tick: Duration) -> Wheel {
         Wheel {
             entries: Slab::new(),
             heads: vec![NONE; SLOTS],
-            owned: Vec::with_capacity(connections),
+            owned: HashMap::default(),
             nonempty: [0; SLOTS / 64],
             start,
             tick_nanos: (tick.as_nanos() as u64).max(1),
@@ -133,11 +136,7 @@ impl Wheel {
         let slot = (deadline % SLOTS as u64) as usize;
         let head = self.heads[slot];
         let owner_head = if kind.of_connection() {
-            let conn = owner_key(owner);
-            if conn >= self.owned.len() {
-                self.owned.resize(conn + 1, NONE);
-            }
-            self.owned[conn]
+            self.owned.get(&owner_key(owner)).copied().unwrap_or(NONE)
         } else {
             NONE
         };
@@ -160,7 +159,7 @@ impl Wheel {
             if owner_head != NONE {
                 self.entries[owner_head as usize].owner_prev = key32;
             }
-            self.owned[owner_key(owner)] = key32;
+            self.owned.insert(owner_key(owner), key32);
         }
         self.heads[slot] = key32;
         self.nonempty[slot / 64] |= 1 << (slot % 64);
@@ -184,7 +183,7 @@ impl Wheel {
     /// Removes every pending timer of connection `owner` (its `ConnId`); returns how many.
     /// Costs one step per timer of that connection.
     pub(crate) fn cancel_owner(&mut self, owner: u64) -> usize {
-        let mut key = self.owned.get(owner_key(owner)).copied().unwrap_or(NONE);
+        let mut key = self.owned.get(&owner_key(owner)).copied().unwrap_or(NONE);
         let mut removed = 0;
         while key != NONE {
             let e = &self.entries[key as usize];
@@ -212,7 +211,11 @@ impl Wheel {
         if e.kind.of_connection() {
             let (owner_prev, owner_next, conn) = (e.owner_prev, e.owner_next, owner_key(e.owner));
             if owner_prev == NONE {
-                self.owned[conn] = owner_next;
+                if owner_next == NONE {
+                    self.owned.remove(&conn);
+                } else {
+                    self.owned.insert(conn, owner_next);
+                }
             } else {
                 self.entries[owner_prev as usize].owner_next = owner_next;
             }
@@ -288,9 +291,32 @@ impl Wheel {
     }
 }
 
+/// Hashes a slab key with one multiplication (Fibonacci hashing: the high bits, which the map
+/// uses first, mix every bit of the key). Keys are slab indices the reactor hands out, not
+/// values a peer chooses, so a keyed hash (SipHash, 10 times the cost on every upgrade) buys
+/// nothing here.
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_u32(&mut self, key: u32) {
+        self.0 = u64::from(key).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
 /// The slab key in a `ConnId`'s bits (see `handler.rs`).
-fn owner_key(owner: u64) -> usize {
-    (owner & 0xFFFF_FFFF) as usize
+fn owner_key(owner: u64) -> u32 {
+    (owner & 0xFFFF_FFFF) as u32
 }
 
 #[cfg(test)]
@@ -304,7 +330,7 @@ mod tests {
     #[test]
     fn fires_in_deadline_order_of_ticks_and_not_before() {
         let t0 = Instant::now();
-        let mut w = Wheel::new(t0, ms(10), 0);
+        let mut w = Wheel::new(t0, ms(10));
         w.insert(t0, ms(25), 1, 10, TimerKind::User);
         w.insert(t0, ms(5), 2, 20, TimerKind::User);
         let mut out = Vec::new();
@@ -324,7 +350,7 @@ mod tests {
     #[test]
     fn cancel_is_exact_and_stale_ids_do_nothing() {
         let t0 = Instant::now();
-        let mut w = Wheel::new(t0, ms(1), 0);
+        let mut w = Wheel::new(t0, ms(1));
         let a = w.insert(t0, ms(3), 0, 1, TimerKind::User);
         let b = w.insert(t0, ms(3), 0, 2, TimerKind::User);
         let c = w.insert(t0, ms(3), 0, 3, TimerKind::User);
@@ -345,7 +371,7 @@ mod tests {
     #[test]
     fn long_timers_wait_for_their_round_and_big_jumps_expire_everything() {
         let t0 = Instant::now();
-        let mut w = Wheel::new(t0, ms(1), 0);
+        let mut w = Wheel::new(t0, ms(1));
         w.insert(t0, ms(SLOTS as u64 + 5), 0, 1, TimerKind::User);
         w.insert(t0, ms(5), 0, 2, TimerKind::User);
         let mut out = Vec::new();
@@ -364,7 +390,7 @@ mod tests {
     #[test]
     fn cancelling_an_owner_removes_its_timers_and_only_its() {
         let t0 = Instant::now();
-        let mut w = Wheel::new(t0, ms(1), 4);
+        let mut w = Wheel::new(t0, ms(1));
         let (a, b) = (3u64 | (7 << 32), 1u64 | (9 << 32));
         let a1 = w.insert(t0, ms(5), a, 1, TimerKind::User);
         w.insert(t0, ms(5), b, 2, TimerKind::User);
@@ -391,7 +417,7 @@ mod tests {
     #[test]
     fn next_timeout_points_at_the_nearest_slot() {
         let t0 = Instant::now();
-        let mut w = Wheel::new(t0, ms(10), 0);
+        let mut w = Wheel::new(t0, ms(10));
         w.insert(t0, ms(500), 0, 1, TimerKind::User);
         w.insert(t0, ms(70), 0, 2, TimerKind::User);
         assert_eq!(w.next_timeout(t0), Some(ms(70)));
