@@ -9,9 +9,9 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -22,41 +22,22 @@ use tungstenite::Message;
 
 const BUDGET: usize = 256 << 20;
 
-struct Child_ {
+/// The server process, killed when the test ends however it ends.
+struct ServerProcess {
     child: Child,
     addr: SocketAddr,
 }
 
-impl Drop for Child_ {
+impl Drop for ServerProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 }
 
-fn spawn(args: &[&str]) -> Child_ {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
-        .args(args)
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("the binary starts");
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut first = String::new();
-    stderr.read_line(&mut first).unwrap();
-    thread::spawn(move || {
-        let mut sink = String::new();
-        while stderr.read_line(&mut sink).map(|n| n > 0).unwrap_or(false) {
-            sink.clear();
-        }
-    });
-    let addr = first
-        .split("listening on ")
-        .nth(1)
-        .and_then(|rest| rest.split([' ', ',']).next())
-        .and_then(|a| a.parse().ok())
-        .unwrap_or_else(|| panic!("no address in the first log line: {first:?}"));
-    Child_ { child, addr }
+fn spawn(args: &[&str]) -> ServerProcess {
+    let (child, addr, _) = spawn_binary(args);
+    ServerProcess { child, addr }
 }
 
 /// Resident memory of `pid` in bytes.

@@ -4,9 +4,8 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -14,33 +13,6 @@ use switchyard::signals::{EXIT_WATCHDOG, WATCHDOG_GRACE};
 use switchyard_frame::deflate::{CompressionPolicy, DeflateConfig, PermessageDeflate};
 use switchyard_frame::{Config, Connection, OpCode, Role};
 use tungstenite::Message;
-
-/// Starts the binary with `args`; returns it and the address from its first log line.
-fn spawn(args: &[&str]) -> (Child, SocketAddr, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
-        .args(args)
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("the binary starts");
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut first = String::new();
-    stderr.read_line(&mut first).unwrap();
-    // Keep draining stderr so the server never blocks on a full pipe.
-    std::thread::spawn(move || {
-        let mut sink = String::new();
-        while stderr.read_line(&mut sink).map(|n| n > 0).unwrap_or(false) {
-            sink.clear();
-        }
-    });
-    let addr = first
-        .split("listening on ")
-        .nth(1)
-        .and_then(|rest| rest.split([' ', ',']).next())
-        .and_then(|a| a.parse().ok())
-        .unwrap_or_else(|| panic!("no address in the first log line: {first:?}"));
-    (child, addr, first)
-}
 
 fn sigterm(child: &Child) {
     let status = Command::new("kill")
@@ -66,7 +38,7 @@ fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
 
 #[test]
 fn first_line_then_sigterm_closes_every_client_with_1001_and_exits_0() {
-    let (mut child, addr, first) = spawn(&[
+    let (mut child, addr, first) = spawn_binary(&[
         "--listen",
         "127.0.0.1:0",
         "--workers",
@@ -102,7 +74,7 @@ fn toml_config_file_sets_routes_and_limits() {
          [routes]\n\"/room\" = \"broadcast\"\n",
     )
     .unwrap();
-    let (mut child, addr, first) = spawn(&["--config", path.to_str().unwrap()]);
+    let (mut child, addr, first) = spawn_binary(&["--config", path.to_str().unwrap()]);
     assert!(first.contains("/room=broadcast"), "{first}");
     assert!(first.contains("workers=1"), "{first}");
     let server = TestServerAddr(addr);
@@ -192,16 +164,11 @@ fn keep_busy(
     // Every upgrade first: once messages flow, a reactor may not answer a handshake for a while.
     let upgraded: Vec<_> = (0..clients)
         .map(|_| {
-            let mut s = tcp(addr);
-            s.write_all(
-                b"GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-              Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
-              Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n",
+            raw_ws_with(
+                addr,
+                "/echo",
+                "Sec-WebSocket-Extensions: permessage-deflate\r\n",
             )
-            .unwrap();
-            let head = read_response(&mut s);
-            assert_eq!(status(&head), 101, "{head}");
-            s
         })
         .collect();
     let mut threads = Vec::new();
@@ -239,7 +206,7 @@ fn keep_busy(
 /// machine). Returns the exit status.
 fn sigterm_while_busy(wire: Vec<u8>) -> std::process::ExitStatus {
     let timeout = Duration::from_millis(300);
-    let (mut child, addr, _) = spawn(&[
+    let (mut child, addr, _) = spawn_binary(&[
         "--listen",
         "127.0.0.1:0",
         "--workers",

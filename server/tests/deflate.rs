@@ -10,16 +10,11 @@ use switchyard_frame::deflate::{CompressionPolicy, DeflateConfig, PermessageDefl
 use switchyard_frame::{Config, Connection, Event, OpCode, Role};
 
 fn upgrade_offering_deflate(server: &TestServer) -> (std::net::TcpStream, String) {
-    let mut s = tcp(server.addr);
-    s.write_all(
-        b"GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
-          Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n",
+    raw_ws_head(
+        server.addr,
+        "/echo",
+        "Sec-WebSocket-Extensions: permessage-deflate\r\n",
     )
-    .unwrap();
-    let head = read_response(&mut s);
-    assert_eq!(status(&head), 101, "{head}");
-    (s, head)
 }
 
 #[test]

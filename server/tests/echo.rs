@@ -182,10 +182,7 @@ fn frames_sent_with_the_upgrade_head_are_echoed() {
     // take the leftover path (the rest are unmasked in netio's own read buffer).
     let server = TestServer::start(&[]);
     let mut s = tcp(server.addr);
-    let mut request = b"GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\
-        Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
-        Sec-WebSocket-Version: 13\r\n\r\n"
-        .to_vec();
+    let mut request = upgrade_request("/echo", "");
     request.extend(client_frame(0x81, b"early"));
     request.extend(client_frame(0x82, &[1, 2, 3]));
     s.write_all(&request).unwrap();

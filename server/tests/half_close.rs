@@ -102,10 +102,7 @@ fn messages_sent_with_the_fin_are_echoed_before_the_close_frame() {
 fn frames_and_fin_in_the_upgrade_request_itself_are_answered_then_closed() {
     let server = TestServer::start(&[]);
     let mut s = tcp(server.addr);
-    let mut request = b"GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\
-        Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
-        Sec-WebSocket-Version: 13\r\n\r\n"
-        .to_vec();
+    let mut request = upgrade_request("/echo", "");
     request.extend_from_slice(&client_frame(0x82, b"early"));
     s.write_all(&request).unwrap();
     s.shutdown(Shutdown::Write).unwrap();

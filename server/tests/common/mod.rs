@@ -292,32 +292,54 @@ pub fn raw_ws(addr: SocketAddr, path: &str) -> TcpStream {
 
 /// [`raw_ws`] with extra request header lines (each ending in CRLF), e.g. an extension offer.
 pub fn raw_ws_with(addr: SocketAddr, path: &str, extra_headers: &str) -> TcpStream {
+    raw_ws_head(addr, path, extra_headers).0
+}
+
+/// [`raw_ws_with`], also returning the 101 response head (to check what was negotiated).
+pub fn raw_ws_head(addr: SocketAddr, path: &str, extra_headers: &str) -> (TcpStream, String) {
     let mut s = tcp(addr);
-    s.write_all(
-        format!(
-            "GET {path} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
-             {extra_headers}\r\n"
-        )
-        .as_bytes(),
+    s.write_all(&upgrade_request(path, extra_headers)).unwrap();
+    let head = read_response(&mut s);
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    (s, head)
+}
+
+/// A WebSocket upgrade request for `path` (RFC 6455's sample key) with extra header lines.
+pub fn upgrade_request(path: &str, extra_headers: &str) -> Vec<u8> {
+    format!(
+        "GET {path} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+         {extra_headers}\r\n"
     )
-    .unwrap();
-    let mut head = Vec::new();
-    let mut b = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        assert_eq!(
-            s.read(&mut b).unwrap(),
-            1,
-            "connection closed during the handshake"
-        );
-        head.push(b[0]);
-    }
-    assert!(
-        head.starts_with(b"HTTP/1.1 101"),
-        "{}",
-        String::from_utf8_lossy(&head)
-    );
-    s
+    .into_bytes()
+}
+
+/// Starts the `switchyard` binary with `args`; returns it and the address from its first log
+/// line (stderr is drained in a thread so the server never blocks on a full pipe).
+pub fn spawn_binary(args: &[&str]) -> (std::process::Child, SocketAddr, String) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(args)
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("the binary starts");
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut first = String::new();
+    stderr.read_line(&mut first).unwrap();
+    thread::spawn(move || {
+        let mut sink = String::new();
+        while stderr.read_line(&mut sink).map(|n| n > 0).unwrap_or(false) {
+            sink.clear();
+        }
+    });
+    let addr = first
+        .split("listening on ")
+        .nth(1)
+        .and_then(|rest| rest.split([' ', ',']).next())
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("no address in the first log line: {first:?}"));
+    (child, addr, first)
 }
 
 /// Reads and discards everything on a clone of `s` in a thread; the thread returns the byte count
