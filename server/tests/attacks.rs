@@ -62,10 +62,15 @@ fn watch_rss(pid: u32, stop: Arc<AtomicBool>) -> thread::JoinHandle<u64> {
     })
 }
 
-/// A well-behaved client echoing a small message every 10 ms; every reply must come, and the
-/// round trips are kept.
-fn well_behaved(addr: SocketAddr, stop: Arc<AtomicBool>) -> thread::JoinHandle<Vec<Duration>> {
-    let url = format!("ws://{addr}/echo");
+/// A well-behaved client on `path` (`/echo`, or `/broadcast`, where it is the only subscriber
+/// and gets its own messages back) sending a small message every 10 ms; every message must
+/// come back, in order, and the round trips are kept.
+fn well_behaved(
+    addr: SocketAddr,
+    path: &'static str,
+    stop: Arc<AtomicBool>,
+) -> thread::JoinHandle<Vec<Duration>> {
+    let url = format!("ws://{addr}{path}");
     thread::spawn(move || {
         let (mut ws, _) = tungstenite::connect(url).expect("the well-behaved client connects");
         let mut rtts = Vec::new();
@@ -113,12 +118,16 @@ fn attack(name: &str, extra_headers: &str, frame: &[u8], clients: usize) {
         "--no-pin",
         "--memory-budget",
         &BUDGET.to_string(),
+        // 64 MiB messages are allowed, so that the budget, not the message limit, stops them.
+        "--max-message-size",
+        "67108864",
     ]);
     let pid = server.child.id();
     let idle_rss = rss(pid);
     let stop = Arc::new(AtomicBool::new(false));
     let peak = watch_rss(pid, stop.clone());
-    let good = well_behaved(server.addr, stop.clone());
+    let good = well_behaved(server.addr, "/echo", stop.clone());
+    let subscriber = well_behaved(server.addr, "/broadcast", stop.clone());
     let start = Instant::now();
     let closed = Arc::new(AtomicU64::new(0));
     let codes = Arc::new(Mutex::new(Vec::new()));
@@ -152,6 +161,8 @@ fn attack(name: &str, extra_headers: &str, frame: &[u8], clients: usize) {
     let peak = peak.join().unwrap();
     let mut rtts = good.join().unwrap();
     rtts.sort();
+    let mut broadcast = subscriber.join().unwrap();
+    broadcast.sort();
     let codes = codes.lock().unwrap().clone();
     let count = |c: Option<u16>| codes.iter().filter(|&&x| x == c).count();
     let shed = metric(
@@ -166,7 +177,8 @@ fn attack(name: &str, extra_headers: &str, frame: &[u8], clients: usize) {
         "{name}: {clients} attackers sent in {:.2} s, fates read by {:.2} s: {} closed 1009, \
          {} closed 1013, {} other closes, {} still held (shed {shed}, too_big {too_big}); \
          resident memory idle {} MiB, peak {} MiB (budget {} MiB); well-behaved echo: {} round \
-         trips, p50 {:?}, p99 {:?}, max {:?}",
+         trips, p50 {:?}, p99 {:?}, max {:?}; broadcast subscriber: {} messages, p50 {:?}, \
+         p99 {:?}",
         sent.as_secs_f64(),
         shed_time.as_secs_f64(),
         count(Some(1009)),
@@ -184,6 +196,9 @@ fn attack(name: &str, extra_headers: &str, frame: &[u8], clients: usize) {
         percentile(&rtts, 0.5),
         percentile(&rtts, 0.99),
         rtts.last().unwrap(),
+        broadcast.len(),
+        percentile(&broadcast, 0.5),
+        percentile(&broadcast, 0.99),
     );
     // Under the budget plus what the process held idle, with room for the allocator's own
     // bookkeeping and the read buffers.
@@ -196,7 +211,7 @@ fn attack(name: &str, extra_headers: &str, frame: &[u8], clients: usize) {
         codes.iter().flatten().all(|&c| c == 1009 || c == 1013),
         "{codes:?}"
     );
-    assert!(!rtts.is_empty());
+    assert!(!rtts.is_empty() && !broadcast.is_empty());
     drop(held);
 }
 
