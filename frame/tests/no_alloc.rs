@@ -120,3 +120,48 @@ fn the_counter_sees_this_threads_allocations_and_no_others() {
         "another thread's 100 Vecs are not counted"
     );
 }
+
+#[test]
+fn compressed_messages_allocate_nothing_once_warm() {
+    use switchyard_frame::deflate::{CompressionPolicy, DeflateConfig, PermessageDeflate};
+    use switchyard_frame::{Decoder, Session};
+    // The server's split: a one-byte session, a decoder holding the negotiated codec, and the
+    // caller's output buffer, reused per message as a server's scratch buffer is.
+    let agreed = DeflateConfig {
+        server_no_context_takeover: true,
+        client_no_context_takeover: true,
+        ..DeflateConfig::default()
+    };
+    let codec = PermessageDeflate::new(Role::Server, agreed, CompressionPolicy::default()).unwrap();
+    let mut decoder = Decoder::new(Config::default());
+    decoder.set_extension(Box::new(codec));
+    let mut session = Session::new();
+    let messages: Vec<String> = (0..200)
+        .map(|i| format!("{{\"tick\":{i},\"price\":{}}}", 1000 + i).repeat(8))
+        .collect();
+    let mut out = Vec::new();
+    // Warm up: the thread's spare compressor comes into being and the output buffer grows to
+    // the largest message once.
+    for m in &messages {
+        out.clear();
+        session
+            .encode_message(&mut decoder, OpCode::Text, m.as_bytes(), &mut out)
+            .unwrap();
+    }
+    let before = allocations();
+    let mut sent = 0;
+    for m in &messages {
+        out.clear();
+        session
+            .encode_message(&mut decoder, OpCode::Text, m.as_bytes(), &mut out)
+            .unwrap();
+        assert_eq!(out[0], 0xC1, "compressed");
+        sent += out.len();
+    }
+    assert_eq!(
+        allocations() - before,
+        0,
+        "allocations per compressed message"
+    );
+    assert!(sent > 0);
+}
