@@ -119,7 +119,16 @@ impl Server {
         let metrics = Registry::new(config.workers);
         let mut codec = switchyard_frame::Config::default();
         codec.max_message_size = config.max_message_size;
-        codec.max_frame_size = config.max_message_size;
+        // A compressed frame may be longer than the message it inflates to: deflate makes
+        // incompressible data grow, by 5 bytes per stored block with zlib (RFC 1951 3.2.4) and
+        // by several percent with some compressors' Huffman blocks (5.5% for zlib-rs at level
+        // 1 on random bytes), so a message of the largest size, sent by a client that
+        // compresses everything, needs room for that in one frame. The slack costs no memory:
+        // an uncompressed frame is still held to the message limit, and a compressed one is
+        // streamed through the inflater, never held.
+        codec.max_frame_size = config
+            .max_message_size
+            .saturating_add(config.max_message_size / 8 + 64);
         // permessage-deflate's local policy, set once for every connection. No configuration
         // key sets it: the frame crate's defaults (level 1, messages from 64 bytes) are
         // documented there with the measurements behind them.

@@ -103,3 +103,69 @@ fn takeover_mode_keeps_context() {
     assert!(answer.contains("permessage-deflate"), "{answer}");
     assert!(!answer.contains("no_context_takeover"), "{answer}");
 }
+
+#[test]
+fn an_incompressible_message_of_the_largest_size_fits_in_one_compressed_frame() {
+    // A client that compresses everything (Python's websockets does) makes such a message's
+    // frame longer than the message: zlib-rs at level 1 adds 5.5% to random bytes.
+    let limit = 200_000;
+    let server = TestServer::start(&["--max-message-size", &limit.to_string()]);
+    let (mut s, _) = upgrade_offering_deflate(&server);
+    // xorshift64: bytes deflate cannot shrink.
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let message: Vec<u8> = (0..limit)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 32) as u8
+        })
+        .collect();
+    let mut compress = flate2::Compress::new(flate2::Compression::new(1), false);
+    let mut payload = Vec::with_capacity(2 * limit);
+    compress
+        .compress_vec(&message, &mut payload, flate2::FlushCompress::Sync)
+        .unwrap();
+    assert!(payload.ends_with(&[0, 0, 0xff, 0xff]));
+    payload.truncate(payload.len() - 4);
+    assert!(
+        payload.len() > limit,
+        "{} bytes: incompressible",
+        payload.len()
+    );
+    s.write_all(&client_frame_raw(0xC2, &payload)).unwrap();
+    let mut client = Connection::new(Role::Client, Config::default());
+    client.set_extension(Box::new(
+        PermessageDeflate::new(
+            Role::Client,
+            DeflateConfig {
+                server_no_context_takeover: true,
+                client_no_context_takeover: true,
+                ..DeflateConfig::default()
+            },
+            CompressionPolicy::default(),
+        )
+        .unwrap(),
+    ));
+    let mut buf = vec![0u8; 64 << 10];
+    let echoed = loop {
+        let n = s.read(&mut buf).unwrap();
+        assert!(n > 0, "server closed");
+        let mut got = buf[..n].to_vec();
+        let mut pos = 0;
+        let mut done = None;
+        while pos < got.len() {
+            let progress = client.handle_bytes(&mut got[pos..]).unwrap();
+            pos += progress.consumed;
+            match progress.event {
+                Some(Event::Binary(b)) => done = Some(b.into_owned()),
+                Some(other) => panic!("{other:?}"),
+                None => {}
+            }
+        }
+        if let Some(b) = done {
+            break b;
+        }
+    };
+    assert!(echoed == message, "the echo differs");
+}
