@@ -352,24 +352,41 @@ impl<C> Conn<C> {
             return Ok(Flushed::All);
         };
         loop {
-            let mut iov = [IoSlice::new(&[]); MAX_IOV];
-            let (n, total) = q.fill(&mut iov);
-            if total == 0 {
-                return Ok(Flushed::All);
-            }
-            match send(&self.stream, &iov[..n]) {
-                Ok(w) => {
-                    q.consume(w);
-                    if w < total {
-                        // A short write means the socket buffer is full: the next edge says when.
-                        return Ok(Flushed::Blocked);
-                    }
-                }
+            // A few chunks (a turn's deferred frames, typically): a small iovec array to fill.
+            let sent = if q.chunks() <= 8 {
+                send_queued::<8>(&self.stream, q)
+            } else {
+                send_queued::<MAX_IOV>(&self.stream, q)
+            };
+            match sent {
+                Ok(Some(Flushed::Blocked)) => return Ok(Flushed::Blocked),
+                Ok(Some(Flushed::All)) => return Ok(Flushed::All),
+                Ok(None) => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Flushed::Blocked),
                 Err(e) => return Err(e),
             }
         }
     }
+}
+
+/// One `sendmsg` of the first `N` chunks of `q`, consumed as written: `Some(Blocked)` on a short
+/// write (the socket is full), `Some(All)` once the queue is empty, `None` to go on.
+fn send_queued<const N: usize>(
+    stream: &TcpStream,
+    q: &mut OutQueue,
+) -> io::Result<Option<Flushed>> {
+    let mut iov = [IoSlice::new(&[]); N];
+    let (n, total) = q.fill(&mut iov);
+    if total == 0 {
+        return Ok(Some(Flushed::All));
+    }
+    let w = send(stream, &iov[..n])?;
+    q.consume(w);
+    if w < total {
+        // A short write means the socket buffer is full: the next edge says when.
+        return Ok(Some(Flushed::Blocked));
+    }
+    Ok(q.is_empty().then_some(Flushed::All))
 }
 
 /// One buffer: `send(2)` with `MSG_NOSIGNAL` (a peer that closed mid-write is an `EPIPE` error,
