@@ -130,3 +130,19 @@ w('server', 'head', 'subprotocol-chosen', '\x09\x0f' + req(rfc))
 w('server', 'head', 'bad-version-426-after-keep-alive', '\x01\x13' + req(['GET /healthz HTTP/1.1', 'Host: h'], req(rfc[:-1] + ['Sec-WebSocket-Version: 8'])))
 w('server', 'head', 'garbage-400', '\x01\x04' + 'GET\x00/ HTTP/1.1\r\n\r\n')
 w('server', 'head', 'truncated-head-kept', '\x01\x01' + 'GET /chat HTTP/1.1\r\nHost: server.exa')
+
+# frame/memory_limit: [flags, seed, limit (u16 LE; x16 when flags bit 0), stream]; server role
+# (masked client frames); flags bits 1-3 and the seed as in decode.
+def masked(first, payload, key=b'\x37\xfa\x21\x3d'):
+    n = len(payload)
+    head = bytes([first, 0x80 | n]) if n < 126 else bytes([first, 0xfe]) + n.to_bytes(2, 'big')
+    return head + key + bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+def lim(flags, seed, limit):
+    return bytes([flags, seed]) + limit.to_bytes(2, 'little')
+w('frame', 'memory_limit', 'rfc6455-5.7-masked-hello-limit-3-split', lim(0x00, 0x02, 3) + hello_masked)
+w('frame', 'memory_limit', 'fragmented-over-limit-1009', lim(0x00, 0x05, 6) + masked(0x01, b'Hel') + masked(0x00, b'lo, ') + masked(0x80, b'world'))
+w('frame', 'memory_limit', 'fragmented-at-limit-with-ping', lim(0x00, 0x11, 7) + masked(0x02, b'abc') + masked(0x89, b'ping') + masked(0x80, b'defg'))
+w('frame', 'memory_limit', 'control-frames-limit-0', lim(0x00, 0x00, 0) + masked(0x89, b'p' * 125) + masked(0x88, b'\x03\xe8bye'))
+w('frame', 'memory_limit', 'rfc7692-compressed-hello-limit-2', lim(0x08, 0x03, 2) + masked(0xc1, bytes([0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00])))
+w('frame', 'memory_limit', 'deflate-bomb-limit-1600', lim(0x09, 0x1f, 100) + masked(0xc2, bomb_data[:200]) + masked(0x80, bomb_data[200:-4]))
+w('frame', 'memory_limit', 'long-binary-split-limit-256', lim(0x00, 0x1d, 256) + masked(0x82, bytes(range(256)) + bytes(44)))
