@@ -1,10 +1,10 @@
 //! A sans-IO entry point into the HTTP phase for fuzzing (feature `fuzzing`, hidden, not API).
 //!
-//! [`HttpPhase`] feeds reads through the reactor's own code: the parser-keeping loop
-//! ([`feed_head`]: a head split across reads is kept with the parser that scanned it), the
-//! route lookup and acceptor choice ([`decide_head`]) with acceptors built by the server's own
-//! [`acceptor`] function from a [`Config`], and the plain HTTP answers of `http.rs`. Only the
-//! socket side is replaced: what would be written or done is recorded as an [`Outcome`].
+//! `HttpPhase` feeds reads through the reactor's own code: the parser-keeping loop
+//! (`feed_head`: a head split across reads is kept with the parser that scanned it), the
+//! route lookup and acceptor choice (`decide_head`) with acceptors built by the server's own
+//! `acceptor` function from a `Config`, and the plain HTTP answers of `http.rs`. Only the
+//! socket side is replaced: what would be written or done is recorded as an `Outcome`.
 
 use std::io;
 
