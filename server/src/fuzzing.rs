@@ -90,6 +90,17 @@ impl HttpPhase {
         })
     }
 
+    /// Back to a new connection's state, keeping the configuration and its acceptors (building
+    /// them costs more than deciding a head, so a fuzz target reuses one phase per
+    /// configuration).
+    pub fn reset(&mut self) {
+        self.pending = None;
+        self.outcomes.clear();
+        self.stopped = false;
+        self.scanned = 0;
+        self.offered = 0;
+    }
+
     /// One read. Ignored once the connection left the HTTP phase (switched, rejected, closed).
     pub fn feed(&mut self, data: &[u8]) {
         if self.stopped {
