@@ -37,7 +37,11 @@ fn own(event: Event<'_>) -> Owned {
         Event::Ping(p) => Owned::Ping(p.into_owned()),
         Event::Pong(p) => Owned::Pong(p.into_owned()),
         // The server's close reply is unmasked: compare it whole.
-        Event::Close { code, reason, reply } => Owned::Close(
+        Event::Close {
+            code,
+            reason,
+            reply,
+        } => Owned::Close(
             code.map(|c| c.0),
             reason.into_owned(),
             reply.map(|r| r.as_bytes().to_vec()),
@@ -100,7 +104,9 @@ fn run(
 }
 
 fuzz_target!(|data: &[u8]| {
-    let [flags, seed, lo, hi, rest @ ..] = data else { return };
+    let [flags, seed, lo, hi, rest @ ..] = data else {
+        return;
+    };
     let mut limit = usize::from(u16::from_le_bytes([*lo, *hi]));
     if flags & 1 != 0 {
         limit *= 16;
@@ -142,7 +148,11 @@ fuzz_target!(|data: &[u8]| {
     for cuts in [&[][..], &cuts[..]] {
         let limited = run(&mut decoder(), Some(limit), rest, cuts);
         if limited != free {
-            assert_eq!(limited.1, Some(Error::OverMemoryLimit { limit }), "{free:?}");
+            assert_eq!(
+                limited.1,
+                Some(Error::OverMemoryLimit { limit }),
+                "{free:?}"
+            );
             assert!(free.0.starts_with(&limited.0), "{free:?} {limited:?}");
         }
     }

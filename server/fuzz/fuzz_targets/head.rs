@@ -49,8 +49,14 @@ fn config(flags: u8) -> Config {
     if flags >> 4 != 0 {
         config.max_head_size = 64 << (flags >> 4);
     }
-    config.routes.insert_spec("/vnc=bridge:127.0.0.1:5901").expect("a numeric bridge target");
-    config.routes.insert_spec("/chat=broadcast").expect("a route");
+    config
+        .routes
+        .insert_spec("/vnc=bridge:127.0.0.1:5901")
+        .expect("a numeric bridge target");
+    config
+        .routes
+        .insert_spec("/chat=broadcast")
+        .expect("a route");
     config
 }
 
@@ -78,7 +84,9 @@ fn run(phase: &mut HttpPhase, stream: &[u8], cuts: &[usize]) -> (Vec<Outcome>, u
     if let (Some(at), Some(Outcome::Switch { leftover, .. })) = (stopped_at, outcomes.last_mut()) {
         leftover.extend_from_slice(&stream[at..]);
     }
-    if let Some(Outcome::Switch { response, .. } | Outcome::Reject { response, .. }) = outcomes.last() {
+    if let Some(Outcome::Switch { response, .. } | Outcome::Reject { response, .. }) =
+        outcomes.last()
+    {
         assert!(response.starts_with(b"HTTP/1.1 "), "{response:?}");
     }
     (outcomes, phase.pending_bytes())
@@ -92,7 +100,9 @@ thread_local! {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let [flags, seed, rest @ ..] = data else { return };
+    let [flags, seed, rest @ ..] = data else {
+        return;
+    };
     PHASES.with_borrow_mut(|phases| {
         let phase = phases
             .entry(*flags)
