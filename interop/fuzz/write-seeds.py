@@ -106,3 +106,43 @@ w('frame', 'deflate', 'output-past-limit', bytes([0x00, 0x02, 0x10]) + bomb_data
 w('frame', 'deflate', 'corrupt-block-type', bytes([0x00, 0x04, 0x05, 0xff, 0xff, 0xff, 0x00, 0x12]))
 w('frame', 'deflate', 'roundtrip-takeover-three-messages', bytes([0x01, 0x77]) + b'Hello\xffHello\xffworld')
 w('frame', 'deflate', 'roundtrip-no-context-takeover-min-window', bytes([0x07 | 0x80, 0x00]) + b'abcabcabcabcabcabc\xff\xff' + bytes(300))
+
+# server/head: [flags, seed, bytes]; flags bits 0-1 --deflate (0 off, 2 takeover, else on),
+# bit 2 origin allow list (http://example.com), bit 3 subprotocols chat, superchat, bits 4-7 a
+# head size limit of 64 << n when non-zero; seed: reads of up to seed % 32 + 1 bytes (0: one byte
+# per read). Routes: /vnc is bridge:127.0.0.1:5901, /chat and /broadcast broadcast, others echo.
+deflate_offer = 'Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits'
+w('server', 'head', 'rfc6455-1.3-opening-handshake-one-byte-reads', '\x0d\x00' + req(rfc))
+w('server', 'head', 'deflate-offer-takeover', '\x02\x07' + req(rfc[:-1] + [deflate_offer, 'Sec-WebSocket-Version: 13']))
+w('server', 'head', 'deflate-offer-off', '\x00\x1f' + req(rfc[:-1] + [deflate_offer, 'Sec-WebSocket-Version: 13']))
+w('server', 'head', 'origin-not-allowed-403', '\x05\x03' + req([l if not l.startswith('Origin') else 'Origin: http://evil.example' for l in rfc]))
+w('server', 'head', 'bridge-upgrade-tcp-with-bytes', '\x01\x05' + req(['GET /vnc HTTP/1.1', 'Host: h',
+    'Connection: keep-alive, Upgrade', 'Upgrade: tcp, websocket'], 'RFB 003.008\n'))
+w('server', 'head', 'tcp-on-echo-route-is-plain', '\x01\x09' + req(['GET /echo HTTP/1.1', 'Host: h',
+    'Connection: Upgrade', 'Upgrade: tcp'], req(['GET /healthz HTTP/1.1', 'Host: h'])))
+w('server', 'head', 'bridge-websocket-first-frame', '\x01\x11' + req(['GET /vnc?x=1 HTTP/1.1'] + rfc[1:], '\x82\x83\x01\x02\x03\x04abc'))
+w('server', 'head', 'pipelined-plain-get-head-post-metrics', '\x01\x0b' + req(['GET / HTTP/1.1', 'Host: h'],
+    req(['HEAD /healthz HTTP/1.1', 'Host: h'], req(['POST /healthz HTTP/1.1', 'Host: h'],
+    req(['GET /metrics HTTP/1.0', 'Connection: keep-alive'], req(['GET /nope HTTP/1.1', 'Connection: close']))))))
+w('server', 'head', 'plain-post-with-body-closes', '\x01\x02' + req(['POST /x HTTP/1.1', 'Host: h', 'Content-Length: 4'], 'abcdGET / HTTP/1.1\r\n\r\n'))
+w('server', 'head', 'head-too-large-431', '\x11\x00' + 'GET /' + 'a' * 200 + ' HTTP/1.1\r\nHost: h\r\n\r\n')
+w('server', 'head', 'subprotocol-chosen', '\x09\x0f' + req(rfc))
+w('server', 'head', 'bad-version-426-after-keep-alive', '\x01\x13' + req(['GET /healthz HTTP/1.1', 'Host: h'], req(rfc[:-1] + ['Sec-WebSocket-Version: 8'])))
+w('server', 'head', 'garbage-400', '\x01\x04' + 'GET\x00/ HTTP/1.1\r\n\r\n')
+w('server', 'head', 'truncated-head-kept', '\x01\x01' + 'GET /chat HTTP/1.1\r\nHost: server.exa')
+
+# frame/memory_limit: [flags, seed, limit (u16 LE; x16 when flags bit 0), stream]; server role
+# (masked client frames); flags bits 1-3 and the seed as in decode.
+def masked(first, payload, key=b'\x37\xfa\x21\x3d'):
+    n = len(payload)
+    head = bytes([first, 0x80 | n]) if n < 126 else bytes([first, 0xfe]) + n.to_bytes(2, 'big')
+    return head + key + bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+def lim(flags, seed, limit):
+    return bytes([flags, seed]) + limit.to_bytes(2, 'little')
+w('frame', 'memory_limit', 'rfc6455-5.7-masked-hello-limit-3-split', lim(0x00, 0x02, 3) + hello_masked)
+w('frame', 'memory_limit', 'fragmented-over-limit-1009', lim(0x00, 0x05, 6) + masked(0x01, b'Hel') + masked(0x00, b'lo, ') + masked(0x80, b'world'))
+w('frame', 'memory_limit', 'fragmented-at-limit-with-ping', lim(0x00, 0x11, 7) + masked(0x02, b'abc') + masked(0x89, b'ping') + masked(0x80, b'defg'))
+w('frame', 'memory_limit', 'control-frames-limit-0', lim(0x00, 0x00, 0) + masked(0x89, b'p' * 125) + masked(0x88, b'\x03\xe8bye'))
+w('frame', 'memory_limit', 'rfc7692-compressed-hello-limit-2', lim(0x08, 0x03, 2) + masked(0xc1, bytes([0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00])))
+w('frame', 'memory_limit', 'deflate-bomb-limit-1600', lim(0x09, 0x1f, 100) + masked(0xc2, bomb_data[:200]) + masked(0x80, bomb_data[200:-4]))
+w('frame', 'memory_limit', 'long-binary-split-limit-256', lim(0x00, 0x1d, 256) + masked(0x82, bytes(range(256)) + bytes(44)))

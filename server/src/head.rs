@@ -2,7 +2,8 @@
 //! reads), the upgrade decision, plain HTTP answers.
 
 use switchyard_handshake::{
-    write_rejection, Body, Decision, Request, RequestParser, Status, Switched, UpgradeOffer,
+    write_rejection, Acceptor, Body, Decision, DeflateNegotiator, DeflateParams, HandshakeError,
+    Header, InsufficientSize, Request, RequestParser, Status, Switched, UpgradeOffer,
     UpgradeProtocol, Verdict, EMPTY_HEADER,
 };
 use switchyard_netio::{ConnId, Ctx};
@@ -10,10 +11,10 @@ use switchyard_netio::{ConnId, Ctx};
 use crate::conn::{BridgeUpgrade, Conn};
 use crate::http::{self, PlainRequest};
 use crate::reactor::Reactor;
-use crate::routes::App;
+use crate::routes::{App, RouteId, RouteTable};
 
 /// Header storage per parse; the handshake crate's default header count limit.
-const MAX_HEADERS: usize = switchyard_handshake::DEFAULT_MAX_HEADERS;
+pub(crate) const MAX_HEADERS: usize = switchyard_handshake::DEFAULT_MAX_HEADERS;
 
 /// The raw `tcp` upgrade protocol. Only the acceptor used for bridge routes registers it, so
 /// that `Upgrade: tcp, websocket` on a bridge route gets a plain byte pipe and elsewhere falls
@@ -43,14 +44,122 @@ pub struct PartialHead {
     parser: RequestParser,
 }
 
+impl PartialHead {
+    /// Bytes kept so far.
+    #[cfg(feature = "fuzzing")]
+    pub(crate) fn len(&self) -> usize {
+        self.bytes.len()
+    }
+}
+
 /// What to do after one request was handled.
-enum Next {
+pub(crate) enum Next {
     /// Parse the next pipelined request from `consumed` on.
     More(usize),
     /// Wait for more bytes.
     Partial,
     /// The connection changed state (upgraded, rejected, closing): stop.
     Stop,
+}
+
+/// The parser-keeping loop of the HTTP phase: `data` is one read, `pending` what an earlier
+/// read left unfinished. `one` handles the request at the start of its buffer (see
+/// [`decide_head`]) with the parser that already scanned the bytes kept from earlier reads.
+/// Returns what to keep for the next read: the unparsed rest with its parser, or `None` when
+/// everything was consumed or `one` said [`Next::Stop`].
+pub(crate) fn feed_head(
+    mut pending: Option<Box<PartialHead>>,
+    acceptor: &Acceptor<DeflateNegotiator>,
+    data: &[u8],
+    mut one: impl FnMut(&mut RequestParser, &[u8]) -> Next,
+) -> Option<Box<PartialHead>> {
+    let mut fresh = None;
+    let (buf, parser) = match pending.as_deref_mut() {
+        Some(head) => {
+            head.bytes.extend_from_slice(data);
+            (&head.bytes[..], &mut head.parser)
+        }
+        None => (data, fresh.insert(acceptor.parser())),
+    };
+    let mut pos = 0;
+    loop {
+        match one(parser, &buf[pos..]) {
+            Next::More(n) => pos += n,
+            Next::Stop => return None,
+            Next::Partial => break,
+        }
+    }
+    if pos == buf.len() {
+        return None;
+    }
+    // Keep the unparsed rest with the parser that scanned it (the box is reused).
+    Some(match pending {
+        Some(mut head) => {
+            head.bytes.drain(..pos);
+            head
+        }
+        None => Box::new(PartialHead {
+            bytes: data[pos..].to_vec(),
+            parser: fresh.unwrap_or_else(|| acceptor.parser()),
+        }),
+    })
+}
+
+/// What a head is decided with: the route table, the acceptor of echo and broadcast routes and
+/// the acceptor of bridge routes (the same plus `tcp`).
+pub(crate) type Acceptors<'s> = (
+    &'s RouteTable,
+    &'s Acceptor<DeflateNegotiator>,
+    &'s Acceptor<DeflateNegotiator>,
+);
+
+/// What [`decide_head`] made of the bytes at the start of a buffer.
+pub(crate) enum Head<'a> {
+    /// No complete head yet: wait for more bytes.
+    Partial,
+    /// The head broke a rule; `response` is the rejection the handshake crate wrote.
+    Invalid {
+        error: HandshakeError,
+        response: &'a [u8],
+    },
+    /// The route (looked up once) and its acceptor's decision.
+    Decided(RouteId, Decision<'a, Option<DeflateParams>>),
+    /// The response buffer was too small (only absurdly long negotiated fields): 500.
+    TooSmall(InsufficientSize),
+}
+
+/// Parses the head at the start of `buf` with the connection's `parser`, finds its route once
+/// and decides with the acceptor for that route (bridge routes also accept `tcp`); responses
+/// are written into `out`.
+pub(crate) fn decide_head<'a>(
+    shared: Acceptors<'_>,
+    parser: &mut RequestParser,
+    buf: &'a [u8],
+    headers: &'a mut [Header<'a>],
+    out: &'a mut [u8],
+) -> Head<'a> {
+    let (routes, acceptor, bridge_acceptor) = shared;
+    match parser.parse(buf, headers) {
+        Ok(Status::Partial) => Head::Partial,
+        Err(error) => match write_rejection(&error, out) {
+            Ok(n) => Head::Invalid {
+                error,
+                response: &out[..n],
+            },
+            Err(too_small) => Head::TooSmall(too_small),
+        },
+        Ok(Status::Complete(request)) => {
+            let (route, app) = routes.lookup(request.path());
+            let acceptor = match app {
+                App::Bridge { .. } => bridge_acceptor,
+                _ => acceptor,
+            };
+            match acceptor.decide(request, out) {
+                Ok(decision) => Head::Decided(route, decision),
+                Err(too_small) => Head::TooSmall(too_small),
+            }
+        }
+    }
 }
 
 impl Reactor {
@@ -63,38 +172,12 @@ impl Reactor {
         data: &[u8],
     ) {
         let Conn::Http(h) = conn else { return };
-        let mut pending = h.partial.take();
-        let mut fresh = None;
-        let (buf, parser) = match pending.as_deref_mut() {
-            Some(head) => {
-                head.bytes.extend_from_slice(data);
-                (&head.bytes[..], &mut head.parser)
-            }
-            None => (data, fresh.insert(self.shared.acceptor.parser())),
-        };
-        let mut pos = 0;
-        loop {
-            match self.one_request(ctx, id, conn, parser, &buf[pos..]) {
-                Next::More(n) => pos += n,
-                Next::Stop => return,
-                Next::Partial => break,
-            }
-        }
-        if pos == buf.len() {
-            return;
-        }
-        // Keep the unparsed rest with the parser that scanned it (the box is reused).
-        let rest = match pending {
-            Some(mut head) => {
-                head.bytes.drain(..pos);
-                head
-            }
-            None => Box::new(PartialHead {
-                bytes: data[pos..].to_vec(),
-                parser: fresh.unwrap_or_else(|| self.shared.acceptor.parser()),
-            }),
-        };
-        if let Conn::Http(h) = conn {
+        let pending = h.partial.take();
+        let shared = self.shared.clone();
+        let rest = feed_head(pending, &shared.acceptor, data, |parser, buf| {
+            self.one_request(ctx, id, conn, parser, buf)
+        });
+        if let (Some(rest), Conn::Http(h)) = (rest, conn) {
             h.partial = Some(rest);
         }
     }
@@ -114,41 +197,33 @@ impl Reactor {
         }
         let shared = self.shared.clone();
         let mut headers = [EMPTY_HEADER; MAX_HEADERS];
+        let mut out = std::mem::take(&mut self.hs_out);
         let scanned_before = parser.bytes_scanned();
-        let parsed = parser.parse(buf, &mut headers);
+        let acceptors = (
+            &shared.config.routes,
+            &shared.acceptor,
+            &shared.bridge_acceptor,
+        );
+        let head = decide_head(acceptors, parser, buf, &mut headers, &mut out);
         let scanned = parser.bytes_scanned() - scanned_before;
         self.metrics().head_bytes_scanned.add(scanned);
-        let mut out = std::mem::take(&mut self.hs_out);
-        let decision = match parsed {
-            Ok(Status::Partial) => {
+        let (route, decision) = match head {
+            Head::Partial => {
                 self.hs_out = out;
                 return Next::Partial;
             }
-            Err(error) => match write_rejection(&error, &mut out) {
-                Ok(n) => {
-                    self.reject(ctx, id, conn, error.status(), &error, Some(&out[..n]));
-                    self.hs_out = out;
-                    return Next::Stop;
-                }
-                Err(too_small) => Err(too_small),
-            },
-            Ok(Status::Complete(request)) => {
-                let (route, app) = shared.config.routes.lookup(request.path());
-                let acceptor = match app {
-                    App::Bridge { .. } => &shared.bridge_acceptor,
-                    _ => &shared.acceptor,
-                };
-                acceptor.decide(request, &mut out).map(|d| (route, d))
+            Head::Invalid { error, response } => {
+                self.reject(ctx, id, conn, error.status(), &error, Some(response));
+                self.hs_out = out;
+                return Next::Stop;
             }
-        };
-        let (route, decision) = match decision {
-            Ok(decided) => decided,
-            Err(too_small) => {
+            Head::TooSmall(too_small) => {
                 // Our 4 KiB response buffer only overflows with absurdly long negotiated fields.
                 self.hs_out = out;
                 self.reject(ctx, id, conn, 500, &too_small, None);
                 return Next::Stop;
             }
+            Head::Decided(route, decision) => (route, decision),
         };
         let next = match decision {
             Decision::Reject(r) => {

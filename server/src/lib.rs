@@ -70,6 +70,10 @@ pub mod signals;
 mod bridge;
 mod budget;
 mod conn;
+/// A sans-IO entry point into the HTTP phase for the fuzz targets in `server/fuzz`: not API.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod head;
 mod http;
 mod metrics;

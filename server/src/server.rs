@@ -79,7 +79,7 @@ impl std::fmt::Debug for Server {
 
 /// The handshake acceptor for a configuration; `bridge` adds the raw `tcp` protocol, which only
 /// bridge routes accept.
-fn acceptor(config: &Config, bridge: bool) -> io::Result<Acceptor<DeflateNegotiator>> {
+pub(crate) fn acceptor(config: &Config, bridge: bool) -> io::Result<Acceptor<DeflateNegotiator>> {
     let origin = if config.allowed_origins.is_empty() {
         OriginPolicy::any()
     } else {
