@@ -147,13 +147,22 @@ impl<H: Handler> Core<H> {
         Ok(key)
     }
 
-    /// Queues a removal (once) of an open connection.
+    /// Queues a removal (once) of an open connection and drops its queue.
     pub(crate) fn finish(&mut self, key: usize, reason: CloseReason) {
         let c = &mut self.slab[key];
         if c.has(flag::FINISHING) {
             return;
         }
         c.flags |= flag::FINISHING | flag::CLOSING;
+        c.flags &= !flag::DIRTY;
+        // Nothing is written to a finishing connection again: its queue (deferred bytes
+        // included) is freed and uncounted now, not when the removal runs, after the current
+        // callback and possibly after more reads of the same event, which would still see it
+        // in `queued_total` (a memory budget would shed others, or refuse a read, for bytes
+        // already let go).
+        if let Some(q) = c.out.take() {
+            self.queued_total -= q.len();
+        }
         let id = ConnId::new(key, c.generation);
         self.deferred.push_back(Deferred::Finish(id, reason));
     }

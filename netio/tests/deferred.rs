@@ -111,6 +111,15 @@ impl Handler for Fanout {
                     ctx.close(sub, Close::Now);
                     assert!(ctx.write_owned_deferred(sub, b"x".to_vec()).is_err());
                 }
+                // Bytes queued behind a full socket and deferred bytes, then close now: freed
+                // and no longer counted at once, not when the removal runs after the callback
+                // (a memory budget checked again before then would count them twice).
+                b'k' => {
+                    ctx.write_shared(sub, self.big.clone()).unwrap();
+                    ctx.write_owned_deferred(sub, b"tail".to_vec()).unwrap();
+                    ctx.close(sub, Close::Now);
+                    self.record(ctx, sub);
+                }
                 b'q' => self.record(ctx, sub),
                 _ => {}
             }
@@ -263,4 +272,14 @@ fn a_close_now_drops_deferred_bytes_and_their_count() {
     wait_until("closed", || s.log.lock().unwrap().closed == 1);
     send(&mut s.publisher, b"q");
     assert_eq!(queued(&s.log, 1)[0], (None, 0));
+}
+
+#[test]
+fn a_close_now_frees_a_queue_behind_a_full_socket_at_once() {
+    let mut s = setup(true);
+    send(&mut s.publisher, b"k");
+    assert_eq!(queued(&s.log, 1)[0], (None, 0));
+    wait_until("closed", || s.log.lock().unwrap().closed == 1);
+    send(&mut s.publisher, b"q");
+    assert_eq!(queued(&s.log, 2)[1], (None, 0));
 }
