@@ -37,6 +37,9 @@ pub(crate) mod flag {
     pub const SHUT_WR_PENDING: u16 = 1 << 10;
     /// FIN sent (`shutdown(SHUT_WR)` done).
     pub const WRITE_SHUT: u16 = 1 << 11;
+    /// Deferred writes wait in the queue for the end of the loop turn (the connection is in
+    /// the reactor's dirty list); the socket is not known to be full.
+    pub const DIRTY: u16 = 1 << 12;
 }
 
 /// An outbound chunk: owned bytes or bytes shared with other connections.
@@ -71,6 +74,16 @@ impl OutQueue {
 
     pub(crate) fn is_empty(&self) -> bool {
         self.bytes == 0
+    }
+
+    /// Chunks queued (each one slice of a `sendmsg`).
+    pub(crate) fn chunks(&self) -> usize {
+        self.chunks.len()
+    }
+
+    /// Room for chunks without growing (a spare queue kept for reuse is bounded by it).
+    pub(crate) fn chunk_capacity(&self) -> usize {
+        self.chunks.capacity()
     }
 
     /// Appends a chunk of which the first `skip` bytes were already written (only when the
@@ -215,7 +228,7 @@ impl Piece for CorkPiece {
 }
 
 /// Most slices one `sendmsg` takes from us (Linux allows 1024; more gains nothing).
-const MAX_IOV: usize = 64;
+pub(crate) const MAX_IOV: usize = 64;
 
 /// The reactor's view of one connection.
 pub(crate) struct Conn<C> {
@@ -323,31 +336,57 @@ impl<C> Conn<C> {
         Ok(Flushed::Blocked)
     }
 
-    /// Writes queued bytes until the socket is full or the queue empty.
+    /// Writes queued bytes until the socket is full or the queue empty (then dropped).
     pub(crate) fn flush_queue(&mut self) -> io::Result<Flushed> {
+        let r = self.flush_queue_keep();
+        if self.out.as_ref().is_some_and(|q| q.is_empty()) {
+            self.out = None;
+        }
+        r
+    }
+
+    /// Writes queued bytes until the socket is full or the queue empty; an emptied queue is
+    /// left in place for the caller to reuse.
+    pub(crate) fn flush_queue_keep(&mut self) -> io::Result<Flushed> {
         let Some(q) = self.out.as_mut() else {
             return Ok(Flushed::All);
         };
         loop {
-            let mut iov = [IoSlice::new(&[]); MAX_IOV];
-            let (n, total) = q.fill(&mut iov);
-            if total == 0 {
-                self.out = None;
-                return Ok(Flushed::All);
-            }
-            match send(&self.stream, &iov[..n]) {
-                Ok(w) => {
-                    q.consume(w);
-                    if w < total {
-                        // A short write means the socket buffer is full: the next edge says when.
-                        return Ok(Flushed::Blocked);
-                    }
-                }
+            // A few chunks (a turn's deferred frames, typically): a small iovec array to fill.
+            let sent = if q.chunks() <= 8 {
+                send_queued::<8>(&self.stream, q)
+            } else {
+                send_queued::<MAX_IOV>(&self.stream, q)
+            };
+            match sent {
+                Ok(Some(Flushed::Blocked)) => return Ok(Flushed::Blocked),
+                Ok(Some(Flushed::All)) => return Ok(Flushed::All),
+                Ok(None) => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Flushed::Blocked),
                 Err(e) => return Err(e),
             }
         }
     }
+}
+
+/// One `sendmsg` of the first `N` chunks of `q`, consumed as written: `Some(Blocked)` on a short
+/// write (the socket is full), `Some(All)` once the queue is empty, `None` to go on.
+fn send_queued<const N: usize>(
+    stream: &TcpStream,
+    q: &mut OutQueue,
+) -> io::Result<Option<Flushed>> {
+    let mut iov = [IoSlice::new(&[]); N];
+    let (n, total) = q.fill(&mut iov);
+    if total == 0 {
+        return Ok(Some(Flushed::All));
+    }
+    let w = send(stream, &iov[..n])?;
+    q.consume(w);
+    if w < total {
+        // A short write means the socket buffer is full: the next edge says when.
+        return Ok(Some(Flushed::Blocked));
+    }
+    Ok(q.is_empty().then_some(Flushed::All))
 }
 
 /// One buffer: `send(2)` with `MSG_NOSIGNAL` (a peer that closed mid-write is an `EPIPE` error,

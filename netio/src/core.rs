@@ -14,7 +14,7 @@ use mio::net::TcpStream;
 use mio::{Interest, Poll, Token};
 use slab::Slab;
 
-use crate::conn::{flag, Conn, CorkPiece, Flushed, Piece};
+use crate::conn::{flag, Conn, CorkPiece, Flushed, OutQueue, Piece, MAX_IOV};
 use crate::handler::{CloseReason, ConnId, Handler, NoConnection, Pressure};
 use crate::mailbox::{Mailbox, Shared};
 use crate::timer::{TimerKind, Wheel};
@@ -22,6 +22,17 @@ use crate::timer::{TimerKind, Wheel};
 /// Writes to the running callback's connection at least this long, with nothing corked before
 /// them, are sent at once rather than copied into the cork.
 const DIRECT_WRITE_MIN: usize = 4096;
+
+/// Deferred bytes waiting for one connection are written at once, without waiting for the end
+/// of the turn, when they reach this much (or the high water mark, if lower): past it a write
+/// costs about the same per byte whether or not it is coalesced, and memory stays bounded.
+const DEFER_MAX_BYTES: usize = 64 << 10;
+
+/// Emptied queues kept per reactor for the next turn's deferred writes (so that a connection
+/// written to once per turn does not allocate a queue each turn), and the most chunks such a
+/// spare queue may have room for. At most about 512 x (48 + 64 x 40) bytes per reactor.
+const SPARE_QUEUES: usize = 512;
+const SPARE_QUEUE_CHUNKS: usize = MAX_IOV;
 
 /// Work for the reactor to do once the running callback has returned.
 #[derive(Debug)]
@@ -69,6 +80,12 @@ pub(crate) struct Core<H: Handler> {
     pub over_limit_open: usize,
     /// Bytes queued on all of this reactor's connections (what the sockets have not taken).
     pub queued_total: usize,
+    /// Connections with deferred writes waiting for the end of the turn (flag `DIRTY`).
+    pub dirty: Vec<ConnId>,
+    /// Emptied queues for reuse by deferred writes. Boxed because a connection holds its queue
+    /// as a `Box`: handing one over moves a pointer, allocates nothing.
+    #[allow(clippy::vec_box)]
+    spare_queues: Vec<Box<OutQueue>>,
 }
 
 impl<H: Handler> Core<H> {
@@ -101,6 +118,8 @@ impl<H: Handler> Core<H> {
             shutting_down: false,
             over_limit_open: 0,
             queued_total: 0,
+            dirty: Vec::new(),
+            spare_queues: Vec::new(),
         }
     }
 
@@ -128,13 +147,22 @@ impl<H: Handler> Core<H> {
         Ok(key)
     }
 
-    /// Queues a removal (once) of an open connection.
+    /// Queues a removal (once) of an open connection and drops its queue.
     pub(crate) fn finish(&mut self, key: usize, reason: CloseReason) {
         let c = &mut self.slab[key];
         if c.has(flag::FINISHING) {
             return;
         }
         c.flags |= flag::FINISHING | flag::CLOSING;
+        c.flags &= !flag::DIRTY;
+        // Nothing is written to a finishing connection again: its queue (deferred bytes
+        // included) is freed and uncounted now, not when the removal runs, after the current
+        // callback and possibly after more reads of the same event, which would still see it
+        // in `queued_total` (a memory budget would shed others, or refuse a read, for bytes
+        // already let go).
+        if let Some(q) = c.out.take() {
+            self.queued_total -= q.len();
+        }
         let id = ConnId::new(key, c.generation);
         self.deferred.push_back(Deferred::Finish(id, reason));
     }
@@ -320,14 +348,123 @@ impl<H: Handler> Core<H> {
         }
         let before = c.queued();
         if before > 0 {
-            let result = c.flush_queue();
+            let result = c.flush_queue_keep();
             self.queued_total = self.queued_total - before + c.queued();
+            self.reclaim_queue(key);
             if let Err(e) = result {
                 self.fail(key, &e);
                 return;
             }
         }
         self.after_drain(key);
+    }
+
+    /// Keeps the emptied queue of `key` for later deferred writes (or drops it).
+    fn reclaim_queue(&mut self, key: usize) {
+        let c = &mut self.slab[key];
+        if !c.out.as_ref().is_some_and(|q| q.is_empty()) {
+            return;
+        }
+        let q = c.out.take().expect("checked above");
+        if self.spare_queues.len() < SPARE_QUEUES && q.chunk_capacity() <= SPARE_QUEUE_CHUNKS {
+            self.spare_queues.push(q);
+        }
+    }
+
+    /// Deferred write of shared bytes: see [`crate::Ctx::write_shared_deferred`].
+    pub(crate) fn write_shared_deferred(
+        &mut self,
+        id: ConnId,
+        data: crate::SharedBytes,
+    ) -> Result<(), NoConnection> {
+        let key = self.writable_key(id)?;
+        if self.current == Some(key) {
+            // Its cork leaves when the callback returns, sooner than the turn ends, in order
+            // with the callback's other writes (and behind deferred bytes already queued).
+            self.cork.push(CorkPiece::Shared(data));
+            return Ok(());
+        }
+        self.defer(key, data);
+        Ok(())
+    }
+
+    /// Deferred write of owned bytes: see [`crate::Ctx::write_owned_deferred`].
+    pub(crate) fn write_owned_deferred(
+        &mut self,
+        id: ConnId,
+        data: Vec<u8>,
+    ) -> Result<(), NoConnection> {
+        let key = self.writable_key(id)?;
+        if self.current == Some(key) {
+            if data.len() <= 256 {
+                self.stage_bytes(&data);
+            } else {
+                self.cork.push(CorkPiece::Owned(data));
+            }
+            return Ok(());
+        }
+        self.defer(key, data);
+        Ok(())
+    }
+
+    /// Queues `piece` on `key` for the end of the turn (`flush_dirty`), behind whatever is
+    /// queued. Counted in the queue (and `queued_total`) at once, so `Ctx::queued` and the
+    /// water marks see it.
+    fn defer<P: Piece>(&mut self, key: usize, mut piece: P) {
+        let len = piece.slice(&[]).len();
+        if len == 0 {
+            return;
+        }
+        let c = &mut self.slab[key];
+        let before = c.queued();
+        let blocked = (before > 0 && !c.has(flag::DIRTY)) || c.has(flag::CONNECTING);
+        if c.out.is_none() {
+            c.out = Some(self.spare_queues.pop().unwrap_or_default());
+        }
+        let q = c.out.as_mut().expect("just set");
+        piece.queue(0, &[], q);
+        let after = q.len();
+        if blocked {
+            // The socket is full (its writable edge flushes the queue) or not connected yet.
+            self.after_write(key, before, after, Ok(Flushed::Blocked));
+            return;
+        }
+        let chunks = q.chunks();
+        if !c.has(flag::DIRTY) {
+            c.flags |= flag::DIRTY;
+            self.dirty.push(ConnId::new(key, c.generation));
+        }
+        if after < DEFER_MAX_BYTES.min(self.limits.high_water) && chunks < MAX_IOV {
+            self.queued_total += len;
+            return;
+        }
+        // Enough for a write of its own: one `sendmsg` now (the dirty entry finds it empty, or
+        // what the socket did not take queued behind a writable edge).
+        c.flags &= !flag::DIRTY;
+        let r = c.flush_queue_keep();
+        let after = c.queued();
+        self.after_write(key, before, after, r);
+        self.reclaim_queue(key);
+    }
+
+    /// End of the turn: one `send`/`sendmsg` per connection with deferred writes, for all of
+    /// them; then pressure and closes after flush as after a writable event.
+    pub(crate) fn flush_dirty(&mut self) {
+        let mut dirty = std::mem::take(&mut self.dirty);
+        for id in dirty.drain(..) {
+            let Some(c) = self.slab.get_mut(id.key()) else {
+                continue;
+            };
+            if c.generation != id.generation() || !c.has(flag::DIRTY) {
+                continue;
+            }
+            c.flags &= !flag::DIRTY;
+            // Skips (and leaves to the removal) a connection being finished.
+            self.flush_queue(id.key());
+        }
+        // Nothing above runs a handler, so nothing was deferred meanwhile.
+        debug_assert!(self.dirty.is_empty());
+        self.dirty = dirty;
     }
 
     pub(crate) fn close(&mut self, id: ConnId, how: crate::Close) {

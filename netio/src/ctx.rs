@@ -22,6 +22,27 @@ use crate::SharedBytes;
 /// when it becomes writable, in order. A write never fails for lack of room: watch
 /// [`Handler::on_pressure`] or [`Ctx::queued`] to bound memory.
 ///
+/// # Deferred writes: one write per connection per loop turn
+/// [`Ctx::write_shared_deferred`] and [`Ctx::write_owned_deferred`] do not write to another
+/// connection at once: they queue the bytes on it and put it on the reactor's dirty list, and
+/// when the turn's events, mailbox messages, carried-over reads and timers have all been
+/// handled, each dirty connection gets one `send` (`sendmsg` for several pieces) with everything
+/// deferred for it. Fan-out uses them: a subscriber that gets five broadcast frames in a turn
+/// gets one syscall instead of five. Plain writes to other connections stay immediate (a
+/// bridge forwards each read at once), so this is a choice per call, not a mode.
+///
+/// The cost is latency: deferred bytes wait at most for the rest of the current turn (the
+/// handling of the events that `epoll_wait` returned together, plus up to 1,024 mailbox
+/// messages), never for another `epoll_wait`. A connection's deferred bytes leave at once
+/// when they reach 64 KiB (or [`crate::Config::write_high_water`], if lower) or 64 pieces,
+/// where coalescing saves nothing. Ordering is kept with every other write: deferred bytes are
+/// queued behind what is queued, and writes after them (immediate, corked, deferred) queue
+/// behind them and leave in the same end-of-turn write. They count in [`Ctx::queued`],
+/// [`Ctx::queued_total`] and the water marks from the call on; a connection closed before the
+/// turn ends drops them; a close after flush waits for them. A deferred write to the
+/// connection whose callback runs joins its cork (which leaves sooner, when the callback
+/// returns).
+///
 /// Effects on other connections that need their handler (pressure, close, resumed reads) are
 /// delivered after the running callback returns, never re-entrantly.
 pub struct Ctx<'a, H: Handler> {
@@ -67,8 +88,27 @@ impl<H: Handler> Ctx<'_, H> {
         self.core.write_shared(id, data)
     }
 
+    /// Writes shared bytes to `id` at the end of this loop turn, together with every other
+    /// deferred write for `id` in the turn (one `send`/`sendmsg`): the fan-out write. See
+    /// [deferred writes](Ctx#deferred-writes-one-write-per-connection-per-loop-turn). Never
+    /// copies; allocates nothing once the reactor's spare queues are warm.
+    pub fn write_shared_deferred(
+        &mut self,
+        id: ConnId,
+        data: SharedBytes,
+    ) -> Result<(), NoConnection> {
+        self.core.write_shared_deferred(id, data)
+    }
+
+    /// Writes an owned buffer to `id` at the end of this loop turn, like
+    /// [`Ctx::write_shared_deferred`].
+    pub fn write_owned_deferred(&mut self, id: ConnId, data: Vec<u8>) -> Result<(), NoConnection> {
+        self.core.write_owned_deferred(id, data)
+    }
+
     /// Bytes queued for `id` and not yet accepted by the socket (`None` if there is no such
-    /// open connection). Corked bytes of the running callback are not counted until it returns.
+    /// open connection). Corked bytes of the running callback are not counted until it returns;
+    /// deferred writes are counted from the call on.
     pub fn queued(&self, id: ConnId) -> Option<usize> {
         self.core.lookup(id).map(|k| self.core.slab[k].queued())
     }

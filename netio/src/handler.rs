@@ -50,7 +50,8 @@ pub struct Accepted {
 /// How to close a connection, for [`Ctx::close`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Close {
-    /// Drop the socket now; queued output is discarded.
+    /// Drop the socket now; queued output is discarded (freed, and gone from
+    /// [`crate::Ctx::queued_total`], at once).
     Now,
     /// Stop delivering input, write what is queued, send FIN, then read and discard until the
     /// peer closes or [`crate::Config::linger`] passes (a "lingering close": unread input must

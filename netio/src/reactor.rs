@@ -85,7 +85,8 @@ impl<H: Handler> Reactor<H> {
             let busy = self.accept_more
                 || self.mailbox_more
                 || !self.again.is_empty()
-                || !self.core.deferred.is_empty();
+                || !self.core.deferred.is_empty()
+                || !self.core.dirty.is_empty();
             let mut timeout = if busy {
                 Some(Duration::ZERO)
             } else {
@@ -118,6 +119,9 @@ impl<H: Handler> Reactor<H> {
             }
             self.events = Some(events);
             self.turn_extras();
+            // Deferred writes of the whole turn: one write per connection.
+            self.core.flush_dirty();
+            self.run_deferred();
             if self.core.shutting_down && self.finish_shutdown() {
                 break;
             }

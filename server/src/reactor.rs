@@ -249,37 +249,33 @@ impl Reactor {
     ) -> usize {
         let limit = self.budget.limit();
         let margin = budget::margin(limit);
-        // Queues of connections shed here are freed when netio removes them, after this call.
-        let mut freed = 0;
         loop {
+            // A shed connection's queue leaves `queued_total` at once (netio frees the queue
+            // of a connection closed now), so this also holds for the next reads of the same
+            // event, before netio removes the connections shed here.
             let all = self.budget.held() + ctx.queued_total();
-            let allowance = limit.saturating_sub(all.saturating_sub(own + freed));
-            if allowance >= margin {
+            let allowance = limit.saturating_sub(all.saturating_sub(own));
+            if allowance >= margin || !self.shed_largest(ctx, id) {
                 return allowance;
-            }
-            match self.shed_largest(ctx, id) {
-                Some(queued) => freed += queued,
-                None => return allowance,
             }
         }
     }
 
     /// Closes the connection other than `except` that holds the most (an unfinished message
-    /// or an outbound queue) with 1013, freeing what it holds. Returns the bytes of its queue
-    /// (freed once netio removes it), or `None` if nobody holds anything.
-    fn shed_largest(&mut self, ctx: &mut Ctx<'_, Self>, except: ConnId) -> Option<usize> {
+    /// or an outbound queue) with 1013, freeing what it holds (its queue at once, with the
+    /// close now). Returns `false` if nobody holds anything.
+    fn shed_largest(&mut self, ctx: &mut Ctx<'_, Self>, except: ConnId) -> bool {
         let holder = self.budget.largest(except);
         let queue = ctx.largest_queue().filter(|&(q, _)| q != except);
         let (victim, bytes) = match (holder, queue) {
             (Some(h), Some(q)) => std::cmp::max_by_key(h, q, |&(_, bytes)| bytes),
             (Some(h), None) => h,
             (None, Some(q)) => q,
-            (None, None) => return None,
+            (None, None) => return false,
         };
         self.metrics().budget_sheds.inc();
         log::warn!("memory budget: closing {victim:?}, which holds {bytes} bytes, with 1013");
         self.budget.forget(victim);
-        let queued = ctx.queued(victim).unwrap_or(0);
         if let Some(state) = ctx.state(victim) {
             let mut conn = std::mem::replace(state, Conn::Done);
             if let Some(ws) = conn.ws_mut() {
@@ -292,9 +288,9 @@ impl Reactor {
             }
             self.finish(ctx, victim, &mut conn);
         }
-        // A queue is freed only when the socket goes: no flush for a reader that slow.
+        // No flush for a reader that slow: the queue is dropped now.
         ctx.close(victim, Close::Now);
-        Some(queued)
+        true
     }
 
     /// Closes with 1008 every connection whose message has taken longer than
@@ -372,7 +368,10 @@ impl Reactor {
         }
     }
 
-    /// Delivers a broadcast frame to this reactor's subscribers of `route`.
+    /// Delivers a broadcast frame to this reactor's subscribers of `route`, as deferred writes
+    /// (netio's `Ctx::write_shared_deferred`): sent at the end of the reactor's loop turn, one
+    /// write per subscriber for all the frames of the turn. Per subscriber: a reference count,
+    /// two slab lookups (state, write) and, with the skip policy, the queue length.
     pub(crate) fn deliver(&mut self, ctx: &mut Ctx<'_, Self>, route: RouteId, frame: &SharedBytes) {
         let Some(table) = self.subscribers.get(usize::from(route)) else {
             return;
@@ -395,7 +394,9 @@ impl Reactor {
                     continue;
                 }
             }
-            if ctx.write_shared(id, frame.clone()).is_ok() {
+            // Deferred: every frame a subscriber gets in this loop turn (from this read, from
+            // the other reactors' mailbox messages drained in the turn) leaves in one write.
+            if ctx.write_shared_deferred(id, frame.clone()).is_ok() {
                 sent += 1;
             }
         }
