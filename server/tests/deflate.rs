@@ -17,6 +17,19 @@ fn upgrade_offering_deflate(server: &TestServer) -> (std::net::TcpStream, String
     )
 }
 
+/// A client codec with what the default answer agrees: no context takeover either way.
+fn deflate_client() -> Connection {
+    let mut client = Connection::new(Role::Client, Config::default());
+    let agreed = DeflateConfig {
+        server_no_context_takeover: true,
+        client_no_context_takeover: true,
+        ..DeflateConfig::default()
+    };
+    let codec = PermessageDeflate::new(Role::Client, agreed, CompressionPolicy::default());
+    client.set_extension(Box::new(codec.unwrap()));
+    client
+}
+
 #[test]
 fn deflate_is_negotiated_and_echoes_are_compressed() {
     let server = TestServer::start(&["--deflate"]);
@@ -26,20 +39,7 @@ fn deflate_is_negotiated_and_echoes_are_compressed() {
             .contains("sec-websocket-extensions: permessage-deflate"),
         "{head}"
     );
-    let mut client = Connection::new(Role::Client, Config::default());
-    client.set_extension(Box::new(
-        // What the default answer agreed: no context takeover either way.
-        PermessageDeflate::new(
-            Role::Client,
-            DeflateConfig {
-                server_no_context_takeover: true,
-                client_no_context_takeover: true,
-                ..DeflateConfig::default()
-            },
-            CompressionPolicy::default(),
-        )
-        .unwrap(),
-    ));
+    let mut client = deflate_client();
     for round in 0..3 {
         let text = format!("round {round}: ") + &"compress me please, ".repeat(50);
         let mut wire = Vec::new();
@@ -134,19 +134,7 @@ fn an_incompressible_message_of_the_largest_size_fits_in_one_compressed_frame() 
         payload.len()
     );
     s.write_all(&client_frame_raw(0xC2, &payload)).unwrap();
-    let mut client = Connection::new(Role::Client, Config::default());
-    client.set_extension(Box::new(
-        PermessageDeflate::new(
-            Role::Client,
-            DeflateConfig {
-                server_no_context_takeover: true,
-                client_no_context_takeover: true,
-                ..DeflateConfig::default()
-            },
-            CompressionPolicy::default(),
-        )
-        .unwrap(),
-    ));
+    let mut client = deflate_client();
     let mut buf = vec![0u8; 64 << 10];
     let echoed = loop {
         let n = s.read(&mut buf).unwrap();
