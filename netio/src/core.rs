@@ -34,6 +34,15 @@ const DEFER_MAX_BYTES: usize = 64 << 10;
 const SPARE_QUEUES: usize = 512;
 const SPARE_QUEUE_CHUNKS: usize = MAX_IOV;
 
+/// When a write to a connection other than the one whose callback runs goes out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum WriteWhen {
+    /// Now (what the socket does not take is queued).
+    Now,
+    /// At the end of the loop turn, with everything else deferred for that connection.
+    Deferred,
+}
+
 /// Work for the reactor to do once the running callback has returned.
 #[derive(Debug)]
 pub(crate) enum Deferred {
@@ -287,7 +296,14 @@ impl<H: Handler> Core<H> {
         self.cork.push(CorkPiece::Staged(start, end));
     }
 
-    pub(crate) fn write_owned(&mut self, id: ConnId, data: Vec<u8>) -> Result<(), NoConnection> {
+    /// Owned bytes for `id`: corked if its callback runs, else sent now or, with
+    /// [`WriteWhen::Deferred`], at the end of the turn.
+    pub(crate) fn write_owned(
+        &mut self,
+        id: ConnId,
+        data: Vec<u8>,
+        when: WriteWhen,
+    ) -> Result<(), NoConnection> {
         let key = self.writable_key(id)?;
         if self.current == Some(key) {
             // Small buffers are cheaper copied next to their neighbours than sent as a slice.
@@ -298,22 +314,33 @@ impl<H: Handler> Core<H> {
             }
             return Ok(());
         }
-        self.write_pieces(key, &mut [data]);
+        self.send_or_defer(key, data, when);
         Ok(())
     }
 
+    /// Shared bytes for `id`: corked if its callback runs (the cork leaves when the callback
+    /// returns, sooner than the turn ends, in order with its other writes), else sent now or,
+    /// with [`WriteWhen::Deferred`], at the end of the turn.
     pub(crate) fn write_shared(
         &mut self,
         id: ConnId,
         data: crate::SharedBytes,
+        when: WriteWhen,
     ) -> Result<(), NoConnection> {
         let key = self.writable_key(id)?;
         if self.current == Some(key) {
             self.cork.push(CorkPiece::Shared(data));
             return Ok(());
         }
-        self.write_pieces(key, &mut [data]);
+        self.send_or_defer(key, data, when);
         Ok(())
+    }
+
+    fn send_or_defer<P: Piece>(&mut self, key: usize, data: P, when: WriteWhen) {
+        match when {
+            WriteWhen::Now => self.write_pieces(key, &mut [data]),
+            WriteWhen::Deferred => self.defer(key, data),
+        }
     }
 
     /// Sends what the callback of `key` corked: one `send` (one run of bytes) or `sendmsg`
@@ -369,42 +396,6 @@ impl<H: Handler> Core<H> {
         if self.spare_queues.len() < SPARE_QUEUES && q.chunk_capacity() <= SPARE_QUEUE_CHUNKS {
             self.spare_queues.push(q);
         }
-    }
-
-    /// Deferred write of shared bytes: see [`crate::Ctx::write_shared_deferred`].
-    pub(crate) fn write_shared_deferred(
-        &mut self,
-        id: ConnId,
-        data: crate::SharedBytes,
-    ) -> Result<(), NoConnection> {
-        let key = self.writable_key(id)?;
-        if self.current == Some(key) {
-            // Its cork leaves when the callback returns, sooner than the turn ends, in order
-            // with the callback's other writes (and behind deferred bytes already queued).
-            self.cork.push(CorkPiece::Shared(data));
-            return Ok(());
-        }
-        self.defer(key, data);
-        Ok(())
-    }
-
-    /// Deferred write of owned bytes: see [`crate::Ctx::write_owned_deferred`].
-    pub(crate) fn write_owned_deferred(
-        &mut self,
-        id: ConnId,
-        data: Vec<u8>,
-    ) -> Result<(), NoConnection> {
-        let key = self.writable_key(id)?;
-        if self.current == Some(key) {
-            if data.len() <= 256 {
-                self.stage_bytes(&data);
-            } else {
-                self.cork.push(CorkPiece::Owned(data));
-            }
-            return Ok(());
-        }
-        self.defer(key, data);
-        Ok(())
     }
 
     /// Queues `piece` on `key` for the end of the turn (`flush_dirty`), behind whatever is

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use crate::conn::flag;
-use crate::core::Core;
+use crate::core::{Core, WriteWhen};
 use crate::handler::{Close, ConnId, Handler, NoConnection};
 use crate::mailbox::{Mailbox, ShutdownHandle};
 use crate::timer::{TimerId, TimerKind};
@@ -79,13 +79,13 @@ impl<H: Handler> Ctx<'_, H> {
     /// Writes an owned buffer; if the socket does not take all of it, the rest is queued
     /// without copying.
     pub fn write_owned(&mut self, id: ConnId, data: Vec<u8>) -> Result<(), NoConnection> {
-        self.core.write_owned(id, data)
+        self.core.write_owned(id, data, WriteWhen::Now)
     }
 
     /// Writes shared bytes (one encoded broadcast message for many connections); the rest is
     /// queued by reference count, never copied.
     pub fn write_shared(&mut self, id: ConnId, data: SharedBytes) -> Result<(), NoConnection> {
-        self.core.write_shared(id, data)
+        self.core.write_shared(id, data, WriteWhen::Now)
     }
 
     /// Writes shared bytes to `id` at the end of this loop turn, together with every other
@@ -97,13 +97,13 @@ impl<H: Handler> Ctx<'_, H> {
         id: ConnId,
         data: SharedBytes,
     ) -> Result<(), NoConnection> {
-        self.core.write_shared_deferred(id, data)
+        self.core.write_shared(id, data, WriteWhen::Deferred)
     }
 
     /// Writes an owned buffer to `id` at the end of this loop turn, like
     /// [`Ctx::write_shared_deferred`].
     pub fn write_owned_deferred(&mut self, id: ConnId, data: Vec<u8>) -> Result<(), NoConnection> {
-        self.core.write_owned_deferred(id, data)
+        self.core.write_owned(id, data, WriteWhen::Deferred)
     }
 
     /// Bytes queued for `id` and not yet accepted by the socket (`None` if there is no such
