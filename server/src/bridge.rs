@@ -13,19 +13,19 @@
 use std::io;
 use std::net::SocketAddr;
 
-use switchyard_netio::{Close, CloseReason, ConnId, Ctx};
+use switchyard_netio::{Close, CloseReason, ConnId};
 
 use switchyard_frame::OpCode;
 
+use crate::app::App;
 use crate::conn::{Backend, BridgeUpgrade, Conn, PendingBridge};
-use crate::reactor::{tag, Reactor};
-use crate::routes::{App, RouteId};
+use crate::reactor::{tag, Core, Cx};
 
-impl Reactor {
+impl<A: App> Core<A> {
     /// Opens the backend connection for client `client`; `None` if no address could be tried.
     pub(crate) fn connect_backend(
         &mut self,
-        ctx: &mut Ctx<'_, Self>,
+        ctx: &mut Cx<'_, A>,
         client: ConnId,
         addrs: &[SocketAddr],
         websocket: bool,
@@ -56,21 +56,19 @@ impl Reactor {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn connect_bridge(
         &mut self,
-        ctx: &mut Ctx<'_, Self>,
+        app: &A,
+        ctx: &mut Cx<'_, A>,
         id: ConnId,
-        conn: &mut Conn,
-        route: RouteId,
+        conn: &mut Conn<A::State>,
+        backends: &[SocketAddr],
         upgrade: BridgeUpgrade,
         response: &[u8],
         leftover: &[u8],
     ) {
-        let App::Bridge { addrs, target } = self.shared.config.routes.app(route).clone() else {
-            self.finish(ctx, id, conn);
-            return;
-        };
         let websocket = matches!(upgrade, BridgeUpgrade::WebSocket(_));
-        let Some(backend) = self.connect_backend(ctx, id, &addrs, websocket) else {
-            self.reject(ctx, id, conn, 502, &format_args!("bridge {target}"), None);
+        let Some(backend) = self.connect_backend(ctx, id, backends, websocket) else {
+            let why = format_args!("tunnel to {backends:?}");
+            self.reject(app, ctx, id, conn, 502, &why, None);
             return;
         };
         ctx.pause_read(id);
@@ -82,7 +80,6 @@ impl Reactor {
         *conn = Conn::Connecting(Box::new(PendingBridge {
             backend,
             timer,
-            route,
             upgrade,
             bytes,
             response_len: response.len(),
@@ -92,9 +89,10 @@ impl Reactor {
     /// The backend's connect finished: answer the waiting client (`connect_bridge`).
     pub(crate) fn backend_connected(
         &mut self,
-        ctx: &mut Ctx<'_, Self>,
+        app: &A,
+        ctx: &mut Cx<'_, A>,
         id: ConnId,
-        conn: &mut Conn,
+        conn: &mut Conn<A::State>,
         result: io::Result<()>,
     ) {
         let Conn::Backend(b) = conn else { return };
@@ -119,7 +117,7 @@ impl Reactor {
         match result {
             Err(e) => {
                 self.metrics().bridge_connect_failures.inc();
-                self.reject(ctx, client, &mut client_conn, 502, &e, None);
+                self.reject(app, ctx, client, &mut client_conn, 502, &e, None);
             }
             Ok(()) => {
                 b.connected = true;
@@ -132,7 +130,7 @@ impl Reactor {
                     BridgeUpgrade::WebSocket(deflate) => {
                         self.metrics().upgrades_websocket.inc();
                         let c = &mut client_conn;
-                        self.start_websocket(ctx, client, c, p.route, deflate, Some(id), leftover);
+                        self.start_bridged_websocket(app, ctx, client, c, id, deflate, leftover);
                         if !matches!(client_conn, Conn::WsBridge(_)) {
                             ctx.close(id, Close::AfterFlush);
                         }
@@ -158,24 +156,20 @@ impl Reactor {
     /// The connect timeout of a waiting client fired: 504, and the backend is dropped.
     pub(crate) fn backend_connect_timeout(
         &mut self,
-        ctx: &mut Ctx<'_, Self>,
+        app: &A,
+        ctx: &mut Cx<'_, A>,
         id: ConnId,
-        conn: &mut Conn,
+        conn: &mut Conn<A::State>,
     ) {
         let Conn::Connecting(p) = conn else { return };
         ctx.close(p.backend, Close::Now);
         self.metrics().bridge_connect_failures.inc();
-        self.reject(ctx, id, conn, 504, &"backend connect timeout", None);
+        self.reject(app, ctx, id, conn, 504, &"backend connect timeout", None);
     }
 
     /// Bytes from a client (a raw tunnel's, or a bridged WebSocket's message payload) for its
     /// backend; marks the tunnel active (one store: the idle timer reads it when it fires).
-    pub(crate) fn send_to_backend(
-        &mut self,
-        ctx: &mut Ctx<'_, Self>,
-        backend: ConnId,
-        data: &[u8],
-    ) {
+    pub(crate) fn send_to_backend(&mut self, ctx: &mut Cx<'_, A>, backend: ConnId, data: &[u8]) {
         let now = self.clock(ctx);
         if let Some(Conn::Backend(b)) = ctx.state(backend) {
             b.last_active = now;
@@ -184,7 +178,7 @@ impl Reactor {
     }
 
     /// Bytes from a backend, for its client.
-    pub(crate) fn backend_data(&mut self, ctx: &mut Ctx<'_, Self>, b: &mut Backend, data: &[u8]) {
+    pub(crate) fn backend_data(&mut self, ctx: &mut Cx<'_, A>, b: &mut Backend, data: &[u8]) {
         b.last_active = self.clock(ctx);
         let client = b.client;
         if b.websocket {
@@ -208,7 +202,13 @@ impl Reactor {
     /// every read, it compares the last activity with now and re-arms for the rest of the
     /// timeout; after a whole `tunnel_idle_timeout` without a byte either way, both sides
     /// close (a WebSocket client with 1001).
-    pub(crate) fn tunnel_idle(&mut self, ctx: &mut Ctx<'_, Self>, id: ConnId, conn: &mut Conn) {
+    pub(crate) fn tunnel_idle(
+        &mut self,
+        app: &A,
+        ctx: &mut Cx<'_, A>,
+        id: ConnId,
+        conn: &mut Conn<A::State>,
+    ) {
         let Conn::Backend(b) = conn else { return };
         let idle = self.shared.config.tunnel_idle_timeout;
         let quiet = self.since(ctx, b.last_active);
@@ -220,13 +220,19 @@ impl Reactor {
         log::debug!("closing bridge {client:?} and backend {id:?}: idle timeout");
         self.metrics().tunnel_idle_closes.inc();
         ctx.close(id, Close::AfterFlush);
-        self.end_client(ctx, client, 1001, "idle timeout");
+        self.end_client(app, ctx, client, 1001, "idle timeout");
     }
 
     /// The backend closed its sending side. A raw tunnel passes the half-close on (the client
     /// gets a FIN after the backend's last bytes and may go on sending); once both sides have
     /// sent EOF, or for a WebSocket client (close 1000), the tunnel ends after flushing.
-    pub(crate) fn backend_eof(&mut self, ctx: &mut Ctx<'_, Self>, id: ConnId, conn: &mut Conn) {
+    pub(crate) fn backend_eof(
+        &mut self,
+        app: &A,
+        ctx: &mut Cx<'_, A>,
+        id: ConnId,
+        conn: &mut Conn<A::State>,
+    ) {
         let Conn::Backend(b) = conn else { return };
         let client = b.client;
         if !b.websocket && !b.half_closed {
@@ -235,14 +241,20 @@ impl Reactor {
             return;
         }
         ctx.close(id, Close::AfterFlush);
-        self.end_client(ctx, client, 1000, "backend closed");
+        self.end_client(app, ctx, client, 1000, "backend closed");
     }
 
     /// The client of a raw tunnel closed its sending side: pass the half-close on to the
     /// backend, whose reply (often still to come: a request/response protocol answers after
     /// the request's EOF) keeps flowing to the client. If the backend had already sent its
     /// EOF, the tunnel ends after flushing both ways.
-    pub(crate) fn raw_client_eof(&mut self, ctx: &mut Ctx<'_, Self>, id: ConnId, conn: &mut Conn) {
+    pub(crate) fn raw_client_eof(
+        &mut self,
+        app: &A,
+        ctx: &mut Cx<'_, A>,
+        id: ConnId,
+        conn: &mut Conn<A::State>,
+    ) {
         let Conn::Raw(backend) = *conn else { return };
         let both_done = match ctx.state(backend) {
             Some(Conn::Backend(b)) if !b.half_closed => {
@@ -253,7 +265,7 @@ impl Reactor {
         };
         if both_done {
             ctx.close(backend, Close::AfterFlush);
-            self.finish(ctx, id, conn);
+            self.finish(app, ctx, id, conn);
         } else {
             ctx.shutdown_write(backend);
         }
@@ -262,7 +274,8 @@ impl Reactor {
     /// The backend connection is gone (after its EOF, an error, a failed connect, or ours).
     pub(crate) fn backend_closed(
         &mut self,
-        ctx: &mut Ctx<'_, Self>,
+        app: &A,
+        ctx: &mut Cx<'_, A>,
         id: ConnId,
         b: Backend,
         reason: CloseReason,
@@ -277,7 +290,7 @@ impl Reactor {
                 let mut conn = std::mem::replace(state, Conn::Done);
                 self.metrics().bridge_connect_failures.inc();
                 let why = "backend closed while connecting";
-                self.reject(ctx, b.client, &mut conn, 502, &why, None);
+                self.reject(app, ctx, b.client, &mut conn, 502, &why, None);
             }
             return;
         }
@@ -285,11 +298,11 @@ impl Reactor {
             CloseReason::Error(_) => (1011, "backend error"),
             _ => (1000, "backend closed"),
         };
-        self.end_client(ctx, b.client, code, why);
+        self.end_client(app, ctx, b.client, code, why);
     }
 
     /// Ends the client side of a bridge, with a close frame for a WebSocket client.
-    fn end_client(&mut self, ctx: &mut Ctx<'_, Self>, client: ConnId, code: u16, why: &str) {
+    fn end_client(&mut self, app: &A, ctx: &mut Cx<'_, A>, client: ConnId, code: u16, why: &str) {
         let Some(state) = ctx.state(client) else {
             return;
         };
@@ -305,6 +318,6 @@ impl Reactor {
                 return;
             }
         }
-        self.finish(ctx, client, &mut conn);
+        self.finish(app, ctx, client, &mut conn);
     }
 }

@@ -11,15 +11,15 @@ use switchyard_frame::{Decoder, Session};
 use switchyard_handshake::DeflateParams;
 use switchyard_netio::{ConnId, TimerId};
 
+use crate::app::ClosedBy;
 use crate::head::PartialHead;
-use crate::routes::RouteId;
 
-/// What one connection is doing.
-pub enum Conn {
+/// What one connection is doing; `S` is the app's per-connection state.
+pub enum Conn<S> {
     /// Reading an HTTP request head (a new connection, or between keep-alive requests).
     Http(HttpConn),
-    /// A WebSocket on an echo or broadcast route.
-    Ws(WsConn),
+    /// A WebSocket served by the app.
+    Ws(WsConn<S>),
     /// A WebSocket on a bridge route, tied to its backend connection (boxed: bridged
     /// connections are few and each has a backend socket anyway, and it keeps `Conn` small).
     WsBridge(Box<Bridged>),
@@ -44,22 +44,30 @@ pub struct HttpConn {
     pub timer: TimerId,
     /// Requests already answered on this connection (keep-alive).
     pub served: u32,
+    /// Accepted on the admin listener: only `/healthz` and `/metrics`, no upgrades.
+    pub admin: bool,
 }
 
-/// A WebSocket connection.
-pub struct WsConn {
+/// A WebSocket connection; `S` is the app's state (`()` for a bridged WebSocket, which has no
+/// app).
+pub struct WsConn<S> {
     /// Close handshake and send-side state: every frame we send is encoded through it.
     pub session: Session,
+    /// Who started the close, once someone did (see [`WsParts::closed`]).
+    pub closed_by: Option<ClosedBy>,
+    /// The first close frame's code (either side's), once there is one.
+    pub close_code: u16,
     /// The decoder, only while it holds state between reads (a split frame, a fragmented
     /// message) or an extension (permessage-deflate: its contexts stay for life); `None` at a
     /// message boundary, which is where idle connections sit: the reactor lends its spare.
     pub decoder: Option<Box<Decoder>>,
     /// Slot in the reactor's keepalive table.
     pub keepalive: u32,
-    /// Slot in the route's subscriber table (broadcast routes only).
-    pub subscriber: u32,
-    /// The route the client asked for.
-    pub route: RouteId,
+    /// Index of its subscription list in the reactor's topics (`NO_SUBSCRIPTIONS` when it
+    /// subscribes to nothing, as most connections).
+    pub subs: u32,
+    /// The app's state.
+    pub state: S,
 }
 
 /// A bridge upgrade waiting for its backend (see `bridge.rs`).
@@ -68,8 +76,6 @@ pub struct PendingBridge {
     pub backend: ConnId,
     /// The connect timeout (504); it replaced the head timeout.
     pub timer: TimerId,
-    /// The route the client asked for.
-    pub route: RouteId,
     /// What the client is switching to.
     pub upgrade: BridgeUpgrade,
     /// The prepared `101` response (`..response_len`), then the bytes that came behind the
@@ -91,17 +97,51 @@ pub enum BridgeUpgrade {
 /// A bridged WebSocket and its backend.
 pub struct Bridged {
     /// The WebSocket side.
-    pub ws: WsConn,
+    pub ws: WsConn<()>,
     /// The backend connection.
     pub backend: ConnId,
 }
 
-impl Conn {
-    /// The WebSocket state, for `Ws` and `WsBridge`.
-    pub fn ws_mut(&mut self) -> Option<&mut WsConn> {
+/// The app-independent parts of a WebSocket (`Ws` or `WsBridge`).
+pub struct WsParts<'a> {
+    /// The session.
+    pub session: &'a mut Session,
+    /// The decoder, when kept.
+    pub decoder: &'a mut Option<Box<Decoder>>,
+    /// Who closed first.
+    pub closed_by: &'a mut Option<ClosedBy>,
+    /// The first close code.
+    pub close_code: &'a mut u16,
+}
+
+impl<S> WsConn<S> {
+    /// The app-independent parts.
+    pub fn parts(&mut self) -> WsParts<'_> {
+        WsParts {
+            session: &mut self.session,
+            decoder: &mut self.decoder,
+            closed_by: &mut self.closed_by,
+            close_code: &mut self.close_code,
+        }
+    }
+}
+
+impl WsParts<'_> {
+    /// Records who started the close (the first call wins).
+    pub fn closed(&mut self, by: ClosedBy, code: u16) {
+        if self.closed_by.is_none() {
+            *self.closed_by = Some(by);
+            *self.close_code = code;
+        }
+    }
+}
+
+impl<S> Conn<S> {
+    /// The WebSocket parts, for `Ws` and `WsBridge`.
+    pub fn ws_mut(&mut self) -> Option<WsParts<'_>> {
         match self {
-            Conn::Ws(ws) => Some(ws),
-            Conn::WsBridge(b) => Some(&mut b.ws),
+            Conn::Ws(ws) => Some(ws.parts()),
+            Conn::WsBridge(b) => Some(b.ws.parts()),
             _ => None,
         }
     }
@@ -140,11 +180,15 @@ mod tests {
     #[test]
     fn connection_state_stays_small() {
         // An idle WebSocket is `Conn::Ws` with `codec: None`: this is all it holds inline.
-        let size = std::mem::size_of::<Conn>();
-        let slot = switchyard_netio::conn_slot_size::<Conn>();
-        eprintln!("size_of::<Conn>() = {size}, netio slot = {slot}");
+        // `()` is the state of echo-like apps; a route id (u16) the built-in apps' router's.
+        let size = std::mem::size_of::<Conn<()>>();
+        let slot = switchyard_netio::conn_slot_size::<Conn<()>>();
+        eprintln!("size_of::<Conn<()>>() = {size}, netio slot = {slot}");
         assert!(size <= 32, "Conn is {size} bytes");
-        assert!(std::mem::size_of::<WsConn>() <= 24);
+        assert!(std::mem::size_of::<WsConn<()>>() <= 24);
+        assert!(std::mem::size_of::<WsConn<u16>>() <= 24);
+        assert!(std::mem::size_of::<Conn<u16>>() <= 32);
+        assert!(switchyard_netio::conn_slot_size::<Conn<u16>>() <= 64);
         assert!(slot <= 64, "netio slot is {slot} bytes");
     }
 }

@@ -10,8 +10,10 @@ use std::io;
 
 use switchyard_handshake::{RequestParser, Switched, EMPTY_HEADER};
 
+use crate::app::App;
 use crate::config::Config;
-use crate::head::{decide_head, feed_head, Head, Next, PartialHead, MAX_HEADERS};
+use crate::head::{decide_head, feed_head, Acceptors, Head, Next, PartialHead, MAX_HEADERS};
+use crate::http::Endpoints;
 use crate::http::{self, PlainRequest};
 use crate::metrics::Registry;
 use crate::server::acceptor;
@@ -63,6 +65,7 @@ pub struct HttpPhase {
     config: Config,
     acceptor: switchyard_handshake::Acceptor<switchyard_handshake::DeflateNegotiator>,
     bridge_acceptor: switchyard_handshake::Acceptor<switchyard_handshake::DeflateNegotiator>,
+    app: crate::apps::Builtin,
     metrics: Registry,
     pending: Option<Box<PartialHead>>,
     out: Box<[u8]>,
@@ -78,6 +81,7 @@ impl HttpPhase {
         Ok(HttpPhase {
             acceptor: acceptor(&config, false)?,
             bridge_acceptor: acceptor(&config, true)?,
+            app: crate::apps::Builtin::new(&config),
             config,
             metrics: Registry::new(1),
             pending: None,
@@ -112,6 +116,7 @@ impl HttpPhase {
             config,
             ref acceptor,
             ref bridge_acceptor,
+            ref app,
             metrics,
             out,
             outcomes,
@@ -125,8 +130,13 @@ impl HttpPhase {
             }
             let mut headers = [EMPTY_HEADER; MAX_HEADERS];
             let before = parser.bytes_scanned();
-            let routes = (&config.routes, acceptor, bridge_acceptor);
-            let head = decide_head(routes, parser, buf, &mut headers, out);
+            let tunnels = |path: &str| app.tunnels(path);
+            let acceptors = Acceptors {
+                websocket: acceptor,
+                tunnel: bridge_acceptor,
+                tunnels: &tunnels,
+            };
+            let head = decide_head(&acceptors, parser, buf, &mut headers, out);
             *scanned += parser.bytes_scanned() - before;
             let (outcome, next) = match head {
                 Head::Partial => return Next::Partial,
@@ -138,7 +148,7 @@ impl HttpPhase {
                     Next::Stop,
                 ),
                 Head::TooSmall(_) => (Outcome::TooSmall, Next::Stop),
-                Head::Decided(route, decision) => match decision {
+                Head::Decided(decision) => match decision {
                     switchyard_handshake::Decision::Reject(r) => (
                         Outcome::Reject {
                             status: r.status,
@@ -148,7 +158,7 @@ impl HttpPhase {
                     ),
                     switchyard_handshake::Decision::Switch(s) => (
                         Outcome::Switch {
-                            route,
+                            route: config.routes.lookup(s.request.path()).0,
                             tcp: matches!(s.protocol, Switched::Registered { .. }),
                             response: s.response.to_vec(),
                             leftover: s.leftover.to_vec(),
@@ -165,7 +175,9 @@ impl HttpPhase {
                                 target: req.target(),
                                 keep_alive: req.keep_alive(),
                                 has_body: req.body() != Body::None,
+                                websocket: app.is_websocket_path(req.path()),
                             },
+                            &Endpoints::defaults(),
                             metrics,
                             &mut response,
                         );

@@ -2,23 +2,23 @@
 //! reads), the upgrade decision, plain HTTP answers.
 
 use switchyard_handshake::{
-    write_rejection, Acceptor, Body, Decision, DeflateNegotiator, DeflateParams, HandshakeError,
-    Header, InsufficientSize, Request, RequestParser, Status, Switched, UpgradeOffer,
-    UpgradeProtocol, Verdict, EMPTY_HEADER,
+    write_rejection, Acceptor, Body, Decision, DeflateNegotiator, HandshakeError, Header,
+    InsufficientSize, Request, RequestParser, Status, Switched, UpgradeOffer, UpgradeProtocol,
+    Verdict, EMPTY_HEADER,
 };
-use switchyard_netio::{ConnId, Ctx};
+use switchyard_netio::ConnId;
 
+use crate::app::{App, Upgrade, UpgradeRequest};
 use crate::conn::{BridgeUpgrade, Conn};
 use crate::http::{self, PlainRequest};
-use crate::reactor::Reactor;
-use crate::routes::{App, RouteId, RouteTable};
+use crate::reactor::{Core, Cx};
 
 /// Header storage per parse; the handshake crate's default header count limit.
 pub(crate) const MAX_HEADERS: usize = switchyard_handshake::DEFAULT_MAX_HEADERS;
 
-/// The raw `tcp` upgrade protocol. Only the acceptor used for bridge routes registers it, so
-/// that `Upgrade: tcp, websocket` on a bridge route gets a plain byte pipe and elsewhere falls
-/// back to WebSocket (or plain HTTP); the route is looked up once, before the decision.
+/// The raw `tcp` upgrade protocol. Only the acceptor used on paths where the app tunnels
+/// (`App::tunnels`) registers it, so that `Upgrade: tcp, websocket` there gets a plain byte
+/// pipe and elsewhere falls back to WebSocket (or plain HTTP).
 pub struct TcpTunnel;
 
 impl UpgradeProtocol for TcpTunnel {
@@ -105,13 +105,16 @@ pub(crate) fn feed_head(
     })
 }
 
-/// What a head is decided with: the route table, the acceptor of echo and broadcast routes and
-/// the acceptor of bridge routes (the same plus `tcp`).
-pub(crate) type Acceptors<'s> = (
-    &'s RouteTable,
-    &'s Acceptor<DeflateNegotiator>,
-    &'s Acceptor<DeflateNegotiator>,
-);
+/// What a head is decided with: the acceptor, the acceptor of paths where the app tunnels
+/// (the same plus `tcp`), and which paths those are.
+pub(crate) struct Acceptors<'s> {
+    /// WebSocket (and permessage-deflate when enabled).
+    pub websocket: &'s Acceptor<DeflateNegotiator>,
+    /// The same plus the raw `tcp` protocol.
+    pub tunnel: &'s Acceptor<DeflateNegotiator>,
+    /// Whether a path accepts `tcp` (the app's `tunnels`).
+    pub tunnels: &'s dyn Fn(&str) -> bool,
+}
 
 /// What [`decide_head`] made of the bytes at the start of a buffer.
 pub(crate) enum Head<'a> {
@@ -122,23 +125,22 @@ pub(crate) enum Head<'a> {
         error: HandshakeError,
         response: &'a [u8],
     },
-    /// The route (looked up once) and its acceptor's decision.
-    Decided(RouteId, Decision<'a, Option<DeflateParams>>),
+    /// The acceptor's decision.
+    Decided(Decision<'a, Option<switchyard_handshake::DeflateParams>>),
     /// The response buffer was too small (only absurdly long negotiated fields): 500.
     TooSmall(InsufficientSize),
 }
 
-/// Parses the head at the start of `buf` with the connection's `parser`, finds its route once
-/// and decides with the acceptor for that route (bridge routes also accept `tcp`); responses
-/// are written into `out`.
+/// Parses the head at the start of `buf` with the connection's `parser` and decides with the
+/// acceptor for its path (paths where the app tunnels also accept `tcp`); responses are written
+/// into `out`.
 pub(crate) fn decide_head<'a>(
-    shared: Acceptors<'_>,
+    acceptors: &Acceptors<'_>,
     parser: &mut RequestParser,
     buf: &'a [u8],
     headers: &'a mut [Header<'a>],
     out: &'a mut [u8],
 ) -> Head<'a> {
-    let (routes, acceptor, bridge_acceptor) = shared;
     match parser.parse(buf, headers) {
         Ok(Status::Partial) => Head::Partial,
         Err(error) => match write_rejection(&error, out) {
@@ -149,46 +151,48 @@ pub(crate) fn decide_head<'a>(
             Err(too_small) => Head::TooSmall(too_small),
         },
         Ok(Status::Complete(request)) => {
-            let (route, app) = routes.lookup(request.path());
-            let acceptor = match app {
-                App::Bridge { .. } => bridge_acceptor,
-                _ => acceptor,
+            let acceptor = if (acceptors.tunnels)(request.path()) {
+                acceptors.tunnel
+            } else {
+                acceptors.websocket
             };
             match acceptor.decide(request, out) {
-                Ok(decision) => Head::Decided(route, decision),
+                Ok(decision) => Head::Decided(decision),
                 Err(too_small) => Head::TooSmall(too_small),
             }
         }
     }
 }
 
-impl Reactor {
+impl<A: App> Core<A> {
     /// Bytes for a connection in the HTTP phase.
     pub(crate) fn on_http_data(
         &mut self,
-        ctx: &mut Ctx<'_, Self>,
+        app: &A,
+        ctx: &mut Cx<'_, A>,
         id: ConnId,
-        conn: &mut Conn,
+        conn: &mut Conn<A::State>,
         data: &[u8],
     ) {
         let Conn::Http(h) = conn else { return };
         let pending = h.partial.take();
         let shared = self.shared.clone();
         let rest = feed_head(pending, &shared.acceptor, data, |parser, buf| {
-            self.one_request(ctx, id, conn, parser, buf)
+            self.one_request(app, ctx, id, conn, parser, buf)
         });
         if let (Some(rest), Conn::Http(h)) = (rest, conn) {
             h.partial = Some(rest);
         }
     }
 
-    /// Handles the request at the start of `buf`, if complete: parse, find the route (once),
-    /// decide with the acceptor for that route.
+    /// Handles the request at the start of `buf`, if complete: parse, decide with the acceptor
+    /// for its path, and for an upgrade ask the app.
     fn one_request(
         &mut self,
-        ctx: &mut Ctx<'_, Self>,
+        app: &A,
+        ctx: &mut Cx<'_, A>,
         id: ConnId,
-        conn: &mut Conn,
+        conn: &mut Conn<A::State>,
         parser: &mut RequestParser,
         buf: &[u8],
     ) -> Next {
@@ -199,66 +203,102 @@ impl Reactor {
         let mut headers = [EMPTY_HEADER; MAX_HEADERS];
         let mut out = std::mem::take(&mut self.hs_out);
         let scanned_before = parser.bytes_scanned();
-        let acceptors = (
-            &shared.config.routes,
-            &shared.acceptor,
-            &shared.bridge_acceptor,
-        );
-        let head = decide_head(acceptors, parser, buf, &mut headers, &mut out);
+        let tunnels = |path: &str| app.tunnels(path);
+        let acceptors = Acceptors {
+            websocket: &shared.acceptor,
+            tunnel: &shared.tunnel_acceptor,
+            tunnels: &tunnels,
+        };
+        let head = decide_head(&acceptors, parser, buf, &mut headers, &mut out);
         let scanned = parser.bytes_scanned() - scanned_before;
         self.metrics().head_bytes_scanned.add(scanned);
-        let (route, decision) = match head {
+        let decision = match head {
             Head::Partial => {
                 self.hs_out = out;
                 return Next::Partial;
             }
             Head::Invalid { error, response } => {
-                self.reject(ctx, id, conn, error.status(), &error, Some(response));
+                self.reject(app, ctx, id, conn, error.status(), &error, Some(response));
                 self.hs_out = out;
                 return Next::Stop;
             }
             Head::TooSmall(too_small) => {
                 // Our 4 KiB response buffer only overflows with absurdly long negotiated fields.
                 self.hs_out = out;
-                self.reject(ctx, id, conn, 500, &too_small, None);
+                self.reject(app, ctx, id, conn, 500, &too_small, None);
                 return Next::Stop;
             }
-            Head::Decided(route, decision) => (route, decision),
+            Head::Decided(decision) => decision,
         };
+        let admin = matches!(conn, Conn::Http(h) if h.admin);
         let next = match decision {
             Decision::Reject(r) => {
                 let (status, error, response) = (r.status, r.error, r.response);
-                self.reject(ctx, id, conn, status, &error, Some(response));
+                self.reject(app, ctx, id, conn, status, &error, Some(response));
                 Next::Stop
             }
-            Decision::NotUpgrade(request) => self.plain(ctx, id, conn, &request),
+            Decision::NotUpgrade(request) => self.plain(app, ctx, id, conn, &request),
+            // The admin listener serves only its plain endpoints.
+            Decision::Switch(switch) if admin => self.plain(app, ctx, id, conn, &switch.request),
             Decision::Switch(switch) => {
                 if let Conn::Http(h) = conn {
                     ctx.cancel_timer(h.timer);
                 }
-                let upgrade = match switch.protocol {
-                    Switched::WebSocket { extensions, .. } => BridgeUpgrade::WebSocket(extensions),
-                    Switched::Registered { .. } => BridgeUpgrade::Tcp,
+                let (upgrade, subprotocol) = match switch.protocol {
+                    Switched::WebSocket {
+                        extensions,
+                        subprotocol,
+                    } => (BridgeUpgrade::WebSocket(extensions), subprotocol),
+                    Switched::Registered { .. } => (BridgeUpgrade::Tcp, None),
                 };
-                match (upgrade, shared.config.routes.app(route)) {
-                    // The 101 waits for the backend's connect (see `bridge.rs`).
-                    (_, App::Bridge { .. }) => self.connect_bridge(
+                let request = UpgradeRequest {
+                    request: &switch.request,
+                    peer: ctx.peer_addr(id),
+                    tcp: matches!(upgrade, BridgeUpgrade::Tcp),
+                    subprotocol,
+                };
+                match (app.upgrade(&request), upgrade) {
+                    (Upgrade::Tunnel { backends }, _) => self.connect_bridge(
+                        app,
                         ctx,
                         id,
                         conn,
-                        route,
+                        &backends,
                         upgrade,
                         switch.response,
                         switch.leftover,
                     ),
-                    (BridgeUpgrade::WebSocket(extensions), _) => {
-                        let _ = ctx.write(id, switch.response);
+                    (Upgrade::Reject { status, body }, _) => {
+                        let status = if (400..600).contains(&status) {
+                            status
+                        } else {
+                            500
+                        };
+                        self.app_reject(app, ctx, id, conn, status, &body);
+                    }
+                    (Upgrade::Accept { state, subprotocol }, BridgeUpgrade::WebSocket(deflate)) => {
+                        match chosen_subprotocol(&request, subprotocol) {
+                            Some(chosen) => {
+                                let mut response = std::mem::take(&mut self.scratch);
+                                with_subprotocol(switch.response, chosen, &mut response);
+                                let _ = ctx.write(id, &response);
+                                self.scratch = response;
+                            }
+                            None => {
+                                let _ = ctx.write(id, switch.response);
+                            }
+                        }
                         self.metrics().upgrades_websocket.inc();
                         let leftover = switch.leftover;
-                        self.start_websocket(ctx, id, conn, route, extensions, None, leftover);
+                        self.start_websocket(
+                            app, ctx, id, conn, state, deflate, &request, leftover,
+                        );
                     }
-                    // Only the bridge acceptor registers the tcp protocol (see `TcpTunnel`).
-                    (BridgeUpgrade::Tcp, _) => self.finish(ctx, id, conn),
+                    // `tcp` is only ever tunnelled.
+                    (Upgrade::Accept { .. }, BridgeUpgrade::Tcp) => {
+                        log::warn!("the app accepted a raw tcp upgrade without a tunnel: 500");
+                        self.reject(app, ctx, id, conn, 500, &"tcp accepted", None);
+                    }
                 }
                 Next::Stop
             }
@@ -267,23 +307,50 @@ impl Reactor {
         next
     }
 
-    /// Answers a request that is not an upgrade.
+    /// The app refused an upgrade: its status and text body, then close.
+    fn app_reject(
+        &mut self,
+        app: &A,
+        ctx: &mut Cx<'_, A>,
+        id: ConnId,
+        conn: &mut Conn<A::State>,
+        status: u16,
+        body: &str,
+    ) {
+        let mut out = std::mem::take(&mut self.scratch);
+        out.clear();
+        http::write_app_reject(&mut out, status, body);
+        self.metrics().app_rejects.inc();
+        self.reject(app, ctx, id, conn, status, &body, Some(&out));
+        self.scratch = out;
+    }
+
+    /// Answers a request that is not an upgrade (or any request on the admin listener).
     fn plain(
         &mut self,
-        ctx: &mut Ctx<'_, Self>,
+        app: &A,
+        ctx: &mut Cx<'_, A>,
         id: ConnId,
-        conn: &mut Conn,
+        conn: &mut Conn<A::State>,
         req: &Request<'_>,
     ) -> Next {
         let mut out = std::mem::take(&mut self.scratch);
         out.clear();
+        let admin = matches!(conn, Conn::Http(h) if h.admin);
+        let endpoints = if admin {
+            &self.shared.admin_endpoints
+        } else {
+            &self.shared.endpoints
+        };
         let written = http::respond(
             &PlainRequest {
                 method: req.method(),
                 target: req.target(),
                 keep_alive: req.keep_alive(),
                 has_body: req.body() != Body::None,
+                websocket: !admin && app.is_websocket_path(req.path()),
             },
+            endpoints,
             &self.shared.metrics,
             &mut out,
         );
@@ -295,7 +362,7 @@ impl Reactor {
         self.scratch = out;
         self.metrics().http_responses.inc(written.status);
         if !written.keep_alive {
-            self.finish(ctx, id, conn);
+            self.finish(app, ctx, id, conn);
             return Next::Stop;
         }
         if let Conn::Http(h) = conn {
@@ -310,4 +377,38 @@ impl Reactor {
         }
         Next::More(req.head_len())
     }
+}
+
+/// The subprotocol the app chose, if it may: one the client offered, when the configured list
+/// chose none (a conflicting choice keeps the configured one, and is logged).
+fn chosen_subprotocol<'r>(
+    request: &UpgradeRequest<'r>,
+    chosen: Option<&'r str>,
+) -> Option<&'r str> {
+    let chosen = chosen?;
+    if let Some(configured) = request.subprotocol() {
+        if configured != chosen {
+            log::warn!(
+                "app chose subprotocol {chosen:?} over the configured {configured:?}: ignored"
+            );
+        }
+        return None;
+    }
+    if request.offered_subprotocols().any(|p| p == chosen) {
+        Some(chosen)
+    } else {
+        log::warn!("app chose subprotocol {chosen:?}, which the client did not offer: ignored");
+        None
+    }
+}
+
+/// The 101 `response` with `Sec-WebSocket-Protocol: subprotocol` added (before the blank line
+/// that ends it), into `out`.
+fn with_subprotocol(response: &[u8], subprotocol: &str, out: &mut Vec<u8>) {
+    out.clear();
+    let end = response.len().saturating_sub(2);
+    out.extend_from_slice(&response[..end]);
+    out.extend_from_slice(b"Sec-WebSocket-Protocol: ");
+    out.extend_from_slice(subprotocol.as_bytes());
+    out.extend_from_slice(b"\r\n\r\n");
 }

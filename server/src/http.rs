@@ -23,6 +23,50 @@ pub struct PlainRequest<'a> {
     /// Whether a body follows the head. This server reads no bodies, so it answers and closes
     /// instead of trying to skip one.
     pub has_body: bool,
+    /// The path is a WebSocket endpoint of the app: a plain GET of it gets 426, not 404.
+    pub websocket: bool,
+}
+
+/// Where the built-in plain endpoints are served on one listener (`None`: not there).
+#[derive(Debug, Clone, Default)]
+pub struct Endpoints {
+    /// The demo page.
+    pub page: Option<String>,
+    /// `ok` for health checks.
+    pub healthz: Option<String>,
+    /// Prometheus metrics.
+    pub metrics: Option<String>,
+}
+
+impl Endpoints {
+    /// Every endpoint at its default path (`/`, `/healthz`, `/metrics`).
+    pub fn defaults() -> Self {
+        Self {
+            page: Some("/".to_owned()),
+            healthz: Some("/healthz".to_owned()),
+            metrics: Some("/metrics".to_owned()),
+        }
+    }
+
+    fn find(&self, path: &str) -> Option<Endpoint> {
+        let is = |p: &Option<String>| p.as_deref() == Some(path);
+        if is(&self.page) {
+            Some(Endpoint::Page)
+        } else if is(&self.healthz) {
+            Some(Endpoint::Healthz)
+        } else if is(&self.metrics) {
+            Some(Endpoint::Metrics)
+        } else {
+            None
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Endpoint {
+    Page,
+    Healthz,
+    Metrics,
 }
 
 /// A response written into a buffer, and whether the connection stays open after it.
@@ -34,35 +78,44 @@ pub struct Written {
     pub keep_alive: bool,
 }
 
-/// Answers a plain request into `out`.
-pub fn respond(req: &PlainRequest<'_>, metrics: &Registry, out: &mut Vec<u8>) -> Written {
+/// Answers a plain request into `out`: the endpoints, 426 on the app's WebSocket paths, else
+/// 404 (405 for methods other than GET and HEAD on an endpoint).
+pub fn respond(
+    req: &PlainRequest<'_>,
+    endpoints: &Endpoints,
+    metrics: &Registry,
+    out: &mut Vec<u8>,
+) -> Written {
     let keep_alive = req.keep_alive && !req.has_body;
     let path = req.target.split_once('?').map_or(req.target, |(p, _)| p);
     let head_only = req.method == "HEAD";
+    let endpoint = endpoints.find(path);
     if req.method != "GET" && !head_only {
-        let status = match path {
-            "/" | "/healthz" | "/metrics" => 405,
-            _ => 404,
-        };
+        let status = if endpoint.is_some() { 405 } else { 404 };
         let body: &[u8] = if status == 405 {
             b"method not allowed\n"
         } else {
             b"not found\n"
         };
         let fields = [("Allow", &b"GET, HEAD"[..]), KEEP_ALIVE];
+        let fields = if status == 405 {
+            &fields[..]
+        } else {
+            &fields[1..]
+        };
         let response = PlainResponse::new(status)
             .content_type(TEXT)
-            .headers(connection_fields(&fields, keep_alive))
+            .headers(connection_fields(fields, keep_alive))
             .body(body)
             .keep_alive(keep_alive);
         append(out, &response);
         return Written { status, keep_alive };
     }
     let metrics_text;
-    let (status, content_type, body): (u16, &str, &[u8]) = match path {
-        "/" => (200, "text/html; charset=utf-8", PAGE.as_bytes()),
-        "/healthz" => (200, TEXT, b"ok\n"),
-        "/metrics" => {
+    let (status, content_type, body): (u16, &str, &[u8]) = match endpoint {
+        Some(Endpoint::Page) => (200, "text/html; charset=utf-8", PAGE.as_bytes()),
+        Some(Endpoint::Healthz) => (200, TEXT, b"ok\n"),
+        Some(Endpoint::Metrics) => {
             metrics_text = metrics.render();
             (
                 200,
@@ -70,17 +123,50 @@ pub fn respond(req: &PlainRequest<'_>, metrics: &Registry, out: &mut Vec<u8>) ->
                 metrics_text.as_bytes(),
             )
         }
-        _ => (404, TEXT, b"not found\n"),
+        // RFC 9110 section 15.5.22: 426 names the protocol to upgrade to.
+        None if req.websocket => (426, TEXT, b"this is a WebSocket endpoint\n"),
+        None => (404, TEXT, b"not found\n"),
+    };
+    // `Connection: Upgrade` goes with an Upgrade field (RFC 9110 section 7.8) on a kept
+    // connection; a closing one says `close` instead (written by `PlainResponse`).
+    let upgrade = [
+        ("Upgrade", &b"websocket"[..]),
+        ("Sec-WebSocket-Version", b"13"),
+        ("Connection", b"Upgrade"),
+    ];
+    let upgrade = if keep_alive {
+        &upgrade[..]
+    } else {
+        &upgrade[..2]
     };
     let fields = [("Cache-Control", &b"no-store"[..]), KEEP_ALIVE];
-    let response = PlainResponse::new(status)
+    let response = if status == 426 {
+        PlainResponse::new(status).headers(upgrade)
+    } else {
+        PlainResponse::new(status).headers(connection_fields(&fields, keep_alive))
+    };
+    let response = response
         .content_type(content_type)
-        .headers(connection_fields(&fields, keep_alive))
         .body(body)
         .keep_alive(keep_alive)
         .head_only(head_only);
     append(out, &response);
     Written { status, keep_alive }
+}
+
+/// An app's refusal of an upgrade ([`crate::app::Upgrade::Reject`]): its status, its text body
+/// and `Connection: close`.
+pub fn write_app_reject(out: &mut Vec<u8>, status: u16, body: &str) {
+    let mut text = String::with_capacity(body.len() + 1);
+    text.push_str(body);
+    if !text.ends_with('\n') {
+        text.push('\n');
+    }
+    let response = PlainResponse::new(status)
+        .content_type(TEXT)
+        .body(text.as_bytes())
+        .keep_alive(false);
+    append(out, &response);
 }
 
 /// Content-Type of the text bodies.
@@ -119,7 +205,7 @@ fn append(out: &mut Vec<u8>, response: &PlainResponse<'_>) {
 }
 
 /// The statuses [`respond`] answers plain requests with (the metrics count each of them).
-pub const PLAIN_STATUSES: [u16; 3] = [200, 404, 405];
+pub const PLAIN_STATUSES: [u16; 4] = [200, 404, 405, 426];
 
 /// The statuses this crate rejects with itself, through [`write_reject`]: 408 (head timeout),
 /// 500 (a handshake response that did not fit its buffer), 502 (a bridge route's backend
@@ -158,7 +244,9 @@ mod tests {
                 target,
                 keep_alive: true,
                 has_body: false,
+                websocket: false,
             },
+            &Endpoints::defaults(),
             &Registry::new(1),
             &mut out,
         );
@@ -199,8 +287,9 @@ mod tests {
             target: "/healthz",
             keep_alive: true,
             has_body: false,
+            websocket: false,
         };
-        respond(&req, &reg, &mut out);
+        respond(&req, &Endpoints::defaults(), &reg, &mut out);
         assert!(String::from_utf8_lossy(&out).ends_with("\r\n\r\n"));
         out.clear();
         let w = respond(
@@ -209,6 +298,7 @@ mod tests {
                 has_body: true,
                 ..req
             },
+            &Endpoints::defaults(),
             &reg,
             &mut out,
         );
@@ -254,7 +344,9 @@ mod tests {
                 target: "/metrics",
                 keep_alive: true,
                 has_body: false,
+                websocket: false,
             },
+            &Endpoints::defaults(),
             &Registry::new(1),
             &mut out,
         );
@@ -272,15 +364,76 @@ mod tests {
     fn every_plain_status_is_reachable() {
         let reg = Registry::new(1);
         let mut seen = Vec::new();
-        for (method, target) in [("GET", "/"), ("GET", "/nope"), ("POST", "/")] {
+        let cases = [
+            ("GET", "/", false),
+            ("GET", "/nope", false),
+            ("POST", "/", false),
+        ];
+        for (method, target, websocket) in cases.into_iter().chain([("GET", "/ws", true)]) {
             let req = PlainRequest {
                 method,
                 target,
                 keep_alive: true,
                 has_body: false,
+                websocket,
             };
-            seen.push(respond(&req, &reg, &mut Vec::new()).status);
+            seen.push(respond(&req, &Endpoints::defaults(), &reg, &mut Vec::new()).status);
         }
         assert_eq!(seen, PLAIN_STATUSES);
+    }
+}
+
+#[cfg(test)]
+mod endpoint_tests {
+    use super::*;
+
+    fn answer(endpoints: &Endpoints, target: &str, websocket: bool) -> (u16, String) {
+        let mut out = Vec::new();
+        let req = PlainRequest {
+            method: "GET",
+            target,
+            keep_alive: true,
+            has_body: false,
+            websocket,
+        };
+        let w = respond(&req, endpoints, &Registry::new(1), &mut out);
+        (w.status, String::from_utf8(out).unwrap())
+    }
+
+    #[test]
+    fn websocket_paths_get_426_with_upgrade() {
+        let (status, text) = answer(&Endpoints::defaults(), "/chat", true);
+        assert_eq!(status, 426);
+        assert!(
+            text.starts_with("HTTP/1.1 426 Upgrade Required\r\n"),
+            "{text}"
+        );
+        assert!(text.contains("Upgrade: websocket\r\n"), "{text}");
+        assert!(text.contains("Sec-WebSocket-Version: 13\r\n"), "{text}");
+        assert_eq!(answer(&Endpoints::defaults(), "/chat", false).0, 404);
+    }
+
+    #[test]
+    fn endpoints_move_and_turn_off() {
+        let moved = Endpoints {
+            page: None,
+            healthz: Some("/live".to_owned()),
+            metrics: None,
+        };
+        assert_eq!(answer(&moved, "/", false).0, 404);
+        assert_eq!(answer(&moved, "/healthz", false).0, 404);
+        assert_eq!(answer(&moved, "/metrics", false).0, 404);
+        assert!(answer(&moved, "/live", false).1.ends_with("ok\n"));
+        assert_eq!(answer(&Endpoints::default(), "/healthz", true).0, 426);
+    }
+
+    #[test]
+    fn app_rejects_carry_their_body_and_close() {
+        let mut out = Vec::new();
+        write_app_reject(&mut out, 401, "token expired");
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.starts_with("HTTP/1.1 401 Unauthorized\r\n"), "{text}");
+        assert!(text.contains("Connection: close\r\n"));
+        assert!(text.ends_with("\r\n\r\ntoken expired\n"));
     }
 }

@@ -62,6 +62,8 @@
 //! signal-hook (SIGINT/SIGTERM on a normal thread, where shutdown may lock and log): each does
 //! its job better than hand-written code would.
 
+pub mod app;
+pub mod apps;
 pub mod config;
 pub mod logging;
 pub mod routes;
@@ -80,8 +82,9 @@ mod metrics;
 mod reactor;
 mod server;
 mod slots;
+mod topics;
 mod ws;
 
 pub use config::{Config, ConfigError, Settings};
-pub use routes::{App, RouteTable};
+pub use routes::RouteTable;
 pub use server::{Server, ServerHandle};

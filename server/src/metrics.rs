@@ -210,6 +210,12 @@ pub struct CoreMetrics {
     pub budget_too_big: Counter,
     /// Connections closed with 1008 because a message took longer than `message_timeout`.
     pub message_timeouts: Counter,
+    /// Topics with subscribers on this core (gauge).
+    pub topics: Counter,
+    /// Topic subscriptions on this core (gauge).
+    pub subscriptions: Counter,
+    /// Upgrades the app refused (`Upgrade::Reject`).
+    pub app_rejects: Counter,
 }
 
 impl Default for CoreMetrics {
@@ -236,6 +242,9 @@ impl Default for CoreMetrics {
             budget_sheds: Counter::default(),
             budget_too_big: Counter::default(),
             message_timeouts: Counter::default(),
+            topics: Counter::default(),
+            subscriptions: Counter::default(),
+            app_rejects: Counter::default(),
         }
     }
 }
@@ -250,10 +259,22 @@ impl CoreMetrics {
     }
 }
 
+/// The app's own metrics, appended to the rendering.
+pub type ExtraMetrics = Arc<dyn Fn(&mut String) + Send + Sync>;
+
 /// Every core's counters; cloned (cheaply) into each reactor.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Registry {
     cores: Arc<[CoreMetrics]>,
+    extra: Option<ExtraMetrics>,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry")
+            .field("cores", &self.cores.len())
+            .finish()
+    }
 }
 
 impl Registry {
@@ -261,7 +282,14 @@ impl Registry {
     pub fn new(cores: usize) -> Self {
         Self {
             cores: (0..cores.max(1)).map(|_| CoreMetrics::default()).collect(),
+            extra: None,
         }
+    }
+
+    /// Appends `extra` (the app's metrics) to every rendering.
+    pub fn with_extra(mut self, extra: ExtraMetrics) -> Self {
+        self.extra = Some(extra);
+        self
     }
 
     /// The counters of reactor `core`.
@@ -457,6 +485,38 @@ impl Registry {
                 "switchyard_closes_total{{by=\"{by}\",code=\"other\"}} {}",
                 self.sum(|c| pick(c).other.get())
             );
+        }
+        for (name, help, get) in [
+            (
+                "switchyard_topics",
+                "Topics with at least one subscriber, per reactor core (a topic with \
+                 subscribers on two cores counts on both).",
+                (|c: &CoreMetrics| c.topics.get()) as fn(&CoreMetrics) -> u64,
+            ),
+            (
+                "switchyard_topic_subscriptions",
+                "Topic subscriptions, per reactor core.",
+                |c| c.subscriptions.get(),
+            ),
+        ] {
+            head(&mut out, name, "gauge", help);
+            for (i, c) in self.cores.iter().enumerate() {
+                let _ = writeln!(out, "{name}{{core=\"{i}\"}} {}", get(c));
+            }
+        }
+        head(
+            &mut out,
+            "switchyard_app_rejects_total",
+            "counter",
+            "Upgrades the app refused (its upgrade handler answered a status).",
+        );
+        let _ = writeln!(
+            out,
+            "switchyard_app_rejects_total {}",
+            self.sum(|c| c.app_rejects.get())
+        );
+        if let Some(extra) = &self.extra {
+            extra(&mut out);
         }
         out
     }

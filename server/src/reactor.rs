@@ -1,7 +1,11 @@
 //! The netio handler: one [`Reactor`] per core, dispatching each connection's events on its
-//! [`Conn`] state. The protocol phases live in `head.rs` (HTTP), `ws.rs` (WebSocket, echo and
-//! broadcast) and `bridge.rs` (backends and raw tunnels).
+//! [`Conn`] state. A reactor is the app (shared by every core) and the [`Core`], the server
+//! below the app API: the HTTP phase (`head.rs`), the WebSocket session (`ws.rs`), tunnels to
+//! TCP backends (`bridge.rs`), topics (`topics.rs`), keepalive, the memory budget and
+//! metrics. The core knows no particular app: it calls the app's handlers ([`App`]) with a
+//! [`crate::app::Connection`] handle.
 
+use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -12,13 +16,15 @@ use switchyard_netio::{
 
 use switchyard_frame::{CloseCode, CloseState, Decoder, Session};
 
+use crate::app::{App, CloseInfo, ClosedBy, Connection, Message as AppMessage};
 use crate::budget::{self, Budget};
 use crate::config::{Config, SlowSubscriber};
-use crate::conn::{Conn, HttpConn, WsConn};
+use crate::conn::{Conn, HttpConn, WsConn, WsParts};
 use crate::http;
 use crate::metrics::{CloseBy, CoreMetrics, Registry};
-use crate::routes::{App, RouteId};
-use crate::slots::{SlotTable, SubscriberTable};
+use crate::slots::SlotTable;
+use crate::topics::{TopicId, Topics, NO_SUBSCRIPTIONS};
+use crate::ws::Tally;
 
 /// Timer tags.
 pub(crate) mod tag {
@@ -32,6 +38,18 @@ pub(crate) mod tag {
     pub const BACKEND_CONNECT: u64 = 4;
     /// A bridge's idle check (on the backend; re-armed from its last activity).
     pub const TUNNEL_IDLE: u64 = 5;
+    /// App timers: the app's 32-bit token above this bit.
+    const APP: u64 = 1 << 32;
+
+    /// The tag of an app timer.
+    pub fn app(token: u32) -> u64 {
+        APP | u64::from(token)
+    }
+
+    /// The app's token, if `tag` is an app timer's.
+    pub fn app_token(tag: u64) -> Option<u32> {
+        (tag & APP != 0).then_some(tag as u32)
+    }
 }
 
 /// Keepalive values are in units of this many milliseconds since the reactor started.
@@ -41,12 +59,14 @@ const PINGED: u32 = 1 << 31;
 
 /// Messages between reactors (netio's per-reactor mailbox).
 pub enum Message {
-    /// A broadcast frame, encoded once, for this reactor's subscribers of `route`.
-    Broadcast {
-        /// The broadcast route.
-        route: RouteId,
+    /// A published frame, encoded once, for this reactor's subscribers of `topic`.
+    Publish {
+        /// The topic's name.
+        topic: Arc<str>,
         /// The whole frame, header and payload.
         frame: SharedBytes,
+        /// The sender, when it asked not to get its own message.
+        exclude: Option<ConnId>,
     },
 }
 
@@ -54,11 +74,18 @@ pub enum Message {
 pub struct Shared {
     /// The resolved configuration.
     pub config: Config,
-    /// The handshake acceptor of echo and broadcast routes: WebSocket, with permessage-deflate
-    /// when enabled.
+    /// The handshake acceptor: WebSocket, with permessage-deflate when enabled.
     pub acceptor: Acceptor<switchyard_handshake::DeflateNegotiator>,
-    /// The acceptor of bridge routes: the same plus the raw `tcp` protocol.
-    pub bridge_acceptor: Acceptor<switchyard_handshake::DeflateNegotiator>,
+    /// The acceptor of paths where the app accepts tunnels (`App::tunnels`): the same plus
+    /// the raw `tcp` protocol.
+    pub tunnel_acceptor: Acceptor<switchyard_handshake::DeflateNegotiator>,
+    /// Index in `config.listen` of the admin listener (`--admin-listen`), if any: `/healthz`
+    /// and `/metrics` are served there only, and nothing else is.
+    pub admin_listener: Option<usize>,
+    /// The plain endpoints of the main listeners.
+    pub endpoints: crate::http::Endpoints,
+    /// The plain endpoints of the admin listener.
+    pub admin_endpoints: crate::http::Endpoints,
     /// Codec limits for every WebSocket.
     pub codec: switchyard_frame::Config,
     /// How hard permessage-deflate compresses what we send (local policy, not negotiated).
@@ -67,14 +94,26 @@ pub struct Shared {
     pub metrics: Registry,
 }
 
-/// The per-core handler.
-pub struct Reactor {
+/// The per-core handler: the app and the server core below it.
+pub struct Reactor<A: App> {
+    /// The app, shared by every core (only borrowed per call: no reference counting per
+    /// message).
+    pub(crate) app: Arc<A>,
+    /// Everything else.
+    pub(crate) core: Core<A>,
+}
+
+/// Shorthand for the reactor's netio context.
+pub(crate) type Cx<'n, A> = Ctx<'n, Reactor<A>>;
+
+/// The server below the app API, one per core.
+pub struct Core<A: App> {
     pub(crate) shared: Arc<Shared>,
-    pub(crate) core: usize,
-    /// Every WebSocket of this reactor, with its last activity (see [`Reactor::touch`]).
+    pub(crate) index: usize,
+    /// Every WebSocket of this reactor, with its last activity (see [`Core::touch`]).
     pub(crate) keepalive: SlotTable,
-    /// Broadcast subscribers, by route id.
-    pub(crate) subscribers: Vec<SubscriberTable>,
+    /// Topics and their subscribers on this reactor.
+    pub(crate) topics: Topics,
     /// Response bytes from the handshake acceptor (101s and rejections).
     pub(crate) hs_out: Box<[u8]>,
     /// Plain HTTP responses are built here.
@@ -84,107 +123,155 @@ pub struct Reactor {
     pub(crate) input: Vec<u8>,
     /// Ids gathered for a loop that acts on connections.
     pub(crate) ids: Vec<ConnId>,
+    /// Topic ids gathered for a publish on several topics.
+    pub(crate) topic_ids: Vec<TopicId>,
     /// A decoder in the fresh state, lent to connections for one read (see `ws.rs`).
     pub(crate) spare_decoder: Option<Box<Decoder>>,
     /// This reactor's share of the memory budget and who holds what (see `budget.rs`).
     pub(crate) budget: Budget<ConnId>,
     epoch: Instant,
+    _app: PhantomData<fn() -> A>,
 }
 
-impl Reactor {
+impl<A: App> Reactor<A> {
     /// Builds the handler of one reactor.
-    pub fn new(shared: Arc<Shared>, info: &ReactorInfo) -> Self {
-        let routes = shared.config.routes.len();
+    pub fn new(app: Arc<A>, shared: Arc<Shared>, info: &ReactorInfo) -> Self {
         let budget_share = shared.config.memory_budget / shared.config.workers.max(1);
-        Reactor {
+        let core = Core {
             shared,
-            core: info.index,
+            index: info.index,
             keepalive: SlotTable::default(),
-            subscribers: (0..routes).map(|_| SubscriberTable::default()).collect(),
+            topics: Topics::default(),
             hs_out: vec![0u8; 4096].into_boxed_slice(),
             scratch: Vec::new(),
             input: Vec::new(),
             ids: Vec::new(),
+            topic_ids: Vec::new(),
             spare_decoder: None,
             budget: Budget::new(budget_share),
             epoch: Instant::now(),
-        }
+            _app: PhantomData,
+        };
+        Reactor { app, core }
     }
+}
 
+impl<A: App> Core<A> {
     /// This core's counters.
     #[inline]
     pub(crate) fn metrics(&self) -> &CoreMetrics {
-        self.shared.metrics.core(self.core)
+        self.shared.metrics.core(self.index)
     }
 
     /// The keepalive clock: units of [`KEEPALIVE_UNIT_MS`] since the reactor started.
     #[inline]
-    pub(crate) fn clock(&self, ctx: &Ctx<'_, Self>) -> u32 {
+    pub(crate) fn clock(&self, ctx: &Cx<'_, A>) -> u32 {
         // u64 arithmetic only (`as_millis` is u128, whose division is a libcall).
         let d = ctx.now().saturating_duration_since(self.epoch);
         let ms = d.as_secs() * 1000 + u64::from(d.subsec_millis());
         ((ms / KEEPALIVE_UNIT_MS) as u32) & !PINGED
     }
 
-    /// Time since `stamp`, a [`Reactor::clock`] value.
-    pub(crate) fn since(&self, ctx: &Ctx<'_, Self>, stamp: u32) -> Duration {
+    /// Time since `stamp`, a [`Core::clock`] value.
+    pub(crate) fn since(&self, ctx: &Cx<'_, A>, stamp: u32) -> Duration {
         let units = self.clock(ctx).wrapping_sub(stamp) & !PINGED;
         Duration::from_millis(u64::from(units) * KEEPALIVE_UNIT_MS)
     }
 
     /// Records activity on a WebSocket (hot path: a clock read from the turn and one store).
     #[inline]
-    pub(crate) fn touch(&mut self, ctx: &Ctx<'_, Self>, ws: &WsConn) {
+    pub(crate) fn touch(&mut self, ctx: &Cx<'_, A>, keepalive: u32) {
         let now = self.clock(ctx);
-        self.keepalive.set(ws.keepalive, now);
+        self.keepalive.set(keepalive, now);
     }
 
-    /// Registers a new WebSocket in the keepalive table (and as a subscriber on a broadcast
-    /// route).
-    pub(crate) fn register_ws(
-        &mut self,
-        ctx: &Ctx<'_, Self>,
-        id: ConnId,
-        route: RouteId,
-    ) -> WsConn {
+    /// Registers a new WebSocket in the keepalive table.
+    pub(crate) fn register_ws<S>(&mut self, ctx: &Cx<'_, A>, id: ConnId, state: S) -> WsConn<S> {
         let now = self.clock(ctx);
         let keepalive = self.keepalive.insert(id, now);
-        let subscriber = match self.shared.config.routes.app(route) {
-            App::Broadcast => self.subscribers[usize::from(route)].insert(keepalive),
-            _ => u32::MAX,
-        };
         WsConn {
             session: Session::new(),
+            closed_by: None,
+            close_code: 0,
             decoder: None,
             keepalive,
-            subscriber,
-            route,
+            subs: NO_SUBSCRIPTIONS,
+            state,
         }
     }
 
-    /// Removes a WebSocket from the keepalive and subscriber tables and the memory budget.
-    pub(crate) fn unregister_ws(&mut self, id: ConnId, ws: &WsConn) {
+    /// Removes a WebSocket from the keepalive table, its topics and the memory budget.
+    pub(crate) fn unregister_ws<S>(&mut self, id: ConnId, ws: &mut WsConn<S>) {
         if ws.decoder.as_ref().is_some_and(|d| d.heap_bytes() > 0) {
             self.budget.forget(id);
         }
-        self.keepalive.remove(ws.keepalive, id);
-        if ws.subscriber != u32::MAX {
-            self.subscribers[usize::from(ws.route)].remove(ws.subscriber, ws.keepalive);
+        if ws.subs != NO_SUBSCRIPTIONS {
+            self.topics.unsubscribe_all(&mut ws.subs, ws.keepalive);
+            self.count_topics();
         }
+        self.keepalive.remove(ws.keepalive, id);
+    }
+
+    /// The app's WebSocket is leaving (closed, or closing with nothing more to do): its
+    /// `close` handler, then out of every table. Bridged WebSockets have no app and go through
+    /// [`Core::unregister_ws`] alone.
+    pub(crate) fn app_closed(
+        &mut self,
+        app: &A,
+        ctx: &mut Cx<'_, A>,
+        id: ConnId,
+        ws: &mut WsConn<A::State>,
+    ) {
+        let info = CloseInfo {
+            code: if ws.closed_by.is_some() {
+                ws.close_code
+            } else {
+                1006
+            },
+            reason: "",
+            by: ws.closed_by.unwrap_or(ClosedBy::Network),
+        };
+        let mut tally = Tally::default();
+        let mut conn = Connection {
+            ctx,
+            core: self,
+            id,
+            ws,
+            decoder: None,
+            reply: None,
+            tally: &mut tally,
+            closing: true,
+        };
+        app.close(&mut conn, info);
+        self.add_tally(&tally);
+        self.unregister_ws(id, ws);
     }
 
     /// Sends our close frame (once), counts it, and closes after flushing, with a deadline.
-    pub(crate) fn close_ws(
+    pub(crate) fn close_ws<S>(
         &mut self,
-        ctx: &mut Ctx<'_, Self>,
+        ctx: &mut Cx<'_, A>,
         id: ConnId,
-        ws: &mut WsConn,
+        ws: &mut WsConn<S>,
+        code: u16,
+        reason: &str,
+    ) {
+        self.close_parts(ctx, id, ws.parts(), code, reason);
+    }
+
+    /// [`Core::close_ws`] on the parts of a WebSocket.
+    pub(crate) fn close_parts(
+        &mut self,
+        ctx: &mut Cx<'_, A>,
+        id: ConnId,
+        mut ws: WsParts<'_>,
         code: u16,
         reason: &str,
     ) {
         // The session refuses a second close: only the first is sent and counted.
         if let Ok(frame) = ws.session.encode_close(Some(CloseCode(code)), reason) {
             self.metrics().close(CloseBy::Server, code);
+            ws.closed(ClosedBy::Server, code);
             let _ = ctx.write(id, &frame);
         }
         // Nothing more goes out after our close; wait for the client's close frame (answered in
@@ -192,11 +279,18 @@ impl Reactor {
         ctx.set_timer(id, self.shared.config.close_timeout, tag::CLOSE_DEADLINE);
     }
 
-    /// Closes after flushing, with a deadline, and forgets the connection's tables.
-    pub(crate) fn finish(&mut self, ctx: &mut Ctx<'_, Self>, id: ConnId, conn: &mut Conn) {
+    /// Closes after flushing, with a deadline, and forgets the connection's tables (an app's
+    /// WebSocket gets its `close` handler).
+    pub(crate) fn finish(
+        &mut self,
+        app: &A,
+        ctx: &mut Cx<'_, A>,
+        id: ConnId,
+        conn: &mut Conn<A::State>,
+    ) {
         match std::mem::replace(conn, Conn::Done) {
-            Conn::Ws(ws) => self.unregister_ws(id, &ws),
-            Conn::WsBridge(b) => self.unregister_ws(id, &b.ws),
+            Conn::Ws(mut ws) => self.app_closed(app, ctx, id, &mut ws),
+            Conn::WsBridge(mut b) => self.unregister_ws(id, &mut b.ws),
             Conn::Http(h) => {
                 ctx.cancel_timer(h.timer);
             }
@@ -206,12 +300,15 @@ impl Reactor {
         ctx.set_timer(id, self.shared.config.close_timeout, tag::CLOSE_DEADLINE);
     }
 
-    /// A reject: one debug line, one metric, the response, close.
+    /// A reject: one debug line, one metric, the response, close. `response` is a complete
+    /// response; without one, the standard response for `status`.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn reject(
         &mut self,
-        ctx: &mut Ctx<'_, Self>,
+        app: &A,
+        ctx: &mut Cx<'_, A>,
         id: ConnId,
-        conn: &mut Conn,
+        conn: &mut Conn<A::State>,
         status: u16,
         why: &dyn std::fmt::Display,
         response: Option<&[u8]>,
@@ -233,7 +330,7 @@ impl Reactor {
                 self.scratch = out;
             }
         }
-        self.finish(ctx, id, conn);
+        self.finish(app, ctx, id, conn);
     }
 
     /// How much connection `id`, which holds `own` bytes, may hold after its next read: the
@@ -243,7 +340,8 @@ impl Reactor {
     /// anything.
     pub(crate) fn read_allowance(
         &mut self,
-        ctx: &mut Ctx<'_, Self>,
+        app: &A,
+        ctx: &mut Cx<'_, A>,
         id: ConnId,
         own: usize,
     ) -> usize {
@@ -255,16 +353,42 @@ impl Reactor {
             // event, before netio removes the connections shed here.
             let all = self.budget.held() + ctx.queued_total();
             let allowance = limit.saturating_sub(all.saturating_sub(own));
-            if allowance >= margin || !self.shed_largest(ctx, id) {
+            if allowance >= margin || !self.shed_largest(app, ctx, id) {
                 return allowance;
             }
         }
     }
 
+    /// Closes a connection with a close frame (WebSockets), its backend too, and forgets it:
+    /// for the budget, the message timeout, idle timeouts.
+    fn close_with(
+        &mut self,
+        app: &A,
+        ctx: &mut Cx<'_, A>,
+        id: ConnId,
+        code: u16,
+        reason: &str,
+        free_decoder: bool,
+    ) {
+        let Some(state) = ctx.state(id) else { return };
+        let mut conn = std::mem::replace(state, Conn::Done);
+        if let Some(ws) = conn.ws_mut() {
+            if free_decoder {
+                // Freed now, not after the close handshake.
+                *ws.decoder = None;
+            }
+            self.close_parts(ctx, id, ws, code, reason);
+        }
+        if let Some(backend) = conn.backend() {
+            ctx.close(backend, Close::AfterFlush);
+        }
+        self.finish(app, ctx, id, &mut conn);
+    }
+
     /// Closes the connection other than `except` that holds the most (an unfinished message
     /// or an outbound queue) with 1013, freeing what it holds (its queue at once, with the
     /// close now). Returns `false` if nobody holds anything.
-    fn shed_largest(&mut self, ctx: &mut Ctx<'_, Self>, except: ConnId) -> bool {
+    fn shed_largest(&mut self, app: &A, ctx: &mut Cx<'_, A>, except: ConnId) -> bool {
         let holder = self.budget.largest(except);
         let queue = ctx.largest_queue().filter(|&(q, _)| q != except);
         let (victim, bytes) = match (holder, queue) {
@@ -276,18 +400,10 @@ impl Reactor {
         self.metrics().budget_sheds.inc();
         log::warn!("memory budget: closing {victim:?}, which holds {bytes} bytes, with 1013");
         self.budget.forget(victim);
-        if let Some(state) = ctx.state(victim) {
-            let mut conn = std::mem::replace(state, Conn::Done);
-            if let Some(ws) = conn.ws_mut() {
-                // Freed now, not after the close handshake.
-                ws.decoder = None;
-                self.close_ws(ctx, victim, ws, 1013, "memory budget");
-            }
-            if let Some(backend) = conn.backend() {
-                ctx.close(backend, Close::Now);
-            }
-            self.finish(ctx, victim, &mut conn);
+        if let Some(backend) = ctx.state(victim).and_then(|c| c.backend()) {
+            ctx.close(backend, Close::Now);
         }
+        self.close_with(app, ctx, victim, 1013, "memory budget", true);
         // No flush for a reader that slow: the queue is dropped now.
         ctx.close(victim, Close::Now);
         true
@@ -295,24 +411,15 @@ impl Reactor {
 
     /// Closes with 1008 every connection whose message has taken longer than
     /// `message_timeout` to arrive.
-    fn close_slow_messages(&mut self, ctx: &mut Ctx<'_, Self>) {
+    fn close_slow_messages(&mut self, app: &A, ctx: &mut Cx<'_, A>) {
         let Some(deadline) = ctx.now().checked_sub(self.shared.config.message_timeout) else {
             return;
         };
         for id in self.budget.overdue(deadline) {
             self.budget.forget(id);
-            let Some(state) = ctx.state(id) else { continue };
-            let mut conn = std::mem::replace(state, Conn::Done);
             log::debug!("closing {id:?} with 1008: message not complete in time");
             self.metrics().message_timeouts.inc();
-            if let Some(ws) = conn.ws_mut() {
-                ws.decoder = None;
-                self.close_ws(ctx, id, ws, 1008, "message too slow");
-            }
-            if let Some(backend) = conn.backend() {
-                ctx.close(backend, Close::AfterFlush);
-            }
-            self.finish(ctx, id, &mut conn);
+            self.close_with(app, ctx, id, 1008, "message too slow", true);
         }
         let held = self.budget.held() + ctx.queued_total();
         self.metrics().memory_held.set(held as u64);
@@ -327,8 +434,8 @@ impl Reactor {
 
     /// Sweeps the keepalive table: ping the quiet, close the silent; and the budget: close
     /// the messages that take too long.
-    fn sweep(&mut self, ctx: &mut Ctx<'_, Self>) {
-        self.close_slow_messages(ctx);
+    fn sweep(&mut self, app: &A, ctx: &mut Cx<'_, A>) {
+        self.close_slow_messages(app, ctx);
         let now = self.clock(ctx);
         let unit = KEEPALIVE_UNIT_MS as u128;
         let ping_after = (self.shared.config.ping_interval.as_millis() / unit) as u32;
@@ -356,33 +463,114 @@ impl Reactor {
         }
         for id in close {
             log::debug!("closing {id:?}: idle timeout");
-            let Some(conn) = ctx.state(id) else { continue };
-            let mut conn = std::mem::replace(conn, Conn::Done);
-            if let Some(ws) = conn.ws_mut() {
-                self.close_ws(ctx, id, ws, 1001, "idle timeout");
-            }
-            if let Some(backend) = conn.backend() {
-                ctx.close(backend, Close::AfterFlush);
-            }
-            self.finish(ctx, id, &mut conn);
+            self.close_with(app, ctx, id, 1001, "idle timeout", false);
         }
     }
 
-    /// Delivers a broadcast frame to this reactor's subscribers of `route`, as deferred writes
-    /// (netio's `Ctx::write_shared_deferred`): sent at the end of the reactor's loop turn, one
+    /// Publishes a message on `topic`: encoded once into shared bytes, delivered to this
+    /// reactor's subscribers and sent to every other reactor (each delivers to its own). The
+    /// one place every publish goes through (see `topics.rs` on buses). Returns the
+    /// deliveries made here.
+    pub(crate) fn publish(
+        &mut self,
+        ctx: &mut Cx<'_, A>,
+        topic: &str,
+        message: AppMessage<'_>,
+        exclude: Option<ConnId>,
+    ) -> u64 {
+        let frame = self.shared_frame(message.opcode(), message.payload());
+        if let Some(local) = self.topics.find(topic) {
+            return self.publish_frame(ctx, local, &frame, exclude);
+        }
+        // No subscriber here: the name is allocated once per publish (not per core) and the
+        // frame goes to the other reactors only.
+        let name: Arc<str> = Arc::from(topic);
+        let me = ctx.reactor_index();
+        for mailbox in ctx.mailboxes() {
+            if mailbox.reactor_index() != me {
+                let _ = mailbox.send(Message::Publish {
+                    topic: Arc::clone(&name),
+                    frame: frame.clone(),
+                    exclude,
+                });
+            }
+        }
+        0
+    }
+
+    /// Publishes a message on every topic of a connection's subscription list `subs`: encoded
+    /// once for all of them.
+    pub(crate) fn publish_subscribed(
+        &mut self,
+        ctx: &mut Cx<'_, A>,
+        subs: u32,
+        message: AppMessage<'_>,
+        exclude: Option<ConnId>,
+    ) -> u64 {
+        if subs == NO_SUBSCRIPTIONS {
+            return 0;
+        }
+        let frame = self.shared_frame(message.opcode(), message.payload());
+        let mut topics = std::mem::take(&mut self.topic_ids);
+        topics.clear();
+        topics.extend(self.topics.of(subs));
+        let mut sent = 0;
+        for &topic in &topics {
+            sent += self.publish_frame(ctx, topic, &frame, exclude);
+        }
+        self.topic_ids = topics;
+        sent
+    }
+
+    /// Publishes an encoded frame on a topic that has subscribers here: to the other reactors
+    /// (the topic's own shared name travels) and to the local subscribers.
+    fn publish_frame(
+        &mut self,
+        ctx: &mut Cx<'_, A>,
+        topic: TopicId,
+        frame: &SharedBytes,
+        exclude: Option<ConnId>,
+    ) -> u64 {
+        if let Some(name) = self.topics.name(topic) {
+            let me = ctx.reactor_index();
+            for mailbox in ctx.mailboxes() {
+                if mailbox.reactor_index() != me {
+                    let _ = mailbox.send(Message::Publish {
+                        topic: Arc::clone(name),
+                        frame: frame.clone(),
+                        exclude,
+                    });
+                }
+            }
+        }
+        self.deliver(ctx, topic, frame, exclude)
+    }
+
+    /// Delivers a published frame to this reactor's subscribers of `topic`, as deferred
+    /// writes (netio's `Ctx::write_shared_deferred`): sent at the end of the reactor's loop turn, one
     /// write per subscriber for all the frames of the turn. Per subscriber: a reference count,
     /// two slab lookups (state, write) and, with the skip policy, the queue length.
-    pub(crate) fn deliver(&mut self, ctx: &mut Ctx<'_, Self>, route: RouteId, frame: &SharedBytes) {
-        let Some(table) = self.subscribers.get(usize::from(route)) else {
-            return;
-        };
+    pub(crate) fn deliver(
+        &mut self,
+        ctx: &mut Cx<'_, A>,
+        topic: TopicId,
+        frame: &SharedBytes,
+        exclude: Option<ConnId>,
+    ) -> u64 {
         let mut ids = std::mem::take(&mut self.ids);
         ids.clear();
-        ids.extend(table.iter().filter_map(|slot| self.keepalive.id(slot)));
+        ids.extend(
+            self.topics
+                .subscribers(topic)
+                .filter_map(|slot| self.keepalive.id(slot)),
+        );
         let skip = self.shared.config.slow_subscriber == SlowSubscriber::Skip;
         let cap = self.shared.config.outbound_cap;
         let mut sent = 0u64;
         for &id in &ids {
+            if Some(id) == exclude {
+                continue;
+            }
             if skip && ctx.queued(id).unwrap_or(0) >= cap {
                 self.metrics().broadcast_skipped.inc();
                 continue;
@@ -404,58 +592,138 @@ impl Reactor {
         let m = self.metrics();
         m.messages_out.add(sent);
         m.bytes_out.add(sent * frame.len() as u64);
+        sent
+    }
+
+    /// Subscribes a WebSocket to a topic.
+    pub(crate) fn subscribe<S>(&mut self, ws: &mut WsConn<S>, topic: &str) -> bool {
+        let new = self.topics.subscribe(&mut ws.subs, ws.keepalive, topic);
+        self.count_topics();
+        new
+    }
+
+    /// Unsubscribes a WebSocket from a topic.
+    pub(crate) fn unsubscribe<S>(&mut self, ws: &mut WsConn<S>, topic: &str) -> bool {
+        let gone = self.topics.unsubscribe(&mut ws.subs, ws.keepalive, topic);
+        self.count_topics();
+        gone
+    }
+
+    fn count_topics(&self) {
+        let (topics, subscriptions) = self.topics.counts();
+        let m = self.metrics();
+        m.topics.set(topics);
+        m.subscriptions.set(subscriptions);
+    }
+
+    /// Adds a handler call's message counts to the metrics.
+    pub(crate) fn add_tally(&self, tally: &Tally) {
+        if tally.messages_out > 0 {
+            let m = self.metrics();
+            m.messages_out.add(tally.messages_out);
+            m.bytes_out.add(tally.bytes_out);
+        }
+    }
+
+    /// Calls an app handler on the WebSocket `id` (outside a read: timers, drain,
+    /// backpressure), if it is the app's and still open for it.
+    fn with_app_conn(
+        &mut self,
+        ctx: &mut Cx<'_, A>,
+        id: ConnId,
+        conn: &mut Conn<A::State>,
+        call: impl FnOnce(&mut Connection<'_, '_, A>),
+    ) {
+        let Conn::Ws(ws) = conn else { return };
+        let mut tally = Tally::default();
+        let mut handle = Connection {
+            ctx,
+            core: self,
+            id,
+            ws,
+            decoder: None,
+            reply: None,
+            tally: &mut tally,
+            closing: false,
+        };
+        call(&mut handle);
+        self.add_tally(&tally);
     }
 }
 
-impl Handler for Reactor {
-    type Conn = Conn;
+impl<A: App> Handler for Reactor<A> {
+    type Conn = Conn<A::State>;
     type Message = Message;
 
-    fn accept(&mut self, ctx: &mut Ctx<'_, Self>, id: ConnId, info: &Accepted) -> Option<Conn> {
-        let m = self.metrics();
+    fn accept(
+        &mut self,
+        ctx: &mut Cx<'_, A>,
+        id: ConnId,
+        info: &Accepted,
+    ) -> Option<Conn<A::State>> {
+        let core = &mut self.core;
+        let m = core.metrics();
         m.accepted.inc();
         m.connections.inc();
         if info.over_limit {
             let mut conn = Conn::Done;
-            self.reject(ctx, id, &mut conn, 503, &"over max_connections", None);
+            core.reject(
+                &self.app,
+                ctx,
+                id,
+                &mut conn,
+                503,
+                &"over max_connections",
+                None,
+            );
             return Some(conn);
         }
-        let timer = ctx.set_timer(id, self.shared.config.head_timeout, tag::HEAD);
+        let timer = ctx.set_timer(id, core.shared.config.head_timeout, tag::HEAD);
         Some(Conn::Http(HttpConn {
             partial: None,
             timer,
             served: 0,
+            admin: core.shared.admin_listener == Some(info.listener),
         }))
     }
 
-    fn on_data(&mut self, ctx: &mut Ctx<'_, Self>, id: ConnId, conn: &mut Conn, data: &mut [u8]) {
+    fn on_data(
+        &mut self,
+        ctx: &mut Cx<'_, A>,
+        id: ConnId,
+        conn: &mut Conn<A::State>,
+        data: &mut [u8],
+    ) {
+        let (app, core) = (&*self.app, &mut self.core);
         match conn {
-            Conn::Http(_) => self.on_http_data(ctx, id, conn, data),
-            Conn::Ws(_) | Conn::WsBridge(_) => self.on_ws_data(ctx, id, conn, data),
+            Conn::Http(_) => core.on_http_data(app, ctx, id, conn, data),
+            Conn::Ws(_) | Conn::WsBridge(_) => core.on_ws_data(app, ctx, id, conn, data),
             Conn::Raw(backend) => {
                 let backend = *backend;
-                self.metrics().bytes_in.add(data.len() as u64);
-                self.send_to_backend(ctx, backend, data);
+                core.metrics().bytes_in.add(data.len() as u64);
+                core.send_to_backend(ctx, backend, data);
             }
-            Conn::Backend(b) => self.backend_data(ctx, b, data),
+            Conn::Backend(b) => core.backend_data(ctx, b, data),
             Conn::Connecting(_) | Conn::Done => {}
         }
     }
 
     fn on_connect(
         &mut self,
-        ctx: &mut Ctx<'_, Self>,
+        ctx: &mut Cx<'_, A>,
         id: ConnId,
-        conn: &mut Conn,
+        conn: &mut Conn<A::State>,
         result: std::io::Result<()>,
     ) {
-        self.backend_connected(ctx, id, conn, result);
+        self.core
+            .backend_connected(&self.app, ctx, id, conn, result);
     }
 
-    fn on_eof(&mut self, ctx: &mut Ctx<'_, Self>, id: ConnId, conn: &mut Conn) {
+    fn on_eof(&mut self, ctx: &mut Cx<'_, A>, id: ConnId, conn: &mut Conn<A::State>) {
+        let (app, core) = (&*self.app, &mut self.core);
         match conn {
-            Conn::Backend(_) => self.backend_eof(ctx, id, conn),
-            Conn::Raw(_) => self.raw_client_eof(ctx, id, conn),
+            Conn::Backend(_) => core.backend_eof(app, ctx, id, conn),
+            Conn::Raw(_) => core.raw_client_eof(app, ctx, id, conn),
             Conn::Ws(_) | Conn::WsBridge(_) => {
                 // The client's stream ended (a half-close, `shutdown(SHUT_WR)`, or a full close)
                 // before its close frame. It may still be reading, so it gets our close frame
@@ -469,10 +737,11 @@ impl Handler for Reactor {
                 // close, our frame only answers it (as a reply to a client's close frame is not
                 // counted either). finish() then forgets the connection, so on_close does not
                 // count it again, and nothing is written after the close frame: the connection
-                // leaves the keepalive and subscriber tables and its state becomes `Done`.
-                if let Some(ws) = conn.ws_mut() {
+                // leaves the keepalive and topic tables and its state becomes `Done`.
+                if let Some(mut ws) = conn.ws_mut() {
                     if ws.session.state() == CloseState::Open {
-                        self.metrics().close(CloseBy::Client, 1006);
+                        core.metrics().close(CloseBy::Client, 1006);
+                        ws.closed(ClosedBy::Network, 1006);
                         if let Ok(frame) = ws.session.encode_close(Some(CloseCode(1000)), "") {
                             let _ = ctx.write(id, &frame);
                         }
@@ -482,118 +751,142 @@ impl Handler for Reactor {
                     ctx.close(backend, Close::AfterFlush);
                 }
                 // Our read side is closed: netio closes once the close frame is flushed.
-                self.finish(ctx, id, conn);
+                core.finish(app, ctx, id, conn);
             }
-            _ => self.finish(ctx, id, conn),
+            _ => core.finish(app, ctx, id, conn),
         }
     }
 
-    fn on_timer(&mut self, ctx: &mut Ctx<'_, Self>, id: ConnId, conn: &mut Conn, t: u64) {
+    fn on_timer(&mut self, ctx: &mut Cx<'_, A>, id: ConnId, conn: &mut Conn<A::State>, t: u64) {
+        let (app, core) = (&*self.app, &mut self.core);
         match t {
             tag::HEAD => {
                 let Conn::Http(h) = conn else { return };
                 if h.served > 0 && h.partial.is_none() {
                     // An idle keep-alive connection: just close, as nginx does.
-                    self.finish(ctx, id, conn);
+                    core.finish(app, ctx, id, conn);
                 } else {
-                    self.reject(ctx, id, conn, 408, &"request head timeout", None);
+                    core.reject(app, ctx, id, conn, 408, &"request head timeout", None);
                 }
             }
             tag::CLOSE_DEADLINE => ctx.close(id, Close::Now),
-            tag::BACKEND_CONNECT => self.backend_connect_timeout(ctx, id, conn),
-            tag::TUNNEL_IDLE => self.tunnel_idle(ctx, id, conn),
-            _ => {}
+            tag::BACKEND_CONNECT => core.backend_connect_timeout(app, ctx, id, conn),
+            tag::TUNNEL_IDLE => core.tunnel_idle(app, ctx, id, conn),
+            t => {
+                if let Some(token) = tag::app_token(t) {
+                    core.with_app_conn(ctx, id, conn, |c| app.timer(c, token));
+                }
+            }
         }
     }
 
-    fn on_pressure(&mut self, ctx: &mut Ctx<'_, Self>, id: ConnId, conn: &mut Conn, p: Pressure) {
+    fn on_pressure(
+        &mut self,
+        ctx: &mut Cx<'_, A>,
+        id: ConnId,
+        conn: &mut Conn<A::State>,
+        p: Pressure,
+    ) {
+        let (app, core) = (&*self.app, &mut self.core);
         let high = p == Pressure::High;
-        // Who feeds this connection's queue: pause it while the queue is over its cap.
+        // A tunnel's other side feeds this connection's queue: pause it while the queue is
+        // over its cap. The app decides for its own connections.
         let source = match conn {
-            Conn::Ws(ws) => match self.shared.config.routes.app(ws.route) {
-                App::Broadcast => {
-                    if high && self.shared.config.slow_subscriber == SlowSubscriber::Close {
-                        log::debug!("closing {id:?}: slow broadcast subscriber");
-                        self.close_ws(ctx, id, ws, 1008, "slow consumer");
-                        self.finish(ctx, id, conn);
-                    }
-                    // With the skip policy, `deliver` checks the queue per message.
-                    return;
+            Conn::Ws(_) => {
+                if high {
+                    core.with_app_conn(ctx, id, conn, |c| app.backpressure(c));
+                } else {
+                    core.with_app_conn(ctx, id, conn, |c| app.drain(c));
                 }
-                // Echo: the sender is the receiver.
-                _ => id,
-            },
+                return;
+            }
             Conn::WsBridge(b) => b.backend,
             Conn::Raw(backend) => *backend,
             Conn::Backend(b) => b.client,
             _ => return,
         };
         if high {
-            self.metrics().backpressure_pauses.inc();
+            core.metrics().backpressure_pauses.inc();
             ctx.pause_read(source);
         } else {
             ctx.resume_read(source);
         }
     }
 
-    fn on_shutdown(&mut self, ctx: &mut Ctx<'_, Self>, id: ConnId, conn: &mut Conn) {
+    fn on_shutdown(&mut self, ctx: &mut Cx<'_, A>, id: ConnId, conn: &mut Conn<A::State>) {
+        let (app, core) = (&*self.app, &mut self.core);
         match conn {
             Conn::Ws(_) | Conn::WsBridge(_) => {
                 // Close 1001 after whatever is queued; the client's answering close (or netio's
                 // deadline) ends the connection.
                 if let Some(ws) = conn.ws_mut() {
-                    self.close_ws(ctx, id, ws, 1001, "server shutting down");
+                    core.close_parts(ctx, id, ws, 1001, "server shutting down");
                 }
                 if let Some(backend) = conn.backend() {
                     ctx.close(backend, Close::AfterFlush);
                 }
             }
-            _ => self.finish(ctx, id, conn),
+            _ => core.finish(app, ctx, id, conn),
         }
     }
 
-    fn on_close(&mut self, ctx: &mut Ctx<'_, Self>, id: ConnId, conn: Conn, reason: CloseReason) {
+    fn on_close(
+        &mut self,
+        ctx: &mut Cx<'_, A>,
+        id: ConnId,
+        conn: Conn<A::State>,
+        reason: CloseReason,
+    ) {
+        let (app, core) = (&*self.app, &mut self.core);
         match conn {
             Conn::Backend(b) => {
-                self.backend_closed(ctx, id, b, reason);
+                core.backend_closed(app, ctx, id, b, reason);
                 return;
             }
-            Conn::Ws(ws) => {
+            Conn::Ws(mut ws) => {
                 if ws.session.state() == CloseState::Open {
-                    self.metrics().close(CloseBy::Client, 1006);
+                    core.metrics().close(CloseBy::Client, 1006);
                 }
-                self.unregister_ws(id, &ws);
+                core.app_closed(app, ctx, id, &mut ws);
             }
-            Conn::WsBridge(b) => {
+            Conn::WsBridge(mut b) => {
                 if b.ws.session.state() == CloseState::Open {
-                    self.metrics().close(CloseBy::Client, 1006);
+                    core.metrics().close(CloseBy::Client, 1006);
                 }
-                self.unregister_ws(id, &b.ws);
+                core.unregister_ws(id, &mut b.ws);
                 ctx.close(b.backend, Close::AfterFlush);
             }
             Conn::Raw(backend) => ctx.close(backend, Close::AfterFlush),
             Conn::Connecting(p) => ctx.close(p.backend, Close::Now),
             Conn::Http(_) | Conn::Done => {}
         }
-        self.metrics().connections.dec();
+        core.metrics().connections.dec();
     }
 
-    fn on_start(&mut self, ctx: &mut Ctx<'_, Self>) {
+    fn on_start(&mut self, ctx: &mut Cx<'_, A>) {
         // The keepalive sweep runs on the reactor's own timer wheel: no thread, no wakeup
         // from another core.
-        ctx.set_reactor_timer(self.sweep_every(), tag::SWEEP);
+        ctx.set_reactor_timer(self.core.sweep_every(), tag::SWEEP);
     }
 
-    fn on_reactor_timer(&mut self, ctx: &mut Ctx<'_, Self>, t: u64) {
+    fn on_reactor_timer(&mut self, ctx: &mut Cx<'_, A>, t: u64) {
         if t == tag::SWEEP {
-            self.sweep(ctx);
-            ctx.set_reactor_timer(self.sweep_every(), tag::SWEEP);
+            self.core.sweep(&self.app, ctx);
+            ctx.set_reactor_timer(self.core.sweep_every(), tag::SWEEP);
         }
     }
 
-    fn on_message(&mut self, ctx: &mut Ctx<'_, Self>, message: Message) {
+    fn on_message(&mut self, ctx: &mut Cx<'_, A>, message: Message) {
         match message {
-            Message::Broadcast { route, frame } => self.deliver(ctx, route, &frame),
+            Message::Publish {
+                topic,
+                frame,
+                exclude,
+            } => {
+                if let Some(t) = self.core.topics.find(&topic) {
+                    self.core.deliver(ctx, t, &frame, exclude);
+                }
+            }
         }
     }
 }

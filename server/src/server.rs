@@ -10,10 +10,13 @@ use switchyard_frame::deflate::CompressionPolicy;
 use switchyard_handshake::{
     Acceptor, DeflateNegotiator, DeflatePolicy, Limits, OriginPolicy, WebSocketConfig,
 };
-use switchyard_netio::{Liveness, Reactors, ShutdownHandle};
+use switchyard_netio::{Liveness, Mailbox, Reactors, SharedBytes, ShutdownHandle};
 
+use crate::app::{App, Message as AppMessage};
+use crate::apps::Builtin;
 use crate::config::{Config, DeflateMode};
 use crate::head::TcpTunnel;
+use crate::http::Endpoints;
 use crate::metrics::Registry;
 use crate::reactor::{Message, Reactor, Shared};
 
@@ -24,9 +27,37 @@ pub struct ServerHandle {
     shutdown: Option<ShutdownHandle>,
     liveness: Option<Liveness>,
     metrics: Registry,
+    mailboxes: Vec<Mailbox<Message>>,
 }
 
 impl ServerHandle {
+    /// Publishes `message` to every subscriber of `topic` on every core (see
+    /// [`crate::app::Connection::publish`]): encoded once here, the same bytes shared by every
+    /// subscriber. Returns the number of reactors it was handed to (0 after shutdown).
+    pub fn publish(&self, topic: &str, message: AppMessage<'_>) -> usize {
+        if self.mailboxes.is_empty() {
+            return 0;
+        }
+        let payload = message.payload();
+        let mut frame = vec![0; switchyard_frame::shared_frame_len(payload.len())];
+        let len = switchyard_frame::encode_shared_frame(message.opcode(), payload, &mut frame)
+            .unwrap_or(0);
+        frame.truncate(len);
+        let frame = SharedBytes::new(Arc::from(frame));
+        let topic: Arc<str> = Arc::from(topic);
+        self.mailboxes
+            .iter()
+            .filter(|m| {
+                m.send(Message::Publish {
+                    topic: Arc::clone(&topic),
+                    frame: frame.clone(),
+                    exclude: None,
+                })
+                .is_ok()
+            })
+            .count()
+    }
+
     /// Starts graceful shutdown without waiting: stop accepting, close 1001 to every
     /// WebSocket, drain writes up to the shutdown deadline. [`Server::join`] waits for the end.
     pub fn shutdown(&self) {
@@ -77,9 +108,9 @@ impl std::fmt::Debug for Server {
     }
 }
 
-/// The handshake acceptor for a configuration; `bridge` adds the raw `tcp` protocol, which only
-/// bridge routes accept.
-pub(crate) fn acceptor(config: &Config, bridge: bool) -> io::Result<Acceptor<DeflateNegotiator>> {
+/// The handshake acceptor for a configuration; `tunnel` adds the raw `tcp` protocol, which only
+/// paths where the app tunnels accept.
+pub(crate) fn acceptor(config: &Config, tunnel: bool) -> io::Result<Acceptor<DeflateNegotiator>> {
     let origin = if config.allowed_origins.is_empty() {
         OriginPolicy::any()
     } else {
@@ -102,7 +133,7 @@ pub(crate) fn acceptor(config: &Config, bridge: bool) -> io::Result<Acceptor<Def
         .limits(Limits::default().max_head_bytes(config.max_head_size))
         .websocket(websocket)
         .extensions(deflate);
-    if bridge {
+    if tunnel {
         acceptor
             .register(TcpTunnel)
             .map_err(|e| io::Error::other(format!("registering the tcp protocol: {e:?}")))?;
@@ -111,12 +142,23 @@ pub(crate) fn acceptor(config: &Config, bridge: bool) -> io::Result<Acceptor<Def
 }
 
 impl Server {
-    /// Binds every listen address and starts the reactors. Errors (an address in use) come back
-    /// here, before anything runs.
+    /// Binds every listen address and starts the reactors with the built-in apps on the
+    /// configured routes (echo, broadcast, bridge). Errors (an address in use) come back here,
+    /// before anything runs.
     pub fn start(config: Config) -> io::Result<Server> {
-        let (websocket_acceptor, bridge_acceptor) =
+        let app = Builtin::new(&config);
+        Self::start_app(config, app)
+    }
+
+    /// Binds every listen address and starts the reactors with your own app (see
+    /// [`crate::app`]); the configuration's routes are not used (the app routes).
+    pub fn start_app<A: App>(config: Config, app: A) -> io::Result<Server> {
+        let (websocket_acceptor, tunnel_acceptor) =
             (acceptor(&config, false)?, acceptor(&config, true)?);
-        let metrics = Registry::new(config.workers);
+        let app = Arc::new(app);
+        let app_metrics = Arc::clone(&app);
+        let metrics = Registry::new(config.workers)
+            .with_extra(Arc::new(move |out: &mut String| app_metrics.metrics(out)));
         let mut codec = switchyard_frame::Config::default();
         codec.max_message_size = config.max_message_size;
         // A compressed frame may be longer than the message it inflates to: deflate makes
@@ -152,14 +194,17 @@ impl Server {
         let shared = Arc::new(Shared {
             config,
             acceptor: websocket_acceptor,
-            bridge_acceptor,
+            tunnel_acceptor,
+            admin_listener: None,
+            endpoints: Endpoints::defaults(),
+            admin_endpoints: Endpoints::default(),
             codec,
             compression,
             metrics: metrics.clone(),
         });
         let factory_shared = Arc::clone(&shared);
         let reactors = switchyard_netio::start(net, move |info| {
-            Reactor::new(Arc::clone(&factory_shared), info)
+            Reactor::new(Arc::clone(&app), Arc::clone(&factory_shared), info)
         })?;
         let local_addrs = reactors.local_addrs().to_vec();
         Ok(Server {
@@ -181,6 +226,10 @@ impl Server {
             shutdown: self.reactors.as_ref().map(|r| r.shutdown_handle()),
             liveness: self.reactors.as_ref().map(|r| r.liveness()),
             metrics: self.metrics.clone(),
+            mailboxes: self
+                .reactors
+                .as_ref()
+                .map_or_else(Vec::new, |r| r.mailboxes().to_vec()),
         }
     }
 

@@ -9,116 +9,260 @@
 //! that goes out is encoded by the connection's `frame::Session`, which also refuses anything
 //! after our close frame: the server keeps no WebSocket state of its own.
 
-use std::borrow::Cow;
+use std::ops::Range;
 use std::sync::Arc;
 
 use switchyard_frame::deflate::{DeflateConfig, PermessageDeflate};
-use switchyard_frame::{Decoder, Event, HeaderBytes, OpCode, Progress, Role, Session};
+use switchyard_frame::{CloseCode, Decoder, Event, HeaderBytes, OpCode, Progress, Role, Session};
 use switchyard_handshake::DeflateParams;
-use switchyard_netio::{Close, ConnId, Ctx, SharedBytes};
+use switchyard_netio::{Close, ConnId, SharedBytes};
 
-use crate::conn::{Bridged, Conn};
+use crate::app::{App, ClosedBy, Connection, Message, SendError, UpgradeRequest};
+use crate::conn::{Bridged, Conn, WsConn, WsParts};
 use crate::metrics::CloseBy;
-use crate::reactor::{Message, Reactor};
-use crate::routes::{App, RouteId};
+use crate::reactor::{tag, Core, Cx};
 
-/// What the app does with a data message.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Sink {
-    /// Back to the sender.
-    Echo,
-    /// To every subscriber of this route, on every reactor.
-    Broadcast(RouteId),
-    /// To this backend connection.
-    Bridge(ConnId),
-}
-
-/// Message counts of one read, added to the metrics once per read rather than per message.
+/// Message counts of one handler call or read, added to the metrics once rather than per
+/// message.
 #[derive(Default)]
-struct Tally {
-    messages: u64,
-    bytes: u64,
-    echoed: u64,
-    echoed_bytes: u64,
+pub(crate) struct Tally {
+    pub messages_in: u64,
+    pub bytes_in: u64,
+    pub messages_out: u64,
+    pub bytes_out: u64,
 }
 
-impl Reactor {
-    /// After a WebSocket 101: the connection becomes `Conn::Ws`, or `WsBridge` tied to
-    /// `backend` (already connected: see `bridge.rs`), and bytes that came with the head are its
-    /// first frames.
+/// Inside a read of uncompressed messages: where a reply to the message being handled may be
+/// built in place, over the request frame already consumed (see [`in_place_echo`]).
+pub(crate) struct InPlaceReply<'c> {
+    /// The input before the frame being handled: replies built so far are `done[run]`.
+    done: &'c mut [u8],
+    run: &'c mut Range<usize>,
+    /// The frame's bytes: from `pos`, `consumed` long, within the rest of the input (at
+    /// address `rest_start`, `rest_len` long).
+    rest_start: usize,
+    rest_len: usize,
+    pos: usize,
+    consumed: usize,
+    /// The reply chosen to be built in place, applied once the handler returns (its payload
+    /// is borrowed until then).
+    compact: Option<InPlace>,
+    /// Frames sent after that reply in the same call: they must follow it on the wire.
+    after: &'c mut Vec<u8>,
+}
+
+impl InPlaceReply<'_> {
+    /// Writes the replies built so far, so that a frame written now follows them.
+    fn flush(&mut self, ctx: &mut Cx<'_, impl App>, id: ConnId) {
+        if self.run.start != self.run.end {
+            let _ = ctx.write(id, &self.done[self.run.clone()]);
+            *self.run = self.run.end..self.run.end;
+        }
+    }
+}
+
+/// How a read of WebSocket frames ended.
+enum ReadEnd {
+    /// Wait for more bytes (the decoder kept or given back).
+    More,
+    /// The close handshake finished or failed: end the connection.
+    Closed,
+}
+
+impl<A: App> Core<A> {
+    /// After a WebSocket 101 of the app: the connection becomes `Conn::Ws` with the app's
+    /// `state`, the app's `open` handler runs, and bytes that came with the head are its first
+    /// frames.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn start_websocket(
         &mut self,
-        ctx: &mut Ctx<'_, Self>,
+        app: &A,
+        ctx: &mut Cx<'_, A>,
         id: ConnId,
-        conn: &mut Conn,
-        route: RouteId,
+        conn: &mut Conn<A::State>,
+        state: A::State,
         deflate: Option<DeflateParams>,
-        backend: Option<ConnId>,
+        request: &UpgradeRequest<'_>,
         leftover: &[u8],
     ) {
-        let mut ws = self.register_ws(ctx, id, route);
-        if let Some(agreed) = deflate {
-            // A connection with an extension keeps its decoder for life (the contexts live in it).
-            let mut decoder = Decoder::new(self.shared.codec);
-            let config = DeflateConfig::from(agreed);
-            match PermessageDeflate::new(Role::Server, config, self.shared.compression) {
-                Ok(ext) => {
-                    decoder.set_extension(Box::new(ext));
-                    ws.decoder = Some(Box::new(decoder));
-                }
-                Err(e) => {
-                    // The handshake crate only agrees valid parameters; refuse politely anyway.
-                    log::warn!("deflate parameters {agreed:?} refused by the codec: {e:?}");
-                    *conn = Conn::Ws(ws);
-                    if let Some(ws) = conn.ws_mut() {
-                        self.close_ws(ctx, id, ws, 1011, "extension error");
-                    }
-                    self.finish(ctx, id, conn);
-                    return;
-                }
-            }
+        let mut ws = self.register_ws(ctx, id, state);
+        if !self.install_deflate(ctx, id, ws.parts(), deflate) {
+            *conn = Conn::Ws(ws);
+            self.finish(app, ctx, id, conn);
+            return;
         }
-        *conn = match backend {
-            Some(backend) => Conn::WsBridge(Box::new(Bridged { ws, backend })),
-            None => Conn::Ws(ws),
+        let mut tally = Tally::default();
+        let mut handle = Connection {
+            ctx,
+            core: self,
+            id,
+            ws: &mut ws,
+            decoder: None,
+            reply: None,
+            tally: &mut tally,
+            closing: false,
         };
-        if !leftover.is_empty() {
-            // Frames that came in the same read as the head (rare: clients wait for the 101).
-            // They are borrowed immutably from the head's buffer and the codec unmasks in
-            // place, so they take one copy into the reactor's scratch buffer.
-            let mut input = std::mem::take(&mut self.input);
-            input.clear();
-            input.extend_from_slice(leftover);
-            self.on_ws_data(ctx, id, conn, &mut input);
-            if input.capacity() > 64 << 10 {
-                input = Vec::new();
+        app.open(&mut handle, request);
+        self.add_tally(&tally);
+        *conn = Conn::Ws(ws);
+        self.leftover_frames(app, ctx, id, conn, leftover);
+    }
+
+    /// After a bridge's WebSocket 101: the connection becomes `WsBridge`, tied to `backend`
+    /// (already connected: see `bridge.rs`).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn start_bridged_websocket(
+        &mut self,
+        app: &A,
+        ctx: &mut Cx<'_, A>,
+        id: ConnId,
+        conn: &mut Conn<A::State>,
+        backend: ConnId,
+        deflate: Option<DeflateParams>,
+        leftover: &[u8],
+    ) {
+        let mut ws = self.register_ws(ctx, id, ());
+        let ok = self.install_deflate(ctx, id, ws.parts(), deflate);
+        *conn = Conn::WsBridge(Box::new(Bridged { ws, backend }));
+        if !ok {
+            self.end_ws(app, ctx, id, conn);
+            return;
+        }
+        self.leftover_frames(app, ctx, id, conn, leftover);
+    }
+
+    /// Installs the agreed permessage-deflate on a new WebSocket (a connection with an
+    /// extension keeps its decoder for life: the contexts live in it). `false` if the codec
+    /// refused the parameters (the close frame is then sent).
+    fn install_deflate(
+        &mut self,
+        ctx: &mut Cx<'_, A>,
+        id: ConnId,
+        ws: WsParts<'_>,
+        deflate: Option<DeflateParams>,
+    ) -> bool {
+        let Some(agreed) = deflate else { return true };
+        let mut decoder = Decoder::new(self.shared.codec);
+        let config = DeflateConfig::from(agreed);
+        match PermessageDeflate::new(Role::Server, config, self.shared.compression) {
+            Ok(ext) => {
+                decoder.set_extension(Box::new(ext));
+                *ws.decoder = Some(Box::new(decoder));
+                true
             }
-            self.input = input;
+            Err(e) => {
+                // The handshake crate only agrees valid parameters; refuse politely anyway.
+                log::warn!("deflate parameters {agreed:?} refused by the codec: {e:?}");
+                self.close_parts(ctx, id, ws, 1011, "extension error");
+                false
+            }
         }
     }
 
+    /// Frames that came in the same read as the head (rare: clients wait for the 101). They
+    /// are borrowed immutably from the head's buffer and the codec unmasks in place, so they
+    /// take one copy into the reactor's scratch buffer.
+    fn leftover_frames(
+        &mut self,
+        app: &A,
+        ctx: &mut Cx<'_, A>,
+        id: ConnId,
+        conn: &mut Conn<A::State>,
+        leftover: &[u8],
+    ) {
+        if leftover.is_empty() {
+            return;
+        }
+        let mut input = std::mem::take(&mut self.input);
+        input.clear();
+        input.extend_from_slice(leftover);
+        self.on_ws_data(app, ctx, id, conn, &mut input);
+        if input.capacity() > 64 << 10 {
+            input = Vec::new();
+        }
+        self.input = input;
+    }
+
     /// Bytes for a WebSocket connection, straight from netio's read buffer (or the head's
-    /// leftover): the decoder unmasks them in place and small messages are echoed from there.
+    /// leftover): the decoder unmasks them in place, and replies to small messages are built
+    /// there.
     pub(crate) fn on_ws_data(
         &mut self,
-        ctx: &mut Ctx<'_, Self>,
+        app: &A,
+        ctx: &mut Cx<'_, A>,
         id: ConnId,
-        conn: &mut Conn,
+        conn: &mut Conn<A::State>,
         input: &mut [u8],
     ) {
-        let (ws, sink) = match conn {
+        let end = match conn {
             Conn::Ws(ws) => {
-                let sink = match self.shared.config.routes.app(ws.route) {
-                    App::Broadcast => Sink::Broadcast(ws.route),
-                    _ => Sink::Echo,
+                let deliver = |core: &mut Self,
+                               ctx: &mut Cx<'_, A>,
+                               ws: &mut WsConn<A::State>,
+                               decoder: &mut Decoder,
+                               reply: Option<InPlaceReply<'_>>,
+                               tally: &mut Tally,
+                               message: Message<'_>| {
+                    let mut handle = Connection {
+                        ctx,
+                        core,
+                        id,
+                        ws,
+                        decoder: Some(decoder),
+                        reply,
+                        tally,
+                        closing: false,
+                    };
+                    app.message(&mut handle, message);
+                    handle.reply.and_then(|r| r.compact)
                 };
-                (ws, sink)
+                self.read_frames(app, ctx, id, ws, true, input, deliver)
             }
-            Conn::WsBridge(b) => (&mut b.ws, Sink::Bridge(b.backend)),
+            Conn::WsBridge(b) => {
+                // websockify: message payloads are the TCP byte stream.
+                let backend = b.backend;
+                let deliver = |core: &mut Self,
+                               ctx: &mut Cx<'_, A>,
+                               _: &mut WsConn<()>,
+                               _: &mut Decoder,
+                               _: Option<InPlaceReply<'_>>,
+                               _: &mut Tally,
+                               message: Message<'_>| {
+                    core.send_to_backend(ctx, backend, message.payload());
+                    None
+                };
+                self.read_frames(app, ctx, id, &mut b.ws, false, input, deliver)
+            }
             _ => return,
         };
-        self.touch(ctx, ws);
+        if let ReadEnd::Closed = end {
+            self.end_ws(app, ctx, id, conn);
+        }
+    }
+
+    /// The frame loop of one read, for the app's WebSockets and bridged ones alike: each
+    /// data message goes to `deliver` (which may choose a reply to build in place when
+    /// `replies` is set).
+    #[allow(clippy::too_many_arguments)]
+    fn read_frames<S>(
+        &mut self,
+        app: &A,
+        ctx: &mut Cx<'_, A>,
+        id: ConnId,
+        ws: &mut WsConn<S>,
+        replies: bool,
+        input: &mut [u8],
+        mut deliver: impl FnMut(
+            &mut Self,
+            &mut Cx<'_, A>,
+            &mut WsConn<S>,
+            &mut Decoder,
+            Option<InPlaceReply<'_>>,
+            &mut Tally,
+            Message<'_>,
+        ) -> Option<InPlace>,
+    ) -> ReadEnd {
+        self.touch(ctx, ws.keepalive);
         // A connection at a message boundary has no decoder: lend it the reactor's spare one,
         // which is always in the fresh state (an idle decoder is indistinguishable from a new
         // one), so nothing is built or moved per read.
@@ -129,26 +273,27 @@ impl Reactor {
                 .take()
                 .unwrap_or_else(|| Box::new(Decoder::new(self.shared.codec))),
         };
-        // The memory budget: what this read may make the connection hold (see budget.rs).
+        // The memory budget: what this read may make the connection hold (see budget.rs). The
+        // app's own connection is out of the table during its read, so shedding never picks it.
         let held_before = decoder.heap_bytes();
-        decoder.set_memory_limit(self.read_allowance(ctx, id, held_before));
-        // Echo replies of a deflate connection go through its compressor; everything else is
-        // sent uncompressed (RFC 7692 lets each message choose).
-        let compress_echo = sink == Sink::Echo && decoder.has_extension();
+        let allowance = self.read_allowance(app, ctx, id, held_before);
+        decoder.set_memory_limit(allowance);
+        // Replies of a deflate connection go through its compressor, so they cannot be built
+        // in place.
+        let in_place = replies && !decoder.has_extension();
         let mut pos = 0;
         let mut tally = Tally::default();
         let mut failed = None;
-        let mut peer_closed = None;
-        // Echo replies built in place, in input already consumed: `input[run]` holds finished
+        let mut peer_closed = false;
+        // Replies built in place, in input already consumed: `input[run]` holds finished
         // server frames, sent as one write. A client frame (header + 4-byte mask + payload) is
         // always longer than our reply to it, so each reply fits where its request was.
         let mut run = 0..0;
-        let in_place = sink == Sink::Echo && !compress_echo;
+        let mut after = Vec::new();
         while pos < input.len() {
             let (done, rest) = input.split_at_mut(pos);
             let rest_start = rest.as_ptr() as usize;
             let rest_len = rest.len();
-            // An echo to build in place: (opcode, payload offset in `input`, payload length).
             let mut compact = None;
             // Matched in place: binding the result to a variable first costs a memcpy per
             // message.
@@ -169,73 +314,54 @@ impl Reactor {
                     consumed,
                     event: Some(ref event),
                 }) => {
-                    let borrowed = match event {
-                        Event::Text(Cow::Borrowed(s)) if in_place => {
-                            Some((OpCode::Text, s.as_bytes()))
-                        }
-                        Event::Binary(Cow::Borrowed(b)) if in_place => {
-                            Some((OpCode::Binary, &b[..]))
-                        }
+                    let message = match event {
+                        Event::Text(text) => Some(Message::Text(text)),
+                        Event::Binary(bytes) => Some(Message::Binary(bytes)),
                         _ => None,
                     };
-                    // The session refuses the header once our close is out.
-                    if let Some(c) = borrowed.and_then(|(opcode, payload)| {
-                        let header = ws.session.encode_header(opcode, true, payload.len()).ok()?;
-                        in_place_echo(header, payload, rest_start, rest_len, pos, consumed, &run)
-                    }) {
-                        compact = Some(c);
-                    } else if !ws.session.can_send_message()
-                        && !matches!(event, Event::Close { .. })
+                    if let Some(message) = message {
+                        // After our close nothing more goes out and the app hears nothing
+                        // more: data is dropped.
+                        if ws.session.can_send_message() {
+                            tally.messages_in += 1;
+                            tally.bytes_in += message.payload().len() as u64;
+                            let reply = in_place.then_some(InPlaceReply {
+                                done,
+                                run: &mut run,
+                                rest_start,
+                                rest_len,
+                                pos,
+                                consumed,
+                                compact: None,
+                                after: &mut after,
+                            });
+                            compact =
+                                deliver(self, ctx, ws, &mut decoder, reply, &mut tally, message);
+                        }
+                    } else if ws.session.can_send_message() || matches!(event, Event::Close { .. })
                     {
-                        // After our close nothing more goes out: data is dropped (pings after
-                        // our close are not even delivered).
-                    } else {
-                        // Anything else written must follow the replies built so far.
+                        // Control frames are written now: after the replies built so far.
                         if !run.is_empty() {
                             let _ = ctx.write(id, &done[run.clone()]);
                             run = run.end..run.end;
                         }
-                        let data = match event {
-                            Event::Text(text) => Some((OpCode::Text, text.as_bytes())),
-                            Event::Binary(bytes) => Some((OpCode::Binary, &bytes[..])),
+                        match event {
                             Event::Ping(payload) => {
                                 if let Ok(pong) = ws.session.encode_pong(payload) {
                                     let _ = ctx.write(id, &pong);
                                 }
-                                None
                             }
-                            Event::Pong(_) => None,
                             Event::Close { code, reply, .. } => {
                                 let code = code.map_or(1005, |c| c.0);
                                 // A reply means the client closed first.
                                 if let Some(reply) = reply {
                                     self.metrics().close(CloseBy::Client, code);
+                                    ws.parts().closed(ClosedBy::Client, code);
                                     let _ = ctx.write(id, reply);
                                 }
-                                peer_closed = Some(code);
-                                None
+                                peer_closed = true;
                             }
-                        };
-                        if let Some((opcode, payload)) = data {
-                            tally.messages += 1;
-                            tally.bytes += payload.len() as u64;
-                            if compress_echo {
-                                self.echo_compressed(
-                                    ctx,
-                                    id,
-                                    &mut ws.session,
-                                    &mut decoder,
-                                    opcode,
-                                    payload,
-                                    &mut tally,
-                                );
-                            } else {
-                                self.on_message(ctx, id, &mut ws.session, sink, opcode, payload);
-                                if sink == Sink::Echo {
-                                    tally.echoed += 1;
-                                    tally.echoed_bytes += payload.len() as u64;
-                                }
-                            }
+                            _ => {}
                         }
                     }
                     consumed
@@ -259,33 +385,35 @@ impl Reactor {
                     input[to..to + h.len()].copy_from_slice(h);
                 }
                 run.end = to + h.len() + len;
-                tally.messages += 1;
-                tally.bytes += len as u64;
-                tally.echoed += 1;
-                tally.echoed_bytes += len as u64;
+            }
+            if !after.is_empty() {
+                if !run.is_empty() {
+                    let _ = ctx.write(id, &input[run.clone()]);
+                    run = run.end..run.end;
+                }
+                let _ = ctx.write(id, &after);
+                after.clear();
             }
             pos += consumed;
-            if peer_closed.is_some() {
+            if peer_closed {
                 break;
             }
         }
         if !run.is_empty() {
             let _ = ctx.write(id, &input[run]);
         }
-        if tally.messages > 0 {
+        if tally.messages_in > 0 {
             let m = self.metrics();
-            m.messages_in.add(tally.messages);
-            m.bytes_in.add(tally.bytes);
-            // Echo replies carry what came in; broadcast and bridge count their own output.
-            m.messages_out.add(tally.echoed);
-            m.bytes_out.add(tally.echoed_bytes);
+            m.messages_in.add(tally.messages_in);
+            m.bytes_in.add(tally.bytes_in);
         }
+        self.add_tally(&tally);
         let held_after = match (&failed, peer_closed) {
-            (None, None) => decoder.heap_bytes(),
+            (None, false) => decoder.heap_bytes(),
             _ => 0,
         };
         if held_before != 0 || held_after != 0 {
-            let done = tally.messages > 0;
+            let done = tally.messages_in > 0;
             self.budget.update(id, held_after, ctx.now(), done);
         }
         if let Some(failure) = failed {
@@ -298,14 +426,13 @@ impl Reactor {
             // A close frame means ours had not been sent yet.
             if let Some(frame) = failure.close_frame {
                 self.metrics().close(CloseBy::Server, code);
+                ws.parts().closed(ClosedBy::Server, code);
                 let _ = ctx.write(id, frame.as_bytes());
             }
-            self.end_ws(ctx, id, conn);
-            return;
+            return ReadEnd::Closed;
         }
-        if peer_closed.is_some() {
-            self.end_ws(ctx, id, conn);
-            return;
+        if peer_closed {
+            return ReadEnd::Closed;
         }
         // Keep the decoder only if it holds state between reads; an idle one without extension
         // is as good as a new one (frame's contract), so it serves the next connection's read.
@@ -314,40 +441,101 @@ impl Reactor {
         } else {
             ws.decoder = Some(decoder);
         }
+        ReadEnd::More
     }
 
-    /// A complete data message from `id` (whose session is `session`), for its app.
-    fn on_message(
+    /// Sends one whole message on a WebSocket: in place over the request when the handler
+    /// runs inside a read and the payload allows it, else after the replies built so far,
+    /// compressed when the connection agreed permessage-deflate.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn send_message(
         &mut self,
-        ctx: &mut Ctx<'_, Self>,
+        ctx: &mut Cx<'_, A>,
         id: ConnId,
         session: &mut Session,
-        sink: Sink,
-        opcode: OpCode,
-        payload: &[u8],
-    ) {
-        match sink {
-            Sink::Echo => {
-                if let Ok(header) = session.encode_header(opcode, true, payload.len()) {
-                    let _ = ctx.write_vectored(id, &[header.as_bytes(), payload]);
+        decoder: Option<&mut Decoder>,
+        reply: Option<&mut InPlaceReply<'_>>,
+        tally: &mut Tally,
+        message: Message<'_>,
+    ) -> Result<(), SendError> {
+        let (opcode, payload) = (message.opcode(), message.payload());
+        match decoder {
+            Some(decoder) if decoder.has_extension() => {
+                let mut out = std::mem::take(&mut self.scratch);
+                out.clear();
+                let sent = session.encode_message(decoder, opcode, payload, &mut out);
+                if sent.is_ok() {
+                    let _ = ctx.write(id, &out);
                 }
+                self.scratch = recycle(out);
+                sent.map_err(|_| SendError::Closed)?;
             }
-            Sink::Broadcast(route) => {
-                let frame = self.shared_frame(opcode, payload);
-                let me = ctx.reactor_index();
-                for mailbox in ctx.mailboxes() {
-                    if mailbox.reactor_index() != me {
-                        let _ = mailbox.send(Message::Broadcast {
-                            route,
-                            frame: frame.clone(),
-                        });
+            _ => {
+                let header = session
+                    .encode_header(opcode, true, payload.len())
+                    .map_err(|_| SendError::Closed)?;
+                match reply {
+                    Some(r) if r.compact.is_none() => {
+                        let (start, len) = (r.rest_start, r.rest_len);
+                        match in_place_echo(header, payload, start, len, r.pos, r.consumed, r.run) {
+                            Some(c) => r.compact = Some(c),
+                            None => {
+                                r.flush(ctx, id);
+                                let _ = ctx.write_vectored(id, &[header.as_bytes(), payload]);
+                            }
+                        }
+                    }
+                    Some(r) => {
+                        r.after.extend_from_slice(header.as_bytes());
+                        r.after.extend_from_slice(payload);
+                    }
+                    None => {
+                        let _ = ctx.write_vectored(id, &[header.as_bytes(), payload]);
                     }
                 }
-                self.deliver(ctx, route, &frame);
             }
-            Sink::Bridge(backend) => {
-                // websockify: message payloads are the TCP byte stream.
-                self.send_to_backend(ctx, backend, payload);
+        }
+        tally.messages_out += 1;
+        tally.bytes_out += payload.len() as u64;
+        Ok(())
+    }
+
+    /// An app's close of its connection: after the replies of this read (a reply built in
+    /// place is not written yet: the close frame then waits behind it).
+    pub(crate) fn app_close(
+        &mut self,
+        ctx: &mut Cx<'_, A>,
+        id: ConnId,
+        ws: WsParts<'_>,
+        reply: Option<&mut InPlaceReply<'_>>,
+        code: u16,
+        reason: &str,
+    ) {
+        let code = if CloseCode(code).is_valid_on_wire() {
+            code
+        } else {
+            1000
+        };
+        let mut cut = reason.len().min(123);
+        while !reason.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let reason = &reason[..cut];
+        match reply {
+            Some(r) if r.compact.is_some() => {
+                let mut ws = ws;
+                if let Ok(frame) = ws.session.encode_close(Some(CloseCode(code)), reason) {
+                    self.metrics().close(CloseBy::Server, code);
+                    ws.closed(ClosedBy::Server, code);
+                    r.after.extend_from_slice(&frame);
+                }
+                ctx.set_timer(id, self.shared.config.close_timeout, tag::CLOSE_DEADLINE);
+            }
+            reply => {
+                if let Some(r) = reply {
+                    r.flush(ctx, id);
+                }
+                self.close_parts(ctx, id, ws, code, reason);
             }
         }
     }
@@ -355,7 +543,7 @@ impl Reactor {
     /// One message as a whole frame in shared bytes, encoded once for every subscriber on
     /// every core: written in the reactor's scratch buffer, then copied into the one
     /// reference-counted allocation.
-    fn shared_frame(&mut self, opcode: OpCode, payload: &[u8]) -> SharedBytes {
+    pub(crate) fn shared_frame(&mut self, opcode: OpCode, payload: &[u8]) -> SharedBytes {
         let mut out = std::mem::take(&mut self.scratch);
         out.clear();
         out.resize(switchyard_frame::shared_frame_len(payload.len()), 0);
@@ -365,44 +553,25 @@ impl Reactor {
         frame
     }
 
-    /// Echo through the connection's permessage-deflate compressor.
-    #[allow(clippy::too_many_arguments)]
-    fn echo_compressed(
-        &mut self,
-        ctx: &mut Ctx<'_, Self>,
-        id: ConnId,
-        session: &mut Session,
-        decoder: &mut Decoder,
-        opcode: OpCode,
-        payload: &[u8],
-        tally: &mut Tally,
-    ) {
-        let mut out = std::mem::take(&mut self.scratch);
-        out.clear();
-        match session.encode_message(decoder, opcode, payload, &mut out) {
-            Ok(()) => {
-                let _ = ctx.write(id, &out);
-                tally.echoed += 1;
-                tally.echoed_bytes += payload.len() as u64;
-            }
-            Err(e) => log::warn!("compressing an echo for {id:?}: {e}"),
-        }
-        self.scratch = recycle(out);
-    }
-
     /// Ends a WebSocket whose close handshake is done (or failed): flush and close, and close
     /// a bridge's backend too.
-    pub(crate) fn end_ws(&mut self, ctx: &mut Ctx<'_, Self>, id: ConnId, conn: &mut Conn) {
+    pub(crate) fn end_ws(
+        &mut self,
+        app: &A,
+        ctx: &mut Cx<'_, A>,
+        id: ConnId,
+        conn: &mut Conn<A::State>,
+    ) {
         if let Conn::WsBridge(b) = conn {
             ctx.close(b.backend, Close::AfterFlush);
         }
-        self.finish(ctx, id, conn);
+        self.finish(app, ctx, id, conn);
     }
 }
 
-/// Where an echo reply is built in the input: the payload moves from `from` to just after a
-/// header written at `to`.
-struct InPlace {
+/// Where a reply is built in the input: the payload moves from `from` to just after a header
+/// written at `to`.
+pub(crate) struct InPlace {
     header: HeaderBytes,
     from: usize,
     len: usize,
