@@ -352,7 +352,8 @@ pub struct Connection<'c, 'n, A: App> {
 }
 
 impl<A: App> Connection<'_, '_, A> {
-    /// This connection's id: unique on this server while the connection lives.
+    /// This connection's id: unique on its reactor while the connection lives (with
+    /// [`Connection::core`], unique on the server).
     pub fn id(&self) -> u64 {
         self.id.as_u64()
     }

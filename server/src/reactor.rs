@@ -63,10 +63,9 @@ pub enum Message {
     Publish {
         /// The topic's name.
         topic: Arc<str>,
-        /// The whole frame, header and payload.
+        /// The whole frame, header and payload. (A sender that asked not to get its own
+        /// message is on the publishing reactor: connection ids mean nothing elsewhere.)
         frame: SharedBytes,
-        /// The sender, when it asked not to get its own message.
-        exclude: Option<ConnId>,
     },
 }
 
@@ -491,7 +490,6 @@ impl<A: App> Core<A> {
                 let _ = mailbox.send(Message::Publish {
                     topic: Arc::clone(&name),
                     frame: frame.clone(),
-                    exclude,
                 });
             }
         }
@@ -538,7 +536,6 @@ impl<A: App> Core<A> {
                     let _ = mailbox.send(Message::Publish {
                         topic: Arc::clone(name),
                         frame: frame.clone(),
-                        exclude,
                     });
                 }
             }
@@ -878,13 +875,9 @@ impl<A: App> Handler for Reactor<A> {
 
     fn on_message(&mut self, ctx: &mut Cx<'_, A>, message: Message) {
         match message {
-            Message::Publish {
-                topic,
-                frame,
-                exclude,
-            } => {
+            Message::Publish { topic, frame } => {
                 if let Some(t) = self.core.topics.find(&topic) {
-                    self.core.deliver(ctx, t, &frame, exclude);
+                    self.core.deliver(ctx, t, &frame, None);
                 }
             }
         }

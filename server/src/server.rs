@@ -51,7 +51,6 @@ impl ServerHandle {
                 m.send(Message::Publish {
                     topic: Arc::clone(&topic),
                     frame: frame.clone(),
-                    exclude: None,
                 })
                 .is_ok()
             })
