@@ -70,7 +70,7 @@ use switchyard_netio::{ConnId, Ctx, TimerId};
 
 use crate::conn::WsConn;
 use crate::reactor::{Core, Reactor};
-use crate::ws::{InPlaceReply, Tally};
+use crate::ws::{Replies, Tally};
 
 /// Your WebSocket logic. One value serves every connection on every core (`&self`; use
 /// atomics or a lock for state shared between connections, or topics to reach them).
@@ -344,7 +344,7 @@ pub struct Connection<'c, 'n, A: App> {
     /// permessage-deflate compressor); otherwise `ws.decoder`.
     pub(crate) decoder: Option<&'c mut Decoder>,
     /// Inside a read of plain messages: replies may be built in place over the request.
-    pub(crate) reply: Option<InPlaceReply<'c>>,
+    pub(crate) reply: Option<&'c mut Replies>,
     /// Message counts, added to the metrics by the caller.
     pub(crate) tally: &'c mut Tally,
     /// `close` handler: the connection is leaving, nothing is sent.
@@ -388,7 +388,7 @@ impl<A: App> Connection<'_, '_, A> {
             self.id,
             &mut self.ws.session,
             decoder,
-            self.reply.as_mut(),
+            self.reply.as_deref_mut(),
             self.tally,
             message,
         )
@@ -411,7 +411,7 @@ impl<A: App> Connection<'_, '_, A> {
         if self.closing {
             return;
         }
-        let (ws, reply) = (self.ws.parts(), self.reply.as_mut());
+        let (ws, reply) = (self.ws.parts(), self.reply.as_deref_mut());
         self.core
             .app_close(self.ctx, self.id, ws, reply, code, reason);
     }

@@ -32,31 +32,39 @@ pub(crate) struct Tally {
     pub bytes_out: u64,
 }
 
-/// Inside a read of uncompressed messages: where a reply to the message being handled may be
-/// built in place, over the request frame already consumed (see [`in_place_echo`]).
-pub(crate) struct InPlaceReply<'c> {
-    /// The input before the frame being handled: replies built so far are `done[run]`.
-    done: &'c mut [u8],
-    run: &'c mut Range<usize>,
-    /// The frame's bytes: from `pos`, `consumed` long, within the rest of the input (at
+/// The replies of one read of uncompressed messages: the ones built in place, over request
+/// frames already consumed, are `input[run]` (see [`in_place_echo`]); the handler of the
+/// message being handled may choose one more (`compact`, applied once it returns: its
+/// payload is borrowed until then). Frames sent while replies are pending go to `after`, so
+/// that they follow them on the wire.
+#[derive(Default)]
+pub(crate) struct Replies {
+    run: Range<usize>,
+    /// The frame being handled: from `pos`, `consumed` long, within the rest of the input (at
     /// address `rest_start`, `rest_len` long).
     rest_start: usize,
     rest_len: usize,
     pos: usize,
     consumed: usize,
-    /// The reply chosen to be built in place, applied once the handler returns (its payload
-    /// is borrowed until then).
     compact: Option<InPlace>,
-    /// Frames sent after that reply in the same call: they must follow it on the wire.
-    after: &'c mut Vec<u8>,
+    after: Vec<u8>,
 }
 
-impl InPlaceReply<'_> {
-    /// Writes the replies built so far, so that a frame written now follows them.
-    fn flush(&mut self, ctx: &mut Cx<'_, impl App>, id: ConnId) {
-        if self.run.start != self.run.end {
-            let _ = ctx.write(id, &self.done[self.run.clone()]);
-            *self.run = self.run.end..self.run.end;
+impl Replies {
+    /// Whether replies wait to be written (a frame written now would overtake them).
+    fn pending(&self) -> bool {
+        self.run.start != self.run.end || self.compact.is_some() || !self.after.is_empty()
+    }
+
+    /// Writes `frame` (in pieces) after the pending replies: kept in `after` while some are
+    /// pending, else written now.
+    fn write_after<A: App>(&mut self, ctx: &mut Cx<'_, A>, id: ConnId, frame: &[&[u8]]) {
+        if self.pending() {
+            for piece in frame {
+                self.after.extend_from_slice(piece);
+            }
+        } else {
+            let _ = ctx.write_vectored(id, frame);
         }
     }
 }
@@ -200,7 +208,7 @@ impl<A: App> Core<A> {
                                ctx: &mut Cx<'_, A>,
                                ws: &mut WsConn<A::State>,
                                decoder: &mut Decoder,
-                               reply: Option<InPlaceReply<'_>>,
+                               reply: Option<&mut Replies>,
                                tally: &mut Tally,
                                message: Message<'_>| {
                     let mut handle = Connection {
@@ -214,7 +222,6 @@ impl<A: App> Core<A> {
                         closing: false,
                     };
                     app.message(&mut handle, message);
-                    handle.reply.and_then(|r| r.compact)
                 };
                 self.read_frames(app, ctx, id, ws, true, input, deliver)
             }
@@ -225,11 +232,10 @@ impl<A: App> Core<A> {
                                ctx: &mut Cx<'_, A>,
                                _: &mut WsConn<()>,
                                _: &mut Decoder,
-                               _: Option<InPlaceReply<'_>>,
+                               _: Option<&mut Replies>,
                                _: &mut Tally,
                                message: Message<'_>| {
                     core.send_to_backend(ctx, backend, message.payload());
-                    None
                 };
                 self.read_frames(app, ctx, id, &mut b.ws, false, input, deliver)
             }
@@ -257,10 +263,10 @@ impl<A: App> Core<A> {
             &mut Cx<'_, A>,
             &mut WsConn<S>,
             &mut Decoder,
-            Option<InPlaceReply<'_>>,
+            Option<&mut Replies>,
             &mut Tally,
             Message<'_>,
-        ) -> Option<InPlace>,
+        ),
     ) -> ReadEnd {
         self.touch(ctx, ws.keepalive);
         // A connection at a message boundary has no decoder: lend it the reactor's spare one,
@@ -288,13 +294,11 @@ impl<A: App> Core<A> {
         // Replies built in place, in input already consumed: `input[run]` holds finished
         // server frames, sent as one write. A client frame (header + 4-byte mask + payload) is
         // always longer than our reply to it, so each reply fits where its request was.
-        let mut run = 0..0;
-        let mut after = Vec::new();
+        let mut replies = Replies::default();
         while pos < input.len() {
             let (done, rest) = input.split_at_mut(pos);
             let rest_start = rest.as_ptr() as usize;
             let rest_len = rest.len();
-            let mut compact = None;
             // Matched in place: binding the result to a variable first costs a memcpy per
             // message.
             let consumed = match decoder.decode(&mut ws.session, rest) {
@@ -325,25 +329,24 @@ impl<A: App> Core<A> {
                         if ws.session.can_send_message() {
                             tally.messages_in += 1;
                             tally.bytes_in += message.payload().len() as u64;
-                            let reply = in_place.then_some(InPlaceReply {
-                                done,
-                                run: &mut run,
-                                rest_start,
-                                rest_len,
-                                pos,
-                                consumed,
-                                compact: None,
-                                after: &mut after,
-                            });
-                            compact =
-                                deliver(self, ctx, ws, &mut decoder, reply, &mut tally, message);
+                            let reply = if in_place {
+                                replies.rest_start = rest_start;
+                                replies.rest_len = rest_len;
+                                replies.pos = pos;
+                                replies.consumed = consumed;
+                                Some(&mut replies)
+                            } else {
+                                None
+                            };
+                            deliver(self, ctx, ws, &mut decoder, reply, &mut tally, message);
                         }
                     } else if ws.session.can_send_message() || matches!(event, Event::Close { .. })
                     {
                         // Control frames are written now: after the replies built so far.
-                        if !run.is_empty() {
+                        let run = &mut replies.run;
+                        if run.start != run.end {
                             let _ = ctx.write(id, &done[run.clone()]);
-                            run = run.end..run.end;
+                            *run = run.end..run.end;
                         }
                         match event {
                             Event::Ping(payload) => {
@@ -372,7 +375,7 @@ impl<A: App> Core<A> {
                 from,
                 len,
                 to,
-            }) = compact
+            }) = replies.compact.take()
             {
                 let h = header.as_bytes();
                 // Payload first: the header's place may overlap where the payload was.
@@ -384,23 +387,24 @@ impl<A: App> Core<A> {
                 } else {
                     input[to..to + h.len()].copy_from_slice(h);
                 }
-                run.end = to + h.len() + len;
+                replies.run.end = to + h.len() + len;
             }
-            if !after.is_empty() {
-                if !run.is_empty() {
+            if !replies.after.is_empty() {
+                let run = &mut replies.run;
+                if run.start != run.end {
                     let _ = ctx.write(id, &input[run.clone()]);
-                    run = run.end..run.end;
+                    *run = run.end..run.end;
                 }
-                let _ = ctx.write(id, &after);
-                after.clear();
+                let _ = ctx.write(id, &replies.after);
+                replies.after.clear();
             }
             pos += consumed;
             if peer_closed {
                 break;
             }
         }
-        if !run.is_empty() {
-            let _ = ctx.write(id, &input[run]);
+        if replies.run.start != replies.run.end {
+            let _ = ctx.write(id, &input[replies.run]);
         }
         if tally.messages_in > 0 {
             let m = self.metrics();
@@ -454,7 +458,7 @@ impl<A: App> Core<A> {
         id: ConnId,
         session: &mut Session,
         decoder: Option<&mut Decoder>,
-        reply: Option<&mut InPlaceReply<'_>>,
+        reply: Option<&mut Replies>,
         tally: &mut Tally,
         message: Message<'_>,
     ) -> Result<(), SendError> {
@@ -475,20 +479,17 @@ impl<A: App> Core<A> {
                     .encode_header(opcode, true, payload.len())
                     .map_err(|_| SendError::Closed)?;
                 match reply {
-                    Some(r) if r.compact.is_none() => {
+                    // One reply in place per request frame, and none after a frame kept in
+                    // `after` (it would overtake it).
+                    Some(r) if r.compact.is_none() && r.after.is_empty() => {
                         let (start, len) = (r.rest_start, r.rest_len);
-                        match in_place_echo(header, payload, start, len, r.pos, r.consumed, r.run) {
-                            Some(c) => r.compact = Some(c),
-                            None => {
-                                r.flush(ctx, id);
-                                let _ = ctx.write_vectored(id, &[header.as_bytes(), payload]);
-                            }
+                        r.compact =
+                            in_place_echo(header, payload, start, len, r.pos, r.consumed, &r.run);
+                        if r.compact.is_none() {
+                            r.write_after(ctx, id, &[header.as_bytes(), payload]);
                         }
                     }
-                    Some(r) => {
-                        r.after.extend_from_slice(header.as_bytes());
-                        r.after.extend_from_slice(payload);
-                    }
+                    Some(r) => r.write_after(ctx, id, &[header.as_bytes(), payload]),
                     None => {
                         let _ = ctx.write_vectored(id, &[header.as_bytes(), payload]);
                     }
@@ -507,7 +508,7 @@ impl<A: App> Core<A> {
         ctx: &mut Cx<'_, A>,
         id: ConnId,
         ws: WsParts<'_>,
-        reply: Option<&mut InPlaceReply<'_>>,
+        reply: Option<&mut Replies>,
         code: u16,
         reason: &str,
     ) {
@@ -522,7 +523,7 @@ impl<A: App> Core<A> {
         }
         let reason = &reason[..cut];
         match reply {
-            Some(r) if r.compact.is_some() => {
+            Some(r) if r.pending() => {
                 let mut ws = ws;
                 if let Ok(frame) = ws.session.encode_close(Some(CloseCode(code)), reason) {
                     self.metrics().close(CloseBy::Server, code);
@@ -531,12 +532,7 @@ impl<A: App> Core<A> {
                 }
                 ctx.set_timer(id, self.shared.config.close_timeout, tag::CLOSE_DEADLINE);
             }
-            reply => {
-                if let Some(r) = reply {
-                    r.flush(ctx, id);
-                }
-                self.close_parts(ctx, id, ws, code, reason);
-            }
+            _ => self.close_parts(ctx, id, ws, code, reason),
         }
     }
 
