@@ -146,9 +146,17 @@ impl HttpPhase {
                         },
                         Next::Stop,
                     ),
+                    switchyard_handshake::Decision::Switch(_) if route.is_none() => (
+                        Outcome::Reject {
+                            status: 404,
+                            response: crate::head::NO_ROUTE.to_vec(),
+                        },
+                        Next::Stop,
+                    ),
                     switchyard_handshake::Decision::Switch(s) => (
                         Outcome::Switch {
-                            route,
+                            // Some: the arm above took `None`.
+                            route: route.unwrap_or_default(),
                             tcp: matches!(s.protocol, Switched::Registered { .. }),
                             response: s.response.to_vec(),
                             leftover: s.leftover.to_vec(),

@@ -105,6 +105,11 @@ pub(crate) fn feed_head(
     })
 }
 
+/// The answer to an upgrade on a path that no route serves (the fallback removed with `*=none`,
+/// or a `none` route).
+pub(crate) const NO_ROUTE: &[u8] = b"HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\n\
+    Content-Length: 10\r\nConnection: close\r\n\r\nnot found\n";
+
 /// What a head is decided with: the route table, the acceptor of echo and broadcast routes and
 /// the acceptor of bridge routes (the same plus `tcp`).
 pub(crate) type Acceptors<'s> = (
@@ -122,8 +127,9 @@ pub(crate) enum Head<'a> {
         error: HandshakeError,
         response: &'a [u8],
     },
-    /// The route (looked up once) and its acceptor's decision.
-    Decided(RouteId, Decision<'a, Option<DeflateParams>>),
+    /// The route (looked up once; `None`: no route serves the path) and its acceptor's
+    /// decision.
+    Decided(Option<RouteId>, Decision<'a, Option<DeflateParams>>),
     /// The response buffer was too small (only absurdly long negotiated fields): 500.
     TooSmall(InsufficientSize),
 }
@@ -149,11 +155,12 @@ pub(crate) fn decide_head<'a>(
             Err(too_small) => Head::TooSmall(too_small),
         },
         Ok(Status::Complete(request)) => {
-            let (route, app) = routes.lookup(request.path());
-            let acceptor = match app {
-                App::Bridge { .. } => bridge_acceptor,
+            let route = routes.lookup(request.path());
+            let acceptor = match route {
+                Some((_, App::Bridge { .. })) => bridge_acceptor,
                 _ => acceptor,
             };
+            let route = route.map(|(id, _)| id);
             match acceptor.decide(request, out) {
                 Ok(decision) => Head::Decided(route, decision),
                 Err(too_small) => Head::TooSmall(too_small),
@@ -236,6 +243,11 @@ impl Reactor {
                 if let Conn::Http(h) = conn {
                     ctx.cancel_timer(h.timer);
                 }
+                let Some(route) = route else {
+                    self.reject(ctx, id, conn, 404, &"no route", Some(NO_ROUTE));
+                    self.hs_out = out;
+                    return Next::Stop;
+                };
                 let upgrade = match switch.protocol {
                     Switched::WebSocket { extensions, .. } => BridgeUpgrade::WebSocket(extensions),
                     Switched::Registered { .. } => BridgeUpgrade::Tcp,

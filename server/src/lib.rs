@@ -62,6 +62,8 @@
 //! signal-hook (SIGINT/SIGTERM on a normal thread, where shutdown may lock and log): each does
 //! its job better than hand-written code would.
 
+pub mod access_log;
+pub mod auth;
 pub mod config;
 pub mod logging;
 pub mod routes;

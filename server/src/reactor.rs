@@ -150,7 +150,7 @@ impl Reactor {
         let now = self.clock(ctx);
         let keepalive = self.keepalive.insert(id, now);
         let subscriber = match self.shared.config.routes.app(route) {
-            App::Broadcast => self.subscribers[usize::from(route)].insert(keepalive),
+            App::Broadcast { .. } => self.subscribers[usize::from(route)].insert(keepalive),
             _ => u32::MAX,
         };
         WsConn {
@@ -511,7 +511,7 @@ impl Handler for Reactor {
         // Who feeds this connection's queue: pause it while the queue is over its cap.
         let source = match conn {
             Conn::Ws(ws) => match self.shared.config.routes.app(ws.route) {
-                App::Broadcast => {
+                App::Broadcast { .. } => {
                     if high && self.shared.config.slow_subscriber == SlowSubscriber::Close {
                         log::debug!("closing {id:?}: slow broadcast subscriber");
                         self.close_ws(ctx, id, ws, 1008, "slow consumer");

@@ -110,7 +110,7 @@ impl Reactor {
         let (ws, sink) = match conn {
             Conn::Ws(ws) => {
                 let sink = match self.shared.config.routes.app(ws.route) {
-                    App::Broadcast => Sink::Broadcast(ws.route),
+                    App::Broadcast { .. } => Sink::Broadcast(ws.route),
                     _ => Sink::Echo,
                 };
                 (ws, sink)
