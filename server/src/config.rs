@@ -233,7 +233,7 @@ pub struct Config {
     /// An access-log line (info level) for every finished connection: peer, path, subprotocol,
     /// duration, messages and bytes each way, close code and who closed. Default off: the
     /// line needs a record kept per connection from its upgrade to its close (start time,
-    /// four counters, close code), about 40 bytes for every idle connection, against our
+    /// four counters, close code), some 40 bytes for every idle connection, against our
     /// target of at most 100 B per idle connection (80 B measured without it); a server with
     /// 100,000 idle connections would pay 4 MB for a log most deployments get from their load
     /// balancer.

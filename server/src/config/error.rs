@@ -29,8 +29,10 @@ pub enum ConfigError {
     },
     /// A route is malformed or its bridge target does not resolve.
     Route(RouteError),
-    /// A listen address is not `HOST:PORT` or its host does not resolve.
+    /// A listen or admin address is not `HOST:PORT` or its host does not resolve.
     Unresolvable {
+        /// The file key (`listen` or `admin_listen`).
+        key: &'static str,
         /// The address as given.
         addr: String,
         /// The resolver's answer.
@@ -130,12 +132,12 @@ impl fmt::Display for ConfigError {
                 write!(f, "invalid config file {}: {message}", path.display())
             }
             Self::Route(e) => write!(f, "invalid route (--route, [routes]): {e}"),
-            Self::Unresolvable { addr, reason } => {
-                write!(
-                    f,
-                    "listen address {addr:?} (--listen) does not resolve: {reason}"
-                )
-            }
+            Self::Unresolvable { key, addr, reason } => write!(
+                f,
+                "{} address {addr:?} (--{}) does not resolve: {reason}",
+                key.replace('_', " "),
+                flag(key)
+            ),
             Self::NoListen => f.write_str("at least one listen address (--listen) is needed"),
             Self::DuplicateListen(a) => write!(f, "listen address {a} (--listen) is given twice"),
             Self::OutOfRange {

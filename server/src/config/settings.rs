@@ -409,7 +409,7 @@ impl Settings {
             routes.insert(&path, &app).map_err(ConfigError::Route)?;
         }
         let listen = match self.listen {
-            Some(addrs) => resolve_listen(&addrs)?,
+            Some(addrs) => resolve_listen("listen", &addrs)?,
             None => d.listen,
         };
         let cpus = self.cpus.unwrap_or(d.cpus);
@@ -459,7 +459,7 @@ impl Settings {
                 d.tunnel_idle_timeout,
             )?,
             admin_listen: match self.admin_listen {
-                Some(addr) => Some(resolve_listen(&[addr])?[0]),
+                Some(addr) => Some(resolve_listen("admin_listen", &[addr])?[0]),
                 None => d.admin_listen,
             },
             page_path: endpoint_setting(self.page, d.page_path),
@@ -586,11 +586,12 @@ fn value_name<T: ValueEnum>(value: T) -> String {
         .map_or_else(String::new, |v| v.get_name().to_owned())
 }
 
-/// Every address each `HOST:PORT` resolves to, in order.
-fn resolve_listen(addrs: &[String]) -> Result<Vec<SocketAddr>, ConfigError> {
+/// Every address each `HOST:PORT` of setting `key` resolves to, in order.
+fn resolve_listen(key: &'static str, addrs: &[String]) -> Result<Vec<SocketAddr>, ConfigError> {
     let mut out = Vec::new();
     for addr in addrs {
         let unresolvable = |reason: String| ConfigError::Unresolvable {
+            key,
             addr: addr.clone(),
             reason,
         };

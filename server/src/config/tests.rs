@@ -654,7 +654,10 @@ fn the_admin_listener_is_set_by_flag_or_file_and_must_be_its_own_address() {
     );
     assert!(matches!(e, ConfigError::AdminListenIsListen(_)));
     assert!(parse(&["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"]).is_ok());
-    let e = refused(&["--admin-listen", "nosuchhost.invalid:1"], "nosuchhost");
+    let e = refused(
+        &["--admin-listen", "nosuchhost.invalid:1"],
+        "admin listen address \"nosuchhost.invalid:1\" (--admin-listen) does not resolve",
+    );
     assert!(matches!(e, ConfigError::Unresolvable { .. }));
 }
 
