@@ -152,27 +152,7 @@ pub struct CloseInfo<'a> {
     pub by: ClosedBy,
 }
 
-/// Who started a close.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ClosedBy {
-    /// The client sent the first close frame.
-    Client,
-    /// The server (an app's [`Connection::close`], a limit, shutdown) sent the first one.
-    Server,
-    /// No close frame: the TCP connection ended or failed.
-    Network,
-}
-
-impl ClosedBy {
-    /// Lower-case name, for logs.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Client => "client",
-            Self::Server => "server",
-            Self::Network => "network",
-        }
-    }
-}
+pub use crate::access_log::ClosedBy;
 
 /// A whole WebSocket data message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -62,6 +62,7 @@ impl<A: App> Core<A> {
         conn: &mut Conn<A::State>,
         backends: &[SocketAddr],
         upgrade: BridgeUpgrade,
+        path: &str,
         response: &[u8],
         leftover: &[u8],
     ) {
@@ -81,6 +82,7 @@ impl<A: App> Core<A> {
             backend,
             timer,
             upgrade,
+            path: path.into(),
             bytes,
             response_len: response.len(),
         }));
@@ -116,6 +118,7 @@ impl<A: App> Core<A> {
         let mut client_conn = Conn::Done;
         match result {
             Err(e) => {
+                log::warn!("tunnel backend connect failed: {e} (502 to the client)");
                 self.metrics().bridge_connect_failures.inc();
                 self.reject(app, ctx, client, &mut client_conn, 502, &e, None);
             }
@@ -130,7 +133,9 @@ impl<A: App> Core<A> {
                     BridgeUpgrade::WebSocket(deflate) => {
                         self.metrics().upgrades_websocket.inc();
                         let c = &mut client_conn;
-                        self.start_bridged_websocket(app, ctx, client, c, id, deflate, leftover);
+                        self.start_bridged_websocket(
+                            app, ctx, client, c, id, deflate, &p.path, leftover,
+                        );
                         if !matches!(client_conn, Conn::WsBridge(_)) {
                             ctx.close(id, Close::AfterFlush);
                         }
@@ -162,6 +167,7 @@ impl<A: App> Core<A> {
         conn: &mut Conn<A::State>,
     ) {
         let Conn::Connecting(p) = conn else { return };
+        log::warn!("tunnel backend did not accept in time (504 to the client)");
         ctx.close(p.backend, Close::Now);
         self.metrics().bridge_connect_failures.inc();
         self.reject(app, ctx, id, conn, 504, &"backend connect timeout", None);
@@ -192,6 +198,12 @@ impl<A: App> Core<A> {
             let Some(header) = header else { return };
             let _ = ctx.write_vectored(client, &[header.as_bytes(), data]);
             self.metrics().messages_out.inc();
+            if self.access.enabled() {
+                if let Some(Conn::WsBridge(b)) = ctx.state(client) {
+                    let slot = b.ws.keepalive;
+                    self.access.count(slot, 0, 0, (1, data.len() as u64));
+                }
+            }
         } else {
             let _ = ctx.write(client, data);
         }

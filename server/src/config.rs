@@ -9,11 +9,14 @@
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::ValueEnum;
 use serde::Deserialize;
 
+use crate::access_log::LogFormat;
+use crate::auth::{JwtVerifier, SUBPROTOCOL_PREFIX};
 use crate::routes::RouteTable;
 
 mod error;
@@ -78,6 +81,14 @@ pub const MAX_BUFFER: usize = 1 << 30;
 pub const MAX_HEAD_SIZE: usize = 1 << 20;
 /// Most connections, 2^24: far past what a process's memory holds at a few KiB each.
 pub const MAX_CONNECTIONS: usize = 1 << 24;
+
+/// Largest JWT leeway, 5 min: past that it no longer covers clock skew but extends every
+/// token's life.
+pub const MAX_JWT_LEEWAY: Duration = Duration::from_secs(300);
+
+/// The environment variable an HS256 secret may come from (`--jwt-secret-file` is the other
+/// way; a secret is never a flag, which `ps` would show to every user).
+pub const JWT_SECRET_ENV: &str = "SWITCHYARD_JWT_SECRET";
 
 /// Smallest memory budget, 64 KiB: less cannot hold one read's worth of a fragmented message.
 pub const MIN_MEMORY_BUDGET: usize = 64 << 10;
@@ -193,8 +204,40 @@ pub struct Config {
     /// protocols that expect to sit idle already send keepalives more often than that; 5 min
     /// leaves a wide margin for them.
     pub tunnel_idle_timeout: Duration,
+    /// A second listening address for the operator's endpoints: when set, `/healthz` and
+    /// `/metrics` (at [`Config::healthz_path`] and [`Config::metrics_path`]) are served only
+    /// there, so they can stay off the public network, and the public listeners answer those
+    /// paths like any other. Default none: both are served on every listener, as before.
+    pub admin_listen: Option<SocketAddr>,
+    /// Path of the built-in demo page (plain `GET`), or `None` for no page. Default `/`: the
+    /// page checks echo and broadcast from a browser, the quickest proof that a deployment
+    /// works; operators who serve their own front page turn it off.
+    pub page_path: Option<String>,
+    /// Path of the health check (`200 ok`), or `None` for none. Default `/healthz`, the name
+    /// Kubernetes examples and most load balancers' docs use.
+    pub healthz_path: Option<String>,
+    /// Path of the Prometheus metrics, or `None` for none. Default `/metrics`, where Prometheus
+    /// scrapes by default.
+    pub metrics_path: Option<String>,
+    /// JWT verification for every WebSocket and tunnel upgrade: without a valid token a client
+    /// gets 401 (see [`crate::auth`]). Default `None`: no authentication, as before; the
+    /// settings (`--jwt-secret-file`, [`JWT_SECRET_ENV`], `--jwt-public-key`, `--jwt-audience`,
+    /// `--jwt-leeway`) are resolved into one verifier at start-up, the key read and checked
+    /// once.
+    pub jwt: Option<Arc<JwtVerifier>>,
     /// Log level filter. Default `info`.
     pub log_level: String,
+    /// How log lines are written. Default [`LogFormat::Text`]: people read a terminal or the
+    /// journal more often than a collector does, and `--log-format json` is one flag away.
+    pub log_format: LogFormat,
+    /// An access-log line (info level) for every finished connection: peer, path, subprotocol,
+    /// duration, messages and bytes each way, close code and who closed. Default off: the
+    /// line needs a record kept per connection from its upgrade to its close (start time,
+    /// four counters, close code), some 40 bytes for every idle connection, against our
+    /// target of at most 100 B per idle connection (80 B measured without it); a server with
+    /// 100,000 idle connections would pay 4 MB for a log most deployments get from their load
+    /// balancer.
+    pub access_log: bool,
     /// permessage-deflate policy. Default [`DeflateMode::On`] (no context takeover); the
     /// variant docs give the memory figures behind that choice.
     pub deflate: DeflateMode,
@@ -227,7 +270,14 @@ impl Default for Config {
             shutdown_timeout: Duration::from_secs(5),
             backend_connect_timeout: Duration::from_secs(5),
             tunnel_idle_timeout: Duration::from_secs(300),
+            admin_listen: None,
+            page_path: Some("/".to_owned()),
+            healthz_path: Some("/healthz".to_owned()),
+            metrics_path: Some("/metrics".to_owned()),
+            jwt: None,
             log_level: "info".to_owned(),
+            log_format: LogFormat::Text,
+            access_log: false,
             deflate: DeflateMode::On,
         }
     }
@@ -259,20 +309,38 @@ impl Config {
         } else {
             ""
         };
+        let path = |p: &Option<String>| p.clone().unwrap_or_else(|| "off".to_owned());
+        let admin = match self.admin_listen {
+            Some(addr) => format!(" admin_listen={addr}"),
+            None => String::new(),
+        };
+        let jwt = match &self.jwt {
+            Some(v) => match v.audience() {
+                Some(aud) => format!("{} (audience {aud:?})", v.algorithm()),
+                None => v.algorithm().to_string(),
+            },
+            None => "off".to_owned(),
+        };
         format!(
-            "workers={} ({pinning}{tables}) routes=[{}] subprotocols={:?} max_message_size={} max_connections={} deflate={}",
+            "workers={} ({pinning}{tables}) routes=[{}] subprotocols={:?} max_message_size={} max_connections={} deflate={} page={} healthz={} metrics={}{admin} jwt={jwt} access_log={}",
             self.workers,
             self.routes.describe(),
             self.subprotocols,
             self.max_message_size,
             self.max_connections,
             self.deflate.as_str(),
+            path(&self.page_path),
+            path(&self.healthz_path),
+            path(&self.metrics_path),
+            if self.access_log { "on" } else { "off" },
         )
     }
 
-    /// Refuses what cannot work: empty or repeated listen addresses, numbers and durations out
-    /// of range, CPUs the process may not run on, a ping that cannot be answered before the idle
-    /// close, unknown log levels, subprotocols that are not tokens.
+    /// Refuses what cannot work: empty or repeated listen addresses, an admin address that is
+    /// also a listen address, numbers and durations out of range, CPUs the process may not run
+    /// on, a ping that cannot be answered before the idle close, unknown log levels,
+    /// subprotocols that are not tokens or that would take a token's place (`bearer.`), page,
+    /// health and metrics paths that are not paths or share one path.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.listen.is_empty() {
             return Err(ConfigError::NoListen);
@@ -339,8 +407,45 @@ impl Config {
         {
             return Err(ConfigError::Subprotocol(p.clone()));
         }
+        if let Some(p) = (self.subprotocols.iter()).find(|p| p.starts_with(SUBPROTOCOL_PREFIX)) {
+            return Err(ConfigError::ReservedSubprotocol(p.clone()));
+        }
+        if let Some(admin) = self.admin_listen {
+            if admin.port() != 0 && self.listen.contains(&admin) {
+                return Err(ConfigError::AdminListenIsListen(admin));
+            }
+        }
+        let paths = [
+            ("page", &self.page_path),
+            ("healthz", &self.healthz_path),
+            ("metrics_path", &self.metrics_path),
+        ];
+        for (i, (key, path)) in paths.iter().enumerate() {
+            let Some(path) = path else { continue };
+            if !is_endpoint_path(path) {
+                return Err(ConfigError::EndpointPath {
+                    key,
+                    path: path.clone(),
+                });
+            }
+            if let Some((other, _)) = paths[..i].iter().find(|(_, p)| p.as_ref() == Some(path)) {
+                return Err(ConfigError::SameEndpointPath {
+                    path: path.clone(),
+                    keys: [other, key],
+                });
+            }
+        }
         Ok(())
     }
+}
+
+/// A path a plain `GET` can name: starts with `/`, printable ASCII, no `?` (a query is not part
+/// of the path matched) and no `#`.
+fn is_endpoint_path(path: &str) -> bool {
+    path.starts_with('/')
+        && path
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && b != b'?' && b != b'#')
 }
 
 /// The CPUs this process may run on (its affinity mask), or `None` where that is unknown.

@@ -78,6 +78,8 @@ pub struct PendingBridge {
     pub timer: TimerId,
     /// What the client is switching to.
     pub upgrade: BridgeUpgrade,
+    /// The request path (for the access log).
+    pub path: Box<str>,
     /// The prepared `101` response (`..response_len`), then the bytes that came behind the
     /// request head: the client's first frames or tunnel bytes, sent on once connected.
     pub bytes: Vec<u8>,

@@ -13,7 +13,6 @@ use switchyard_handshake::{RequestParser, Switched, EMPTY_HEADER};
 use crate::app::App;
 use crate::config::Config;
 use crate::head::{decide_head, feed_head, Acceptors, Head, Next, PartialHead, MAX_HEADERS};
-use crate::http::Endpoints;
 use crate::http::{self, PlainRequest};
 use crate::metrics::Registry;
 use crate::server::acceptor;
@@ -47,7 +46,7 @@ pub enum Outcome {
     },
     /// A switch (101): WebSocket or, on bridge routes only, `tcp`.
     Switch {
-        /// The route looked up.
+        /// The route looked up (`u16::MAX`: none, which the app answers with 404).
         route: u16,
         /// `tcp` rather than WebSocket.
         tcp: bool,
@@ -158,7 +157,10 @@ impl HttpPhase {
                     ),
                     switchyard_handshake::Decision::Switch(s) => (
                         Outcome::Switch {
-                            route: config.routes.lookup(s.request.path()).0,
+                            route: config
+                                .routes
+                                .lookup(s.request.path())
+                                .map_or(u16::MAX, |r| r.0),
                             tcp: matches!(s.protocol, Switched::Registered { .. }),
                             response: s.response.to_vec(),
                             leftover: s.leftover.to_vec(),
@@ -177,7 +179,7 @@ impl HttpPhase {
                                 has_body: req.body() != Body::None,
                                 websocket: app.is_websocket_path(req.path()),
                             },
-                            &Endpoints::defaults(),
+                            &crate::server::endpoints(config).0,
                             metrics,
                             &mut response,
                         );

@@ -265,6 +265,7 @@ impl<A: App> Core<A> {
                         conn,
                         &backends,
                         upgrade,
+                        switch.request.path(),
                         switch.response,
                         switch.leftover,
                     ),
@@ -277,7 +278,8 @@ impl<A: App> Core<A> {
                         self.app_reject(app, ctx, id, conn, status, &body);
                     }
                     (Upgrade::Accept { state, subprotocol }, BridgeUpgrade::WebSocket(deflate)) => {
-                        match chosen_subprotocol(&request, subprotocol) {
+                        let chosen = chosen_subprotocol(&request, subprotocol);
+                        match chosen {
                             Some(chosen) => {
                                 let mut response = std::mem::take(&mut self.scratch);
                                 with_subprotocol(switch.response, chosen, &mut response);
@@ -290,8 +292,9 @@ impl<A: App> Core<A> {
                         }
                         self.metrics().upgrades_websocket.inc();
                         let leftover = switch.leftover;
+                        let agreed = chosen.or(request.subprotocol());
                         self.start_websocket(
-                            app, ctx, id, conn, state, deflate, &request, leftover,
+                            app, ctx, id, conn, state, deflate, &request, agreed, leftover,
                         );
                     }
                     // `tcp` is only ever tunnelled.

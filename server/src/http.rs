@@ -40,6 +40,7 @@ pub struct Endpoints {
 
 impl Endpoints {
     /// Every endpoint at its default path (`/`, `/healthz`, `/metrics`).
+    #[cfg(test)]
     pub fn defaults() -> Self {
         Self {
             page: Some("/".to_owned()),

@@ -62,13 +62,16 @@
 //! signal-hook (SIGINT/SIGTERM on a normal thread, where shutdown may lock and log): each does
 //! its job better than hand-written code would.
 
+pub mod access_log;
 pub mod app;
 pub mod apps;
+pub mod auth;
 pub mod config;
 pub mod logging;
 pub mod routes;
 pub mod signals;
 
+mod access;
 mod bridge;
 mod budget;
 mod conn;

@@ -14,7 +14,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    logging::init(&config.log_level);
+    logging::init_with(&config.log_level, config.log_format);
     let summary = config.summary();
     let shutdown_timeout = config.shutdown_timeout;
     let server = match Server::start(config) {
@@ -29,13 +29,14 @@ fn main() -> ExitCode {
     // The first signal starts a graceful shutdown, which a watchdog bounds: the process ends
     // within the shutdown timeout plus a grace even if a reactor is stuck in a long piece of
     // work.
+    let handle = server.handle();
     if let Err(e) = signals::spawn(server.handle(), shutdown_timeout) {
         log::error!("cannot install signal handlers: {e}");
         return ExitCode::FAILURE;
     }
     match server.join() {
         Ok(()) => {
-            log::info!("switchyard stopped");
+            log::info!("switchyard stopped: {}", handle.summary());
             ExitCode::SUCCESS
         }
         Err(e) => {

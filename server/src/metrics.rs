@@ -301,6 +301,24 @@ impl Registry {
         self.cores.iter().map(f).fold(0, u64::wrapping_add)
     }
 
+    /// The shutdown summary: totals over every core, in plain words.
+    pub fn summary(&self) -> String {
+        format!(
+            "accepted {} connections, {} WebSocket upgrades, {} tunnels; {} messages in ({} bytes), \
+             {} messages out ({} bytes); {} budget closes",
+            self.sum(|c| c.accepted.get()),
+            self.sum(|c| c.upgrades_websocket.get()),
+            self.sum(|c| c.upgrades_tcp.get()),
+            self.sum(|c| c.messages_in.get()),
+            self.sum(|c| c.bytes_in.get()),
+            self.sum(|c| c.messages_out.get()),
+            self.sum(|c| c.bytes_out.get()),
+            self.sum(|c| {
+                c.budget_sheds.get() + c.budget_too_big.get() + c.message_timeouts.get()
+            }),
+        )
+    }
+
     /// Open TCP connections over every core.
     pub fn connections(&self) -> u64 {
         self.sum(|c| c.connections.get())

@@ -16,6 +16,7 @@ use switchyard_netio::{
 
 use switchyard_frame::{CloseCode, CloseState, Decoder, Session};
 
+use crate::access::AccessLog;
 use crate::app::{App, CloseInfo, ClosedBy, Connection, Message as AppMessage};
 use crate::budget::{self, Budget};
 use crate::config::{Config, SlowSubscriber};
@@ -113,6 +114,8 @@ pub struct Core<A: App> {
     pub(crate) keepalive: SlotTable,
     /// Topics and their subscribers on this reactor.
     pub(crate) topics: Topics,
+    /// The access log's records (empty and unused unless `access_log` is on).
+    pub(crate) access: AccessLog,
     /// Response bytes from the handshake acceptor (101s and rejections).
     pub(crate) hs_out: Box<[u8]>,
     /// Plain HTTP responses are built here.
@@ -120,14 +123,16 @@ pub struct Core<A: App> {
     /// A mutable copy of frames that arrived with the upgrade head, for the codec, which
     /// unmasks in place (reads after the upgrade are decoded in netio's buffer, uncopied).
     pub(crate) input: Vec<u8>,
-    /// Ids gathered for a loop that acts on connections.
-    pub(crate) ids: Vec<ConnId>,
+    /// Connections (keepalive slot and id) gathered for a loop that acts on them.
+    pub(crate) ids: Vec<(u32, ConnId)>,
     /// Topic ids gathered for a publish on several topics.
     pub(crate) topic_ids: Vec<TopicId>,
     /// A decoder in the fresh state, lent to connections for one read (see `ws.rs`).
     pub(crate) spare_decoder: Option<Box<Decoder>>,
     /// This reactor's share of the memory budget and who holds what (see `budget.rs`).
     pub(crate) budget: Budget<ConnId>,
+    /// Connections refused over `max_connections` since the last sweep (for one warning).
+    refused_over_limit: u64,
     epoch: Instant,
     _app: PhantomData<fn() -> A>,
 }
@@ -136,11 +141,13 @@ impl<A: App> Reactor<A> {
     /// Builds the handler of one reactor.
     pub fn new(app: Arc<A>, shared: Arc<Shared>, info: &ReactorInfo) -> Self {
         let budget_share = shared.config.memory_budget / shared.config.workers.max(1);
+        let access_format = (shared.config.access_log).then_some(shared.config.log_format);
         let core = Core {
             shared,
             index: info.index,
             keepalive: SlotTable::default(),
             topics: Topics::default(),
+            access: AccessLog::new(access_format),
             hs_out: vec![0u8; 4096].into_boxed_slice(),
             scratch: Vec::new(),
             input: Vec::new(),
@@ -148,6 +155,7 @@ impl<A: App> Reactor<A> {
             topic_ids: Vec::new(),
             spare_decoder: None,
             budget: Budget::new(budget_share),
+            refused_over_limit: 0,
             epoch: Instant::now(),
             _app: PhantomData,
         };
@@ -201,6 +209,11 @@ impl<A: App> Core<A> {
 
     /// Removes a WebSocket from the keepalive table, its topics and the memory budget.
     pub(crate) fn unregister_ws<S>(&mut self, id: ConnId, ws: &mut WsConn<S>) {
+        if self.access.enabled() {
+            let code = ws.closed_by.map(|_| ws.close_code);
+            let by = ws.closed_by.unwrap_or(ClosedBy::Network);
+            self.access.close(ws.keepalive, Instant::now(), code, by);
+        }
         if ws.decoder.as_ref().is_some_and(|d| d.heap_bytes() > 0) {
             self.budget.forget(id);
         }
@@ -242,7 +255,7 @@ impl<A: App> Core<A> {
             closing: true,
         };
         app.close(&mut conn, info);
-        self.add_tally(&tally);
+        self.add_tally(ws.keepalive, &tally);
         self.unregister_ws(id, ws);
     }
 
@@ -434,6 +447,10 @@ impl<A: App> Core<A> {
     /// Sweeps the keepalive table: ping the quiet, close the silent; and the budget: close
     /// the messages that take too long.
     fn sweep(&mut self, app: &A, ctx: &mut Cx<'_, A>) {
+        if self.refused_over_limit > 0 {
+            let n = std::mem::take(&mut self.refused_over_limit);
+            log::warn!("refused {n} connections over max_connections (503) since the last sweep");
+        }
         self.close_slow_messages(app, ctx);
         let now = self.clock(ctx);
         let unit = KEEPALIVE_UNIT_MS as u128;
@@ -559,12 +576,13 @@ impl<A: App> Core<A> {
         ids.extend(
             self.topics
                 .subscribers(topic)
-                .filter_map(|slot| self.keepalive.id(slot)),
+                .filter_map(|slot| Some((slot, self.keepalive.id(slot)?))),
         );
         let skip = self.shared.config.slow_subscriber == SlowSubscriber::Skip;
         let cap = self.shared.config.outbound_cap;
         let mut sent = 0u64;
-        for &id in &ids {
+        let len = frame.len() as u64;
+        for &(slot, id) in &ids {
             if Some(id) == exclude {
                 continue;
             }
@@ -583,12 +601,15 @@ impl<A: App> Core<A> {
             // the other reactors' mailbox messages drained in the turn) leaves in one write.
             if ctx.write_shared_deferred(id, frame.clone()).is_ok() {
                 sent += 1;
+                if self.access.enabled() {
+                    self.access.count(slot, 0, 0, (1, len));
+                }
             }
         }
         self.ids = ids;
         let m = self.metrics();
         m.messages_out.add(sent);
-        m.bytes_out.add(sent * frame.len() as u64);
+        m.bytes_out.add(sent * len);
         sent
     }
 
@@ -613,12 +634,18 @@ impl<A: App> Core<A> {
         m.subscriptions.set(subscriptions);
     }
 
-    /// Adds a handler call's message counts to the metrics.
-    pub(crate) fn add_tally(&self, tally: &Tally) {
+    /// Adds a handler call's (or a read's) message counts to the metrics and to the
+    /// connection's access record (in keepalive slot `slot`).
+    pub(crate) fn add_tally(&mut self, slot: u32, tally: &Tally) {
         if tally.messages_out > 0 {
             let m = self.metrics();
             m.messages_out.add(tally.messages_out);
             m.bytes_out.add(tally.bytes_out);
+        }
+        if self.access.enabled() {
+            let out = (tally.messages_out, tally.bytes_out);
+            self.access
+                .count(slot, tally.messages_in, tally.bytes_in, out);
         }
     }
 
@@ -643,8 +670,9 @@ impl<A: App> Core<A> {
             tally: &mut tally,
             closing: false,
         };
+        let slot = handle.ws.keepalive;
         call(&mut handle);
-        self.add_tally(&tally);
+        self.add_tally(slot, &tally);
     }
 }
 
@@ -663,6 +691,8 @@ impl<A: App> Handler for Reactor<A> {
         m.accepted.inc();
         m.connections.inc();
         if info.over_limit {
+            // Logged once per sweep, not per connection: a flood must not flood the log.
+            core.refused_over_limit += 1;
             let mut conn = Conn::Done;
             core.reject(
                 &self.app,

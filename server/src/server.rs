@@ -70,6 +70,11 @@ impl ServerHandle {
         self.metrics.render()
     }
 
+    /// Totals since start, in plain words (the binary logs it at shutdown).
+    pub fn summary(&self) -> String {
+        self.metrics.summary()
+    }
+
     /// Open TCP connections, all cores together (WebSockets, HTTP and bridge backends).
     pub fn connections(&self) -> u64 {
         self.metrics.connections()
@@ -95,6 +100,7 @@ impl std::fmt::Debug for ServerHandle {
 /// A running server.
 pub struct Server {
     reactors: Option<Reactors<Message>>,
+    admin: bool,
     local_addrs: Vec<SocketAddr>,
     metrics: Registry,
 }
@@ -140,6 +146,23 @@ pub(crate) fn acceptor(config: &Config, tunnel: bool) -> io::Result<Acceptor<Def
     Ok(acceptor)
 }
 
+/// The plain endpoints of the main listeners and of the admin listener: `/healthz` and
+/// `/metrics` move to the admin listener when there is one (the page stays).
+pub(crate) fn endpoints(config: &Config) -> (Endpoints, Endpoints) {
+    let admin = config.admin_listen.is_some();
+    let main = Endpoints {
+        page: config.page_path.clone(),
+        healthz: config.healthz_path.clone().filter(|_| !admin),
+        metrics: config.metrics_path.clone().filter(|_| !admin),
+    };
+    let admin = Endpoints {
+        page: None,
+        healthz: config.healthz_path.clone().filter(|_| admin),
+        metrics: config.metrics_path.clone().filter(|_| admin),
+    };
+    (main, admin)
+}
+
 impl Server {
     /// Binds every listen address and starts the reactors with the built-in apps on the
     /// configured routes (echo, broadcast, bridge). Errors (an address in use) come back here,
@@ -174,8 +197,16 @@ impl Server {
         // key sets it: the frame crate's defaults (level 1, messages from 64 bytes) are
         // documented there with the measurements behind them.
         let compression = CompressionPolicy::default();
+        // The admin listener, if any, is the last listen address: its connections are told
+        // apart by listener index.
+        let mut listen = config.listen.clone();
+        let admin_listener = config.admin_listen.map(|admin| {
+            listen.push(admin);
+            listen.len() - 1
+        });
+        let (endpoints, admin_endpoints) = endpoints(&config);
         let net = switchyard_netio::Config {
-            listen: config.listen.clone(),
+            listen,
             reuse_port: config.reuse_port,
             reactors: config.workers,
             cpus: (!config.cpus.is_empty()).then(|| config.cpus.clone()),
@@ -194,9 +225,9 @@ impl Server {
             config,
             acceptor: websocket_acceptor,
             tunnel_acceptor,
-            admin_listener: None,
-            endpoints: Endpoints::defaults(),
-            admin_endpoints: Endpoints::default(),
+            admin_listener,
+            endpoints,
+            admin_endpoints,
             codec,
             compression,
             metrics: metrics.clone(),
@@ -208,14 +239,21 @@ impl Server {
         let local_addrs = reactors.local_addrs().to_vec();
         Ok(Server {
             reactors: Some(reactors),
+            admin: admin_listener.is_some(),
             local_addrs,
             metrics,
         })
     }
 
-    /// The bound addresses, in the order of `Config::listen` (port 0 resolved).
+    /// The bound addresses, in the order of `Config::listen` (port 0 resolved), then the
+    /// admin listener's, if any.
     pub fn local_addrs(&self) -> &[SocketAddr] {
         &self.local_addrs
+    }
+
+    /// The admin listener's bound address (`Config::admin_listen`), if any.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.then(|| *self.local_addrs.last().expect("bound"))
     }
 
     /// A handle for other threads: shutdown, metrics, connection count (the signal thread

@@ -91,9 +91,13 @@ impl<A: App> Core<A> {
         state: A::State,
         deflate: Option<DeflateParams>,
         request: &UpgradeRequest<'_>,
+        subprotocol: Option<&str>,
         leftover: &[u8],
     ) {
         let mut ws = self.register_ws(ctx, id, state);
+        let (now, peer) = (ctx.now(), request.peer());
+        self.access
+            .open(ws.keepalive, now, peer, request.path(), subprotocol);
         if !self.install_deflate(ctx, id, ws.parts(), deflate) {
             *conn = Conn::Ws(ws);
             self.finish(app, ctx, id, conn);
@@ -111,7 +115,7 @@ impl<A: App> Core<A> {
             closing: false,
         };
         app.open(&mut handle, request);
-        self.add_tally(&tally);
+        self.add_tally(ws.keepalive, &tally);
         *conn = Conn::Ws(ws);
         self.leftover_frames(app, ctx, id, conn, leftover);
     }
@@ -127,9 +131,12 @@ impl<A: App> Core<A> {
         conn: &mut Conn<A::State>,
         backend: ConnId,
         deflate: Option<DeflateParams>,
+        path: &str,
         leftover: &[u8],
     ) {
         let mut ws = self.register_ws(ctx, id, ());
+        let (now, peer) = (ctx.now(), ctx.peer_addr(id));
+        self.access.open(ws.keepalive, now, peer, path, None);
         let ok = self.install_deflate(ctx, id, ws.parts(), deflate);
         *conn = Conn::WsBridge(Box::new(Bridged { ws, backend }));
         if !ok {
@@ -411,7 +418,7 @@ impl<A: App> Core<A> {
             m.messages_in.add(tally.messages_in);
             m.bytes_in.add(tally.bytes_in);
         }
-        self.add_tally(&tally);
+        self.add_tally(ws.keepalive, &tally);
         let held_after = match (&failed, peer_closed) {
             (None, false) => decoder.heap_bytes(),
             _ => 0,

@@ -33,7 +33,10 @@ impl Broadcast {
     /// A subscriber's queue passed the cap.
     pub fn slow<A: App>(conn: &mut Connection<'_, '_, A>, close_slow: bool) {
         if close_slow {
-            log::debug!("closing {}: slow broadcast subscriber", conn.id());
+            log::warn!(
+                "closing connection {} with 1008: slow broadcast subscriber",
+                conn.id()
+            );
             conn.close(1008, "slow consumer");
         }
     }

@@ -5,7 +5,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::{MAX_DURATION, MIN_DURATION};
+use super::{JWT_SECRET_ENV, MAX_DURATION, MIN_DURATION};
+use crate::auth::{AuthError, SUBPROTOCOL_PREFIX};
 use crate::routes::RouteError;
 
 /// Why a configuration was refused. Each message names the setting (as its file key and its
@@ -28,8 +29,10 @@ pub enum ConfigError {
     },
     /// A route is malformed or its bridge target does not resolve.
     Route(RouteError),
-    /// A listen address is not `HOST:PORT` or its host does not resolve.
+    /// A listen or admin address is not `HOST:PORT` or its host does not resolve.
     Unresolvable {
+        /// The file key (`listen` or `admin_listen`).
+        key: &'static str,
         /// The address as given.
         addr: String,
         /// The resolver's answer.
@@ -75,6 +78,49 @@ pub enum ConfigError {
     LogLevel(String),
     /// A subprotocol that is not an HTTP token (RFC 6455 section 4.1).
     Subprotocol(String),
+    /// A subprotocol starting with `bearer.`, the prefix that carries a client's JWT.
+    ReservedSubprotocol(String),
+    /// The admin address is also a listen address.
+    AdminListenIsListen(SocketAddr),
+    /// A page, health or metrics path that does not start with `/`, or holds a space, `?`
+    /// or `#`.
+    EndpointPath {
+        /// The file key (`page`, `healthz`, `metrics_path`).
+        key: &'static str,
+        /// The path given.
+        path: String,
+    },
+    /// Two of the page, health and metrics paths are the same.
+    SameEndpointPath {
+        /// The path given twice.
+        path: String,
+        /// The two file keys that name it.
+        keys: [&'static str; 2],
+    },
+    /// A JWT key file could not be read.
+    JwtRead {
+        /// The file key (`jwt_secret_file` or `jwt_public_key`).
+        key: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// What reading it said.
+        source: std::io::Error,
+    },
+    /// A JWT key that cannot be used: not PEM, a private key, an unsupported key type, a
+    /// secret too short, an empty environment variable.
+    JwtKey {
+        /// Where the key came from: a file key or [`JWT_SECRET_ENV`].
+        key: &'static str,
+        /// The file, when it came from one.
+        path: Option<PathBuf>,
+        /// What is wrong with it.
+        problem: AuthError,
+    },
+    /// Two JWT keys are given (a secret file, the environment variable, a public key): one
+    /// server checks tokens with one key.
+    JwtTwoKeys([&'static str; 2]),
+    /// A JWT setting (`jwt_audience`, `jwt_leeway`) without a key to use it with.
+    JwtWithoutKey(&'static str),
 }
 
 impl fmt::Display for ConfigError {
@@ -86,12 +132,12 @@ impl fmt::Display for ConfigError {
                 write!(f, "invalid config file {}: {message}", path.display())
             }
             Self::Route(e) => write!(f, "invalid route (--route, [routes]): {e}"),
-            Self::Unresolvable { addr, reason } => {
-                write!(
-                    f,
-                    "listen address {addr:?} (--listen) does not resolve: {reason}"
-                )
-            }
+            Self::Unresolvable { key, addr, reason } => write!(
+                f,
+                "{} address {addr:?} (--{}) does not resolve: {reason}",
+                key.replace('_', " "),
+                flag(key)
+            ),
             Self::NoListen => f.write_str("at least one listen address (--listen) is needed"),
             Self::DuplicateListen(a) => write!(f, "listen address {a} (--listen) is given twice"),
             Self::OutOfRange {
@@ -140,15 +186,82 @@ impl fmt::Display for ConfigError {
             Self::Subprotocol(p) => {
                 write!(f, "subprotocol {p:?} is not an HTTP token (--subprotocol)")
             }
+            Self::ReservedSubprotocol(p) => write!(
+                f,
+                "subprotocol {p:?} starts with {SUBPROTOCOL_PREFIX:?}, which carries a client's \
+                 token and is never chosen (--subprotocol)"
+            ),
+            Self::AdminListenIsListen(a) => write!(
+                f,
+                "admin_listen {a} is also a listen address: give it an address of its own \
+                 (--admin-listen, --listen)"
+            ),
+            Self::EndpointPath { key, path } => write!(
+                f,
+                "{key} {path:?} must be a path starting with '/' without spaces, '?' or '#', \
+                 or off (--{})",
+                flag(key)
+            ),
+            Self::SameEndpointPath { path, keys } => write!(
+                f,
+                "{} and {} are both {path:?}: give each its own path (--{}, --{})",
+                keys[0],
+                keys[1],
+                flag(keys[0]),
+                flag(keys[1])
+            ),
+            Self::JwtRead { key, path, source } => write!(
+                f,
+                "cannot read {key} {} (--{}): {source}",
+                path.display(),
+                flag(key)
+            ),
+            Self::JwtKey {
+                key,
+                path: Some(path),
+                problem,
+            } => write!(
+                f,
+                "{key} {} (--{}) cannot be used: {problem}",
+                path.display(),
+                flag(key)
+            ),
+            Self::JwtKey {
+                key,
+                path: None,
+                problem,
+            } => write!(f, "{key} cannot be used: {problem}"),
+            Self::JwtTwoKeys([a, b]) => write!(
+                f,
+                "{} and {} are both given: tokens are checked with one key, choose one",
+                source_name(a),
+                source_name(b)
+            ),
+            Self::JwtWithoutKey(key) => write!(
+                f,
+                "{key} (--{}) needs a key to check tokens with: --jwt-secret-file, \
+                 {JWT_SECRET_ENV} or --jwt-public-key",
+                flag(key)
+            ),
         }
+    }
+}
+
+/// A JWT key source as an operator knows it: the file key and its flag, or the variable.
+fn source_name(key: &str) -> String {
+    if key == JWT_SECRET_ENV {
+        key.to_owned()
+    } else {
+        format!("{key} (--{})", key.replace('_', "-"))
     }
 }
 
 impl std::error::Error for ConfigError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Self::Read { source, .. } => Some(source),
+            Self::Read { source, .. } | Self::JwtRead { source, .. } => Some(source),
             Self::Route(e) => Some(e),
+            Self::JwtKey { problem, .. } => Some(problem),
             _ => None,
         }
     }

@@ -2,14 +2,18 @@
 //! their merge, and their resolution over [`Config::default`].
 
 use std::collections::BTreeMap;
+use std::ffi::OsStr;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{CommandFactory as _, FromArgMatches as _, Parser, ValueEnum};
 use serde::{Deserialize, Deserializer};
 
-use super::{Config, ConfigError, DeflateMode, SlowSubscriber};
+use super::{Config, ConfigError, DeflateMode, SlowSubscriber, JWT_SECRET_ENV, MAX_JWT_LEEWAY};
+use crate::access_log::LogFormat;
+use crate::auth::{AuthError, JwtVerifier, DEFAULT_LEEWAY};
 use crate::routes::RouteError;
 
 /// A route as given: `(path, app)`, from `--route PATH=APP` or a `[routes]` entry.
@@ -28,7 +32,11 @@ pub type RouteSpec = (String, String);
         Every path echoes WebSocket messages unless a route says otherwise; by default \
         /broadcast is a broadcast route (every message goes to every client of that path). \
         Plain HTTP on the same port: GET / is a demo page, GET /healthz, GET /metrics \
-        (Prometheus text).\n\n\
+        (Prometheus text); --page, --healthz and --metrics-path move or turn them off, \
+        --admin-listen serves the last two on an address of their own.\n\n\
+        With --jwt-secret-file (or the SWITCHYARD_JWT_SECRET variable) or --jwt-public-key, \
+        every upgrade needs a valid JWT: Authorization: Bearer, ?token=, or a \
+        Sec-WebSocket-Protocol entry bearer.<jwt>.\n\n\
         Flags override the TOML file given with --config, which overrides the defaults. \
         Every flag is also a key of that file, in snake_case (--max-head-size is \
         max_head_size; --route is a [routes] table, --no-pin is pin = false). \
@@ -37,6 +45,8 @@ pub type RouteSpec = (String, String);
         switchyard                                   # 127.0.0.1:8080, every core\n  \
         switchyard --listen 0.0.0.0:9000 --workers 2 --subprotocol chat.v1\n  \
         switchyard --route /chat=broadcast --route /vnc=bridge:127.0.0.1:5900\n  \
+        switchyard --route '/rooms/*=broadcast:exclude-sender' --route '*=none'\n  \
+        switchyard --jwt-public-key /etc/switchyard/jwt.pem --jwt-audience chat\n  \
         switchyard --config /etc/switchyard.toml --log-level debug"
 )]
 pub struct Settings {
@@ -62,8 +72,13 @@ pub struct Settings {
     #[arg(long = "subprotocol", value_name = "NAME")]
     pub subprotocols: Option<Vec<String>>,
 
-    /// Route a path to an app: PATH=echo, PATH=broadcast or PATH=bridge:HOST:PORT; repeat for
-    /// several. Paths without a route echo. Routes add to the file's, path by path.
+    /// Route a path to an app: PATH=echo, PATH=broadcast (every message to every client of the
+    /// path), PATH=broadcast:exclude-sender (to every client but its sender),
+    /// PATH=bridge:HOST:PORT, or PATH=none (no app: 404); repeat for several. PATH is exact
+    /// (/chat), a wildcard (/rooms/*: every path below /rooms/, each its own broadcast topic),
+    /// or * (the fallback for every other path: *=none makes unknown paths 404). Exact routes
+    /// win, then the longest wildcard. A path given twice is an error; a flag's route replaces
+    /// the file's for the same path.
     #[arg(long = "route", short = 'r', value_name = "PATH=APP", value_parser = parse_route)]
     #[serde(default, deserialize_with = "routes_table")]
     pub routes: Option<Vec<RouteSpec>>,
@@ -160,9 +175,57 @@ pub struct Settings {
     #[arg(long, value_name = "SECS")]
     pub tunnel_idle_timeout: Option<f64>,
 
+    /// Serve /healthz and /metrics only on this address (HOST:PORT; a host name takes its first
+    /// address), not on the --listen ones: keeps them off the public network.
+    #[arg(long, value_name = "ADDR")]
+    pub admin_listen: Option<String>,
+
+    /// Path of the built-in demo page, or off.
+    #[arg(long, value_name = "PATH|off")]
+    pub page: Option<String>,
+
+    /// Path of the health check (200 ok), or off.
+    #[arg(long, value_name = "PATH|off")]
+    pub healthz: Option<String>,
+
+    /// Path of the Prometheus metrics, or off.
+    #[arg(long, value_name = "PATH|off")]
+    pub metrics_path: Option<String>,
+
+    /// Require an HS256 JWT signed with the secret in FILE (at least 32 bytes; a trailing
+    /// newline is dropped). The secret may come from the SWITCHYARD_JWT_SECRET environment
+    /// variable instead, never from a flag.
+    #[arg(long, value_name = "FILE")]
+    pub jwt_secret_file: Option<PathBuf>,
+
+    /// Require a JWT signed by the private half of the public key in FILE (PEM): ES256 for an
+    /// EC P-256 key, RS256 for an RSA key of at least 2048 bits.
+    #[arg(long, value_name = "FILE")]
+    pub jwt_public_key: Option<PathBuf>,
+
+    /// Require the token's aud claim to name AUD. Without it, tokens that carry an aud claim
+    /// are refused (RFC 7519 section 4.1.3).
+    #[arg(long, value_name = "AUD")]
+    pub jwt_audience: Option<String>,
+
+    /// Whole seconds of clock skew allowed when checking a token's exp and nbf claims (at most
+    /// 300).
+    #[arg(long, value_name = "SECS")]
+    pub jwt_leeway: Option<u64>,
+
     /// Log level: error, warn, info, debug, trace or off; RUST_LOG overrides it.
     #[arg(long, value_name = "LEVEL")]
     pub log_level: Option<String>,
+
+    /// Log line format: text (key=value pairs) or json (one object per line).
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub log_format: Option<LogFormat>,
+
+    /// Log a line for every finished connection (peer, path, subprotocol, duration, messages
+    /// and bytes each way, close code, who closed). Off by default: it costs about 40 bytes
+    /// per connection.
+    #[arg(long, num_args = 0, default_missing_value = "true")]
+    pub access_log: Option<bool>,
 
     /// permessage-deflate (RFC 7692) for clients that offer it: `on` (no context takeover, about
     /// 0.5 KiB per idle connection), `takeover` (better ratio, about 331 KiB per connection) or
@@ -214,10 +277,12 @@ fn deflate_setting<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DeflateMode
 macro_rules! merge_fields {
     ($high:ident, $low:ident, routes, $($field:ident),*) => {
         Settings {
-            // Routes are keyed by path: the lower source's routes first, so a higher source
-            // adds to them and replaces only the paths it names.
+            // Routes are keyed by path: the lower source's routes first, less those the higher
+            // source names, so a higher source adds to them and replaces only the paths it
+            // names (a path named twice within one source stays a duplicate).
             routes: match ($high.routes, $low.routes) {
                 (Some(high), Some(mut low)) => {
+                    low.retain(|(path, _)| !high.iter().any(|(p, _)| p == path));
                     low.extend(high);
                     Some(low)
                 }
@@ -236,7 +301,7 @@ impl Settings {
             ("listen", list(&d.listen, "none")),
             ("reuse_port", d.reuse_port.to_string()),
             ("subprotocols", list(&d.subprotocols, "none")),
-            ("routes", d.routes.describe().replace("*=echo ", "")),
+            ("routes", d.routes.describe()),
             (
                 "workers",
                 format!("one per --cpus entry, else per core ({} here)", d.workers),
@@ -270,7 +335,14 @@ impl Settings {
                 "tunnel_idle_timeout",
                 d.tunnel_idle_timeout.as_secs_f64().to_string(),
             ),
+            ("admin_listen", "none: every listener".to_owned()),
+            ("page", endpoint(&d.page_path)),
+            ("healthz", endpoint(&d.healthz_path)),
+            ("metrics_path", endpoint(&d.metrics_path)),
+            ("jwt_leeway", DEFAULT_LEEWAY.as_secs().to_string()),
             ("log_level", d.log_level.clone()),
+            ("log_format", d.log_format.as_str().to_owned()),
+            ("access_log", d.access_log.to_string()),
             ("deflate", d.deflate.as_str().to_owned()),
         ];
         defaults
@@ -311,20 +383,33 @@ impl Settings {
             max_message_size, ping_interval, idle_timeout, outbound_cap, memory_budget,
             message_timeout, slow_subscriber,
             close_timeout, shutdown_timeout, backend_connect_timeout, tunnel_idle_timeout,
-            log_level, deflate
+            admin_listen, page, healthz, metrics_path, jwt_secret_file, jwt_public_key,
+            jwt_audience, jwt_leeway, log_level, log_format, access_log, deflate
         )
     }
 
     /// The configuration these settings give over the defaults, checked with
-    /// [`Config::validate`]. Resolves listen host names (a blocking DNS lookup).
+    /// [`Config::validate`]. Resolves listen host names (a blocking DNS lookup), reads the JWT
+    /// key file and the [`JWT_SECRET_ENV`] variable.
     pub fn resolve(self) -> Result<Config, ConfigError> {
+        let env_secret = std::env::var_os(JWT_SECRET_ENV);
+        self.resolve_with_env_secret(env_secret.as_deref())
+    }
+
+    /// [`Settings::resolve`] with `env_secret` standing for the [`JWT_SECRET_ENV`] variable
+    /// (tests must not change the process's environment: other threads read it).
+    pub(crate) fn resolve_with_env_secret(
+        self,
+        env_secret: Option<&OsStr>,
+    ) -> Result<Config, ConfigError> {
+        let jwt = self.jwt(env_secret)?;
         let d = Config::default();
         let mut routes = d.routes;
         for (path, app) in self.routes.unwrap_or_default() {
             routes.insert(&path, &app).map_err(ConfigError::Route)?;
         }
         let listen = match self.listen {
-            Some(addrs) => resolve_listen(&addrs)?,
+            Some(addrs) => resolve_listen("listen", &addrs)?,
             None => d.listen,
         };
         let cpus = self.cpus.unwrap_or(d.cpus);
@@ -373,12 +458,113 @@ impl Settings {
                 self.tunnel_idle_timeout,
                 d.tunnel_idle_timeout,
             )?,
+            admin_listen: match self.admin_listen {
+                Some(addr) => Some(resolve_listen("admin_listen", &[addr])?[0]),
+                None => d.admin_listen,
+            },
+            page_path: endpoint_setting(self.page, d.page_path),
+            healthz_path: endpoint_setting(self.healthz, d.healthz_path),
+            metrics_path: endpoint_setting(self.metrics_path, d.metrics_path),
+            jwt,
             log_level: self.log_level.unwrap_or(d.log_level),
+            log_format: self.log_format.unwrap_or(d.log_format),
+            access_log: self.access_log.unwrap_or(d.access_log),
             deflate: self.deflate.unwrap_or(d.deflate),
         };
         config.validate()?;
         Ok(config)
     }
+
+    /// The JWT verifier the `jwt_*` settings and the environment's secret give, if any: exactly
+    /// one key source, its key read and checked here, once.
+    fn jwt(&self, env_secret: Option<&OsStr>) -> Result<Option<Arc<JwtVerifier>>, ConfigError> {
+        let sources = [
+            self.jwt_secret_file.as_ref().map(|_| "jwt_secret_file"),
+            env_secret.map(|_| JWT_SECRET_ENV),
+            self.jwt_public_key.as_ref().map(|_| "jwt_public_key"),
+        ];
+        let mut given = sources.into_iter().flatten();
+        let (first, second) = (given.next(), given.next());
+        if let (Some(a), Some(b)) = (first, second) {
+            return Err(ConfigError::JwtTwoKeys([a, b]));
+        }
+        let verifier = if let Some(path) = &self.jwt_secret_file {
+            let key = "jwt_secret_file";
+            let bytes = read_key_file(key, path)?;
+            JwtVerifier::from_secret(trim_newline(&bytes)).map_err(key_error(key, Some(path)))?
+        } else if let Some(secret) = env_secret {
+            let secret = trim_newline(secret.as_encoded_bytes());
+            if secret.is_empty() {
+                let problem = AuthError::Key("empty".to_owned());
+                return Err(key_error(JWT_SECRET_ENV, None)(problem));
+            }
+            JwtVerifier::from_secret(secret).map_err(key_error(JWT_SECRET_ENV, None))?
+        } else if let Some(path) = &self.jwt_public_key {
+            let key = "jwt_public_key";
+            let pem = read_key_file(key, path)?;
+            JwtVerifier::from_public_key_pem(&pem).map_err(key_error(key, Some(path)))?
+        } else {
+            if self.jwt_audience.is_some() {
+                return Err(ConfigError::JwtWithoutKey("jwt_audience"));
+            }
+            if self.jwt_leeway.is_some() {
+                return Err(ConfigError::JwtWithoutKey("jwt_leeway"));
+            }
+            return Ok(None);
+        };
+        let leeway = self.jwt_leeway.map_or(DEFAULT_LEEWAY, Duration::from_secs);
+        if leeway > MAX_JWT_LEEWAY {
+            return Err(ConfigError::OutOfRange {
+                key: "jwt_leeway",
+                value: usize::try_from(leeway.as_secs()).unwrap_or(usize::MAX),
+                min: 0,
+                max: MAX_JWT_LEEWAY.as_secs() as usize,
+            });
+        }
+        let mut verifier = verifier.with_leeway(leeway);
+        if let Some(audience) = &self.jwt_audience {
+            verifier = verifier.with_audience(audience.clone());
+        }
+        Ok(Some(Arc::new(verifier)))
+    }
+}
+
+/// The error for an unusable key from `key` (a file key, or the variable), read from `path`.
+fn key_error(key: &'static str, path: Option<&PathBuf>) -> impl FnOnce(AuthError) -> ConfigError {
+    let path = path.cloned();
+    move |problem| ConfigError::JwtKey { key, path, problem }
+}
+
+/// A JWT key file's bytes.
+fn read_key_file(key: &'static str, path: &Path) -> Result<Vec<u8>, ConfigError> {
+    std::fs::read(path).map_err(|source| ConfigError::JwtRead {
+        key,
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// `secret` without the line ending(s) an editor or `echo` leaves at its end.
+fn trim_newline(secret: &[u8]) -> &[u8] {
+    let end = secret
+        .iter()
+        .rposition(|&b| b != b'\n' && b != b'\r')
+        .map_or(0, |i| i + 1);
+    &secret[..end]
+}
+
+/// A page, health or metrics path as given (`off` turns it off), else the default.
+fn endpoint_setting(given: Option<String>, default: Option<String>) -> Option<String> {
+    match given {
+        Some(path) if path == "off" => None,
+        Some(path) => Some(path),
+        None => default,
+    }
+}
+
+/// An endpoint path as `--help` shows it.
+fn endpoint(path: &Option<String>) -> String {
+    path.clone().unwrap_or_else(|| "off".to_owned())
 }
 
 /// `items` comma-separated, or `none` if there are none.
@@ -400,11 +586,12 @@ fn value_name<T: ValueEnum>(value: T) -> String {
         .map_or_else(String::new, |v| v.get_name().to_owned())
 }
 
-/// Every address each `HOST:PORT` resolves to, in order.
-fn resolve_listen(addrs: &[String]) -> Result<Vec<SocketAddr>, ConfigError> {
+/// Every address each `HOST:PORT` of setting `key` resolves to, in order.
+fn resolve_listen(key: &'static str, addrs: &[String]) -> Result<Vec<SocketAddr>, ConfigError> {
     let mut out = Vec::new();
     for addr in addrs {
         let unresolvable = |reason: String| ConfigError::Unresolvable {
+            key,
             addr: addr.clone(),
             reason,
         };

@@ -3,6 +3,7 @@ use std::path::Path;
 use clap::Parser as _;
 
 use super::*;
+use crate::auth::JwtAlgorithm;
 use crate::routes::{App, RouteError};
 
 fn flags(args: &[&str]) -> Settings {
@@ -13,6 +14,11 @@ fn flags(args: &[&str]) -> Settings {
 
 fn parse(args: &[&str]) -> Result<Config, ConfigError> {
     Config::from_cli(flags(args))
+}
+
+/// The app `path` is routed to; panics where there is none.
+fn app<'c>(c: &'c Config, path: &str) -> &'c App {
+    c.routes.lookup(path).expect("a route").1
 }
 
 fn file(text: &str) -> Settings {
@@ -44,8 +50,8 @@ fn defaults_listen_on_loopback_8080_with_autobahn_sized_messages() {
     assert!(c.max_message_size >= 16 << 20);
     assert_eq!(c.head_timeout, Duration::from_secs(10));
     assert_eq!(c.deflate, DeflateMode::On);
-    assert!(matches!(c.routes.lookup("/broadcast").1, App::Broadcast));
-    assert!(matches!(c.routes.lookup("/anything").1, App::Echo));
+    assert!(matches!(app(&c, "/broadcast"), App::Broadcast { .. }));
+    assert!(matches!(app(&c, "/anything"), App::Echo));
 }
 
 #[test]
@@ -92,10 +98,10 @@ fn flag_routes_add_to_file_routes_path_by_path() {
         "[routes]\n\"/chat\" = \"broadcast\"\n\"/room\" = \"broadcast\"\n",
     )
     .unwrap();
-    assert!(matches!(c.routes.lookup("/chat").1, App::Echo));
-    assert!(matches!(c.routes.lookup("/room").1, App::Broadcast));
-    assert!(matches!(c.routes.lookup("/news").1, App::Broadcast));
-    assert!(matches!(c.routes.lookup("/broadcast").1, App::Broadcast));
+    assert!(matches!(app(&c, "/chat"), App::Echo));
+    assert!(matches!(app(&c, "/room"), App::Broadcast { .. }));
+    assert!(matches!(app(&c, "/news"), App::Broadcast { .. }));
+    assert!(matches!(app(&c, "/broadcast"), App::Broadcast { .. }));
 }
 
 #[test]
@@ -378,7 +384,7 @@ fn the_example_file_loads_and_states_the_defaults() {
     let c = Settings::read_file(&path).unwrap().resolve().unwrap();
     let d = Config::default();
     assert_eq!(c.subprotocols, ["chat.v1"]);
-    assert!(matches!(c.routes.lookup("/chat").1, App::Broadcast));
+    assert!(matches!(app(&c, "/chat"), App::Broadcast { .. }));
     // The values it writes out are the defaults, so it cannot mislead.
     assert_eq!(
         (
@@ -448,7 +454,7 @@ fn help_shows_the_defaults_from_config_default() {
         "[default: 75]",
         "[default: on]",
         "[default: close]",
-        "[default: /broadcast=broadcast]",
+        "[default: *=echo /broadcast=broadcast]",
     ] {
         assert!(help.contains(default), "--help lacks {default}");
     }
@@ -502,4 +508,348 @@ fn the_message_timeout_defaults_to_60_s_and_is_checked_like_every_duration() {
             .message_timeout,
         Duration::from_secs(2)
     );
+}
+
+/// A scratch directory of this test's own, removed when dropped.
+struct Scratch(std::path::PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Self {
+        let dir =
+            std::env::temp_dir().join(format!("switchyard-config-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+
+    /// Writes `bytes` to `name` in the directory and returns its path as a string.
+    fn file(&self, name: &str, bytes: &[u8]) -> String {
+        let path = self.0.join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path.to_str().unwrap().to_owned()
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A test key from `server/tests/data/jwt`.
+fn test_key(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/jwt")
+        .join(name)
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Resolves flags over a file's text with `env` as the JWT secret variable.
+fn with_env(args: &[&str], text: &str, env: Option<&str>) -> Result<Config, ConfigError> {
+    flags(args)
+        .or(file(text))
+        .resolve_with_env_secret(env.map(std::ffi::OsStr::new))
+}
+
+const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+/// An HS256 token for `SECRET`, valid for a minute, with `extra` claims.
+fn hs256_token(secret: &[u8], extra: serde_json::Value) -> String {
+    let mut claims = serde_json::json!({"exp": jsonwebtoken::get_current_timestamp() + 60});
+    claims
+        .as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    let key = jsonwebtoken::EncodingKey::from_secret(secret).unwrap();
+    jsonwebtoken::encode(&jsonwebtoken::Header::default(), &claims, &key).unwrap()
+}
+
+#[test]
+fn the_new_defaults_serve_every_endpoint_on_every_listener_without_auth_or_access_log() {
+    let c = parse(&[]).unwrap();
+    assert_eq!(c.admin_listen, None);
+    assert_eq!(c.page_path.as_deref(), Some("/"));
+    assert_eq!(c.healthz_path.as_deref(), Some("/healthz"));
+    assert_eq!(c.metrics_path.as_deref(), Some("/metrics"));
+    assert!(c.jwt.is_none());
+    assert_eq!(c.log_format, LogFormat::Text);
+    assert!(!c.access_log);
+    let s = c.summary();
+    assert!(
+        s.contains("page=/ healthz=/healthz metrics=/metrics jwt=off access_log=off"),
+        "{s}"
+    );
+}
+
+#[test]
+fn endpoints_move_or_turn_off_by_flag_or_file() {
+    let c = parse(&[
+        "--page",
+        "off",
+        "--healthz",
+        "/health",
+        "--metrics-path",
+        "/m",
+    ])
+    .unwrap();
+    assert_eq!(
+        (c.page_path, c.healthz_path, c.metrics_path),
+        (None, Some("/health".to_owned()), Some("/m".to_owned()))
+    );
+    let c = merged(
+        &["--page", "/demo"],
+        "page = \"/x\"\nhealthz = \"off\"\nmetrics_path = \"off\"\n",
+    )
+    .unwrap();
+    assert_eq!(
+        (
+            c.page_path.as_deref(),
+            c.healthz_path.as_deref(),
+            c.metrics_path.as_deref()
+        ),
+        (Some("/demo"), None, None)
+    );
+    assert!(c.summary().contains("page=/demo healthz=off metrics=off"));
+}
+
+#[test]
+fn endpoint_paths_that_are_not_paths_or_collide_are_refused() {
+    for (args, needle) in [
+        (
+            &["--healthz", "health"][..],
+            "healthz \"health\" must be a path",
+        ),
+        (&["--page", "/a?b"], "(--page)"),
+        (&["--metrics-path", "/a b"], "(--metrics-path)"),
+        (&["--metrics-path", ""], "(--metrics-path)"),
+    ] {
+        let e = refused(args, needle);
+        assert!(matches!(e, ConfigError::EndpointPath { .. }), "{e}");
+    }
+    let e = refused(
+        &["--healthz", "/metrics"],
+        "healthz and metrics_path are both \"/metrics\"",
+    );
+    assert!(matches!(e, ConfigError::SameEndpointPath { .. }), "{e}");
+    // Turned off, a path no longer collides.
+    assert!(parse(&["--healthz", "/metrics", "--metrics-path", "off"]).is_ok());
+}
+
+#[test]
+fn the_admin_listener_is_set_by_flag_or_file_and_must_be_its_own_address() {
+    let c = parse(&["--admin-listen", "127.0.0.1:9090"]).unwrap();
+    assert_eq!(c.admin_listen, Some("127.0.0.1:9090".parse().unwrap()));
+    assert!(c.summary().contains("admin_listen=127.0.0.1:9090"));
+    let c = merged(&[], "admin_listen = \"localhost:9091\"").unwrap();
+    assert!(c.admin_listen.unwrap().ip().is_loopback());
+    let e = refused(
+        &[
+            "--listen",
+            "127.0.0.1:9092",
+            "--admin-listen",
+            "127.0.0.1:9092",
+        ],
+        "admin_listen 127.0.0.1:9092 is also a listen address",
+    );
+    assert!(matches!(e, ConfigError::AdminListenIsListen(_)));
+    assert!(parse(&["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"]).is_ok());
+    let e = refused(
+        &["--admin-listen", "nosuchhost.invalid:1"],
+        "admin listen address \"nosuchhost.invalid:1\" (--admin-listen) does not resolve",
+    );
+    assert!(matches!(e, ConfigError::Unresolvable { .. }));
+}
+
+#[test]
+fn log_format_and_access_log_are_set_by_flag_or_file() {
+    let c = parse(&["--log-format", "json", "--access-log"]).unwrap();
+    assert_eq!((c.log_format, c.access_log), (LogFormat::Json, true));
+    let c = merged(&[], "log_format = \"json\"\naccess_log = true").unwrap();
+    assert_eq!((c.log_format, c.access_log), (LogFormat::Json, true));
+    let c = merged(&["--log-format=text"], "log_format = \"json\"").unwrap();
+    assert_eq!(c.log_format, LogFormat::Text);
+    assert!(c.summary().contains("access_log=off"));
+    assert!(Settings::try_parse_from(["switchyard", "--log-format", "xml"]).is_err());
+    assert!(toml::from_str::<Settings>("log_format = \"xml\"").is_err());
+}
+
+#[test]
+fn a_jwt_secret_comes_from_a_file_without_its_trailing_newline() {
+    let dir = Scratch::new("jwt-secret");
+    let path = dir.file("secret", format!("{SECRET}\r\n").as_bytes());
+    let c = parse(&["--jwt-secret-file", &path]).unwrap();
+    let jwt = c.jwt.as_ref().expect("a verifier");
+    assert_eq!(jwt.algorithm(), JwtAlgorithm::Hs256);
+    assert_eq!(jwt.leeway(), crate::auth::DEFAULT_LEEWAY);
+    let claims = jwt
+        .verify(&hs256_token(
+            SECRET.as_bytes(),
+            serde_json::json!({"sub": "u1"}),
+        ))
+        .unwrap();
+    assert_eq!(claims.subject.as_deref(), Some("u1"));
+    assert!(c.summary().contains("jwt=HS256"), "{}", c.summary());
+    // From the file too, with an audience and a leeway.
+    let c = merged(
+        &[],
+        &format!("jwt_secret_file = {path:?}\njwt_audience = \"chat\"\njwt_leeway = 5\n"),
+    )
+    .unwrap();
+    let jwt = c.jwt.as_ref().unwrap();
+    assert_eq!(
+        (jwt.audience(), jwt.leeway()),
+        (Some("chat"), Duration::from_secs(5))
+    );
+    assert!(c.summary().contains("jwt=HS256 (audience \"chat\")"));
+}
+
+#[test]
+fn a_jwt_secret_comes_from_the_environment() {
+    let c = with_env(&[], "", Some(SECRET)).unwrap();
+    let jwt = c.jwt.expect("a verifier");
+    assert!(jwt
+        .verify(&hs256_token(SECRET.as_bytes(), serde_json::json!({})))
+        .is_ok());
+    let e = with_env(&[], "", Some("")).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            ConfigError::JwtKey {
+                key: JWT_SECRET_ENV,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    assert_eq!(e.to_string(), "SWITCHYARD_JWT_SECRET cannot be used: empty");
+    let e = with_env(&[], "", Some("short")).unwrap_err();
+    assert!(e.to_string().contains("5 bytes"), "{e}");
+    assert!(!e.to_string().contains("short"), "never the secret: {e}");
+}
+
+#[test]
+fn a_jwt_public_key_chooses_es256_or_rs256() {
+    let c = parse(&["--jwt-public-key", &test_key("es256-public.pem")]).unwrap();
+    assert_eq!(c.jwt.unwrap().algorithm(), JwtAlgorithm::Es256);
+    let c = merged(
+        &[],
+        &format!("jwt_public_key = {:?}", test_key("rs256-public.pem")),
+    )
+    .unwrap();
+    assert_eq!(c.jwt.unwrap().algorithm(), JwtAlgorithm::Rs256);
+}
+
+#[test]
+fn jwt_keys_that_cannot_serve_are_refused_naming_the_file_and_the_problem() {
+    let missing = "/nonexistent/jwt.pem";
+    let e = refused(
+        &["--jwt-public-key", missing],
+        "cannot read jwt_public_key /nonexistent/jwt.pem (--jwt-public-key)",
+    );
+    assert!(matches!(e, ConfigError::JwtRead { .. }));
+    let e = refused(&["--jwt-secret-file", missing], "(--jwt-secret-file)");
+    assert!(matches!(e, ConfigError::JwtRead { .. }));
+    let dir = Scratch::new("jwt-keys");
+    let not_pem = dir.file("key.txt", b"hello");
+    let e = refused(&["--jwt-public-key", &not_pem], "not PEM");
+    assert!(e.to_string().contains(&not_pem), "{e}");
+    assert!(matches!(e, ConfigError::JwtKey { .. }));
+    for (key, needle) in [
+        ("es256-private.pem", "a private key"),
+        ("p384-public.pem", "P-384"),
+        ("ed25519-public.pem", "Ed25519"),
+        ("rsa1024-public.pem", "1024 bits"),
+    ] {
+        let path = test_key(key);
+        let e = refused(&["--jwt-public-key", &path], needle);
+        assert!(e.to_string().contains(&path), "{e}");
+    }
+    let short = dir.file("short", b"too short\n");
+    let e = refused(&["--jwt-secret-file", &short], "9 bytes");
+    assert!(e.to_string().contains(&short), "{e}");
+}
+
+#[test]
+fn two_jwt_keys_or_jwt_settings_without_a_key_are_refused() {
+    let dir = Scratch::new("jwt-two");
+    let secret = dir.file("secret", SECRET.as_bytes());
+    let public = test_key("es256-public.pem");
+    let e = refused(
+        &["--jwt-secret-file", &secret, "--jwt-public-key", &public],
+        "jwt_secret_file (--jwt-secret-file) and jwt_public_key (--jwt-public-key) are both given",
+    );
+    assert!(matches!(e, ConfigError::JwtTwoKeys(_)));
+    let e = with_env(&["--jwt-public-key", &public], "", Some(SECRET)).unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("SWITCHYARD_JWT_SECRET and jwt_public_key (--jwt-public-key)"),
+        "{e}"
+    );
+    let e = with_env(&["--jwt-secret-file", &secret], "", Some(SECRET)).unwrap_err();
+    assert!(matches!(e, ConfigError::JwtTwoKeys(_)), "{e}");
+    let e = refused(
+        &["--jwt-audience", "chat"],
+        "jwt_audience (--jwt-audience) needs a key",
+    );
+    assert!(matches!(e, ConfigError::JwtWithoutKey(_)));
+    let e = merged(&[], "jwt_leeway = 10").unwrap_err();
+    assert!(matches!(e, ConfigError::JwtWithoutKey("jwt_leeway")), "{e}");
+    let e = refused(
+        &["--jwt-secret-file", &secret, "--jwt-leeway", "301"],
+        "jwt_leeway must be at most 300, got 301 (--jwt-leeway)",
+    );
+    assert!(matches!(e, ConfigError::OutOfRange { .. }));
+    assert!(Settings::try_parse_from(["switchyard", "--jwt-leeway", "0.5"]).is_err());
+}
+
+#[test]
+fn routes_given_twice_are_refused_but_a_flag_replaces_the_files() {
+    let e = refused(
+        &["--route", "/a=echo", "--route", "/a=broadcast"],
+        "path \"/a\" is routed twice",
+    );
+    assert!(matches!(e, ConfigError::Route(RouteError::Duplicate(_))));
+    let e = refused(&["--route", "*=echo", "--route", "*=none"], "\"*\"");
+    assert!(matches!(e, ConfigError::Route(RouteError::Duplicate(_))));
+    let c = merged(&["--route", "*=none"], "[routes]\n\"*\" = \"broadcast\"\n").unwrap();
+    assert!(c.routes.lookup("/unknown").is_none(), "no fallback: 404");
+    let c = merged(
+        &[],
+        "[routes]\n\"/rooms/*\" = \"broadcast:exclude-sender\"\n\"/broadcast\" = \"none\"\n",
+    )
+    .unwrap();
+    assert_eq!(
+        app(&c, "/rooms/a"),
+        &App::Broadcast {
+            exclude_sender: true
+        }
+    );
+    assert!(c.routes.lookup("/broadcast").is_none());
+    assert_eq!(app(&c, "/rooms/"), &App::Echo);
+}
+
+#[test]
+fn a_bearer_subprotocol_is_reserved_for_tokens() {
+    let e = refused(&["--subprotocol", "bearer.x"], "\"bearer.x\"");
+    assert!(matches!(e, ConfigError::ReservedSubprotocol(_)));
+    assert!(parse(&["--subprotocol", "bearer"]).is_ok());
+}
+
+#[test]
+fn help_shows_the_new_defaults() {
+    let help = Settings::command_with_defaults()
+        .render_long_help()
+        .to_string();
+    for default in [
+        "[default: none: every listener]",
+        "[default: /healthz]",
+        "[default: /metrics]",
+        "[default: 30]",
+        "[default: text]",
+        "[default: false]",
+        "SWITCHYARD_JWT_SECRET",
+    ] {
+        assert!(help.contains(default), "--help lacks {default}");
+    }
 }
