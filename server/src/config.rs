@@ -233,10 +233,10 @@ pub struct Config {
     /// An access-log line (info level) for every finished connection: peer, path, subprotocol,
     /// duration, messages and bytes each way, close code and who closed. Default off: the
     /// line needs a record kept per connection from its upgrade to its close (start time,
-    /// four counters, close code), some 40 bytes for every idle connection, against our
-    /// target of at most 100 B per idle connection (80 B measured without it); a server with
-    /// 100,000 idle connections would pay 4 MB for a log most deployments get from their load
-    /// balancer.
+    /// peer, path, subprotocol, four counters; `access.rs`), about 150 bytes for every open
+    /// connection, against our target of at most 100 B per idle connection (80 B measured
+    /// without it); a server with 100,000 idle connections would pay 15 MB for a log most
+    /// deployments get from their load balancer. Off, it costs nothing.
     pub access_log: bool,
     /// permessage-deflate policy. Default [`DeflateMode::On`] (no context takeover); the
     /// variant docs give the memory figures behind that choice.

@@ -1,9 +1,10 @@
 //! Switchyard: the WebSocket service, composed of the `handshake`, `frame` and `netio` crates.
 //!
 //! The binary (`src/main.rs`) resolves [`Settings`] (flags over a TOML file over defaults) into
-//! a [`Config`] and runs a [`Server`]. The library is for embedders and integration tests: the
-//! server, its configuration, routes and apps, and a [`ServerHandle`] for shutdown and metrics;
-//! everything else is private.
+//! a [`Config`] and runs a [`Server`] with the built-in apps ([`apps`]) on the configured
+//! routes. The library is for embedders: the same server running your own app ([`app`], with
+//! a worked example), its configuration, and a [`ServerHandle`] for publishing, metrics and
+//! shutdown from any thread; everything else is private.
 //!
 //! ```no_run
 //! use switchyard::{Config, Server};
@@ -11,47 +12,64 @@
 //!     listen: vec!["127.0.0.1:0".parse().unwrap()],
 //!     ..Config::default()
 //! };
-//! config.routes.insert_spec("/chat=broadcast").expect("a valid route");
-//! let server = Server::start(config)?;
+//! config.routes.insert_spec("/rooms/*=broadcast").expect("a valid route");
+//! let server = Server::start(config)?; // or Server::start_app(config, your_app)
 //! println!("listening on {}", server.local_addrs()[0]);
-//! let handle = server.handle(); // Clone + Send: shutdown, metrics, connection count
+//! let handle = server.handle(); // Clone + Send: publish, shutdown, metrics, connection count
 //! std::thread::spawn(move || handle.shutdown());
 //! server.join()?;
 //! # Ok::<(), std::io::Error>(())
 //! ```
 //!
-//! # What it serves
-//! - WebSocket on every path: `echo` unless a route says otherwise; by default `/broadcast` is a
-//!   `broadcast` route. `bridge:HOST:PORT` routes tie each client to a fresh TCP connection to
-//!   the backend, and also accept a raw `Upgrade: tcp`.
-//! - Plain HTTP on the same port: `GET /` (a page that checks echo and broadcast from a browser),
-//!   `GET /healthz`, `GET /metrics` (Prometheus text), 404 otherwise, with keep-alive.
+//! # What the binary serves
+//! - WebSocket by route ([`routes`]): `echo` on every path the catch-all (`*`) serves unless
+//!   changed (`*=broadcast`) or removed (`*=none`: unknown paths get 404); by default
+//!   `/broadcast` is a `broadcast` route, and `/rooms/*` style wildcards make each concrete
+//!   path its own topic. `bridge:HOST:PORT` routes tie each client to a fresh TCP connection
+//!   to the backend, and also accept a raw `Upgrade: tcp`. With `--jwt-secret-file` (or
+//!   `SWITCHYARD_JWT_SECRET`) or `--jwt-public-key`, every upgrade needs a valid JWT first
+//!   ([`auth`]).
+//! - Plain HTTP on the same port: the demo page (`/`), `/healthz`, `/metrics` (Prometheus
+//!   text), each movable or off, and `/healthz` and `/metrics` on a separate admin listener
+//!   with `--admin-listen`; a plain GET of a WebSocket route gets 426, anything else 404, with
+//!   keep-alive.
+//! - Logs: text or JSON lines (`--log-format`), an access line per finished WebSocket with
+//!   `--access-log` ([`access_log`]), warnings for failed backends, refusals over limits and
+//!   slow consumers, and a summary at shutdown.
 //!
 //! # Design
-//! - One reactor handler per core (`reactor.rs`) owns its connections; the per-connection
-//!   state (`conn.rs`) is a small enum with every buffer boxed and present only while needed.
-//!   The HTTP phase is `head.rs` (one request parser per connection while a head is
-//!   incomplete, one route lookup per request), the WebSocket phase `ws.rs`, bridges
-//!   `bridge.rs`.
+//! - The server core sits below the app API and knows no particular app: one reactor per core
+//!   (`reactor.rs`: the app, shared, and the `Core`) owns its connections; the
+//!   per-connection state (`conn.rs`) is a small enum with every buffer boxed and present only
+//!   while needed, and the app's state inline. The HTTP phase is `head.rs` (one request parser
+//!   per connection while a head is incomplete; the app's `upgrade` decides), the WebSocket
+//!   session `ws.rs`, tunnels to TCP backends `bridge.rs`, topics `topics.rs`, the access log's
+//!   records `access.rs`. The built-in apps (`apps/`: echo, broadcast, bridge and the router
+//!   the binary runs) are written on the public API only.
 //! - The WebSocket protocol state is the frame crate's: a 1-byte `frame::Session` per
 //!   connection encodes every frame the server sends and keeps the close handshake; a
 //!   `frame::Decoder` is lent from a per-reactor spare for each read and kept by a connection
 //!   only while a frame or message is split across reads (or for life with permessage-deflate).
-//! - Echo replies straight from the read: netio lends its read buffer mutably, the decoder
-//!   unmasks each frame in place there, and the reply is built over the consumed request (the
-//!   payload moved down, our shorter header written before it), so all the replies of one read
-//!   are one contiguous slice and one `send` however many messages it held.
+//! - Replies straight from the read: netio lends its read buffer mutably, the decoder unmasks
+//!   each frame in place there, and a reply the app sends from its `message` handler is built
+//!   over the consumed request when it fits (the payload moved down, our shorter header
+//!   written before it), so all the replies of one read are one contiguous slice and one
+//!   `send` however many messages it held. Echo is the app that benefits most.
 //! - Keepalive: each reactor sweeps its own table on a reactor timer (no ticker thread).
 //! - Raw `Upgrade: tcp` tunnels pass half-closes through: a client's EOF becomes a FIN to the
 //!   backend, whose late reply still reaches the client, and vice versa.
-//! - Broadcast encodes a message once into shared bytes and sends them to the other reactors
-//!   through netio's mailboxes; every subscriber's queue holds a reference, not a copy.
-//! - Metrics are per-core single-writer counters, summed on scrape (`metrics.rs`).
+//! - Topics: a publish encodes a message once into shared bytes, delivers them to the local
+//!   subscribers and sends them with the topic's name to the other reactors through netio's
+//!   mailboxes; every subscriber's queue holds a reference, not a copy, and each subscriber
+//!   gets all the frames of a loop turn in one write.
+//! - Metrics are per-core single-writer counters, summed on scrape (`metrics.rs`); an app adds
+//!   its own with [`app::App::metrics`].
 //! - permessage-deflate (`--deflate`, on by default without context takeover): the handshake
 //!   crate's negotiator agrees the parameters, which become the frame crate's configuration
-//!   through one conversion, and the codec is installed on the connection's decoder; echo
-//!   replies are compressed, broadcast and bridge output go uncompressed (RFC 7692 lets every
-//!   message choose), so a broadcast is still encoded once for all subscribers.
+//!   through one conversion, and the codec is installed on the connection's decoder; what an
+//!   app sends to one connection is compressed, published and tunnelled output goes
+//!   uncompressed (RFC 7692 lets every message choose), so a publish is still encoded once for
+//!   all subscribers.
 //!
 //! # Cost
 //! Measured figures (CPU per upgrade and per message against a null server, idle memory per
@@ -59,8 +77,9 @@
 //!
 //! # Crates used
 //! clap (flags and `--help`), serde + toml (the config file), log + env_logger (stderr logs),
-//! signal-hook (SIGINT/SIGTERM on a normal thread, where shutdown may lock and log): each does
-//! its job better than hand-written code would.
+//! serde_json (JSON log lines), signal-hook (SIGINT/SIGTERM on a normal thread, where shutdown
+//! may lock and log), jsonwebtoken (JWT verification, see [`auth`]): each does its job better
+//! than hand-written code would.
 
 pub mod access_log;
 pub mod app;
