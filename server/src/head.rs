@@ -151,7 +151,12 @@ pub(crate) fn decide_head<'a>(
             Err(too_small) => Head::TooSmall(too_small),
         },
         Ok(Status::Complete(request)) => {
-            let acceptor = if (acceptors.tunnels)(request.path()) {
+            // The app is asked about tunnels only when the client offers `tcp` at all (one
+            // short scan of the Upgrade field; a route lookup otherwise).
+            let offers_tcp = request
+                .list("upgrade")
+                .any(|p| p.len() >= 3 && p[..3].eq_ignore_ascii_case(b"tcp"));
+            let acceptor = if offers_tcp && (acceptors.tunnels)(request.path()) {
                 acceptors.tunnel
             } else {
                 acceptors.websocket

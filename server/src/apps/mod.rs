@@ -89,6 +89,19 @@ impl Builtin {
     }
 }
 
+/// With JWTs: a browser that carries its token as a `bearer.` subprotocol must be answered one
+/// of the others it offered (it fails a handshake that answers none), unless the configured
+/// list already chose.
+fn token_free_subprotocol<'r>(request: &UpgradeRequest<'r>) -> Option<&'r str> {
+    let mut offered = request.offered_subprotocols();
+    if !offered.any(|p| p.starts_with(SUBPROTOCOL_PREFIX)) {
+        return None;
+    }
+    request
+        .offered_subprotocols()
+        .find(|p| !p.starts_with(SUBPROTOCOL_PREFIX))
+}
+
 impl App for Builtin {
     type State = RouteId;
 
@@ -115,17 +128,9 @@ impl App for Builtin {
                 // A browser that carries its token as a `bearer.` subprotocol must be
                 // answered one of the others it offered (it fails a handshake that answers
                 // none), unless the configured list already chose.
-                subprotocol: match request.subprotocol() {
-                    Some(_) => None,
-                    None if request
-                        .offered_subprotocols()
-                        .any(|p| p.starts_with(SUBPROTOCOL_PREFIX)) =>
-                    {
-                        request
-                            .offered_subprotocols()
-                            .find(|p| !p.starts_with(SUBPROTOCOL_PREFIX))
-                    }
-                    None => None,
+                subprotocol: match (&self.jwt, request.subprotocol()) {
+                    (Some(_), None) => token_free_subprotocol(request),
+                    _ => None,
                 },
             },
         }
