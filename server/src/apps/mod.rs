@@ -21,10 +21,21 @@ use crate::auth::{find_token, AuthError, JwtVerifier, SUBPROTOCOL_PREFIX};
 use crate::config::{Config, SlowSubscriber};
 use crate::routes::{App as RouteApp, RouteId, RouteTable};
 
+/// What a route's WebSocket connections do with their messages (bridged connections never
+/// reach the app).
+#[derive(Clone, Copy)]
+enum Kind {
+    Echo,
+    Broadcast { exclude_sender: bool },
+}
+
 /// The binary's app: routes to echo, broadcast and bridge by path, after the JWT check when
 /// one is configured.
 pub struct Builtin {
     routes: RouteTable,
+    /// Per route id: what its connections' messages do (one byte read per message, rather
+    /// than a match on the route's app).
+    kinds: Vec<Kind>,
     /// Per route id: its backends, for bridge routes (shared, so an upgrade clones a pointer).
     backends: Vec<Option<Arc<[SocketAddr]>>>,
     close_slow: bool,
@@ -45,8 +56,17 @@ impl Builtin {
                 _ => None,
             })
             .collect();
+        let kinds = (0..routes.len())
+            .map(|id| match routes.get(id as RouteId) {
+                Some(RouteApp::Broadcast { exclude_sender }) => Kind::Broadcast {
+                    exclude_sender: *exclude_sender,
+                },
+                _ => Kind::Echo,
+            })
+            .collect();
         Self {
             routes,
+            kinds,
             backends,
             close_slow: config.slow_subscriber == SlowSubscriber::Close,
             jwt: config.jwt.clone(),
@@ -55,8 +75,8 @@ impl Builtin {
         }
     }
 
-    fn route(&self, id: RouteId) -> &RouteApp {
-        self.routes.app(id)
+    fn kind(&self, id: RouteId) -> Kind {
+        self.kinds.get(usize::from(id)).copied().unwrap_or(Kind::Echo)
     }
 
     /// The JWT check: a valid token from one of the three carriers, and for a broadcast route
@@ -149,35 +169,35 @@ impl App for Builtin {
     }
 
     fn open(&self, conn: &mut Connection<'_, '_, Self>, request: &UpgradeRequest<'_>) {
-        if let RouteApp::Broadcast { .. } = self.route(*conn.state()) {
+        if let Kind::Broadcast { .. } = self.kind(*conn.state()) {
             Broadcast::join(conn, request);
         }
     }
 
     fn message(&self, conn: &mut Connection<'_, '_, Self>, message: Message<'_>) {
-        match self.route(*conn.state()) {
-            RouteApp::Broadcast { exclude_sender } => {
-                let who = if *exclude_sender {
+        match self.kind(*conn.state()) {
+            Kind::Broadcast { exclude_sender } => {
+                let who = if exclude_sender {
                     Publish::ExcludeSender
                 } else {
                     Publish::IncludeSender
                 };
                 Broadcast::relay(conn, message, who);
             }
-            _ => Echo::echo(conn, message),
+            Kind::Echo => Echo::echo(conn, message),
         }
     }
 
     fn backpressure(&self, conn: &mut Connection<'_, '_, Self>) {
-        match self.route(*conn.state()) {
-            RouteApp::Broadcast { .. } => Broadcast::slow(conn, self.close_slow),
+        match self.kind(*conn.state()) {
+            Kind::Broadcast { .. } => Broadcast::slow(conn, self.close_slow),
             // Echo: the sender is the receiver; stop reading it until it reads.
-            _ => conn.pause_reading(),
+            Kind::Echo => conn.pause_reading(),
         }
     }
 
     fn drain(&self, conn: &mut Connection<'_, '_, Self>) {
-        if !matches!(self.route(*conn.state()), RouteApp::Broadcast { .. }) {
+        if let Kind::Echo = self.kind(*conn.state()) {
             conn.resume_reading();
         }
     }
