@@ -185,8 +185,8 @@ impl<M: Send + 'static> Acceptor<M> {
                         Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                         Err(e) if is_resource_exhaustion(&e) => {
                             log::warn!(
-                                "acceptor: accept: {e}; pausing accepts for {:?}",
-                                self.backoff
+                                "acceptor: accept: {e}; pausing accepts for {} ms",
+                                self.backoff.as_millis()
                             );
                             paused_until = Some(Instant::now() + self.backoff);
                             break 'listeners;

@@ -29,6 +29,13 @@ impl ConnId {
     }
 }
 
+/// `key.generation`, for logs (no Rust `Debug` syntax in log lines).
+impl fmt::Display for ConnId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.key(), self.generation())
+    }
+}
+
 impl fmt::Debug for ConnId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "ConnId({}#{})", self.key(), self.generation())

@@ -190,7 +190,7 @@ impl<H: Handler> Reactor<H> {
                 Ok(None) => None,
             };
             if let Some(e) = err {
-                log::debug!("reactor {}: {id:?}: {e}", self.core.index);
+                log::debug!("reactor {}: {id}: {e}", self.core.index);
                 self.core.finish(key, CloseReason::Error(e.kind()));
                 return;
             }
@@ -289,7 +289,7 @@ impl<H: Handler> Reactor<H> {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
-                    log::debug!("reactor {}: read on {id:?}: {e}", self.core.index);
+                    log::debug!("reactor {}: read on {id}: {e}", self.core.index);
                     self.core.finish(key, CloseReason::Error(e.kind()));
                     return;
                 }
@@ -409,9 +409,9 @@ impl<H: Handler> Reactor<H> {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if is_resource_exhaustion(&e) => {
                     log::warn!(
-                        "reactor {}: accept: {e}; pausing accepts for {:?}",
+                        "reactor {}: accept: {e}; pausing accepts for {} ms",
                         self.core.index,
-                        self.accept_backoff
+                        self.accept_backoff.as_millis()
                     );
                     self.accept_paused = true;
                     self.core.timers.insert(

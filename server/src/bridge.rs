@@ -229,7 +229,7 @@ impl<A: App> Core<A> {
             return;
         }
         let client = b.client;
-        log::debug!("closing bridge {client:?} and backend {id:?}: idle timeout");
+        log::debug!("closing bridge {client} and backend {id}: idle timeout");
         self.metrics().tunnel_idle_closes.inc();
         ctx.close(id, Close::AfterFlush);
         self.end_client(app, ctx, client, 1001, "idle timeout");

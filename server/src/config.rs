@@ -293,16 +293,21 @@ impl Config {
         flags.or(file).resolve()
     }
 
-    /// The start-up log line's description: workers, pinning, routes, limits.
+    /// The start-up log line's description: workers, pinning, routes, limits (plain words,
+    /// no Rust `Debug` syntax).
     pub fn summary(&self) -> String {
+        fn join(items: &[usize]) -> String {
+            let items: Vec<String> = items.iter().map(ToString::to_string).collect();
+            items.join(",")
+        }
         let pinning = if !self.pin {
             "unpinned".to_owned()
         } else if self.cpus.is_empty() {
             "pinned round-robin over the available cores".to_owned()
         } else if self.workers > self.cpus.len() {
-            format!("pinned round-robin over cpus {:?}", self.cpus)
+            format!("pinned round-robin over cpus {}", join(&self.cpus))
         } else {
-            format!("pinned to cpus {:?}", &self.cpus[..self.workers])
+            format!("pinned to cpus {}", join(&self.cpus[..self.workers]))
         };
         let tables = if self.private_fd_tables {
             ", a descriptor table each"
@@ -316,16 +321,16 @@ impl Config {
         };
         let jwt = match &self.jwt {
             Some(v) => match v.audience() {
-                Some(aud) => format!("{} (audience {aud:?})", v.algorithm()),
+                Some(aud) => format!("{} (audience {aud})", v.algorithm()),
                 None => v.algorithm().to_string(),
             },
             None => "off".to_owned(),
         };
         format!(
-            "workers={} ({pinning}{tables}) routes=[{}] subprotocols={:?} max_message_size={} max_connections={} deflate={} page={} healthz={} metrics={}{admin} jwt={jwt} access_log={}",
+            "workers={} ({pinning}{tables}) routes=[{}] subprotocols=[{}] max_message_size={} max_connections={} deflate={} page={} healthz={} metrics={}{admin} jwt={jwt} access_log={}",
             self.workers,
             self.routes.describe(),
-            self.subprotocols,
+            self.subprotocols.join(" "),
             self.max_message_size,
             self.max_connections,
             self.deflate.as_str(),

@@ -396,16 +396,14 @@ fn chosen_subprotocol<'r>(
     let chosen = chosen?;
     if let Some(configured) = request.subprotocol() {
         if configured != chosen {
-            log::warn!(
-                "app chose subprotocol {chosen:?} over the configured {configured:?}: ignored"
-            );
+            log::warn!("app chose subprotocol {chosen} over the configured {configured}: ignored");
         }
         return None;
     }
     if request.offered_subprotocols().any(|p| p == chosen) {
         Some(chosen)
     } else {
-        log::warn!("app chose subprotocol {chosen:?}, which the client did not offer: ignored");
+        log::warn!("app chose subprotocol {chosen}, which the client did not offer: ignored");
         None
     }
 }

@@ -328,7 +328,10 @@ impl<A: App> Core<A> {
         self.metrics().rejects.inc(status);
         if log::log_enabled!(log::Level::Debug) {
             let peer = ctx.peer_addr(id);
-            log::debug!("reject {status} to {peer:?}: {why}");
+            log::debug!(
+                "reject {status} to {}: {why}",
+                peer.map_or("-".into(), |p| p.to_string())
+            );
         }
         match response {
             Some(r) => {
@@ -410,7 +413,7 @@ impl<A: App> Core<A> {
             (None, None) => return false,
         };
         self.metrics().budget_sheds.inc();
-        log::warn!("memory budget: closing {victim:?}, which holds {bytes} bytes, with 1013");
+        log::warn!("memory budget: closing {victim}, which holds {bytes} bytes, with 1013");
         self.budget.forget(victim);
         if let Some(backend) = ctx.state(victim).and_then(|c| c.backend()) {
             ctx.close(backend, Close::Now);
@@ -429,7 +432,7 @@ impl<A: App> Core<A> {
         };
         for id in self.budget.overdue(deadline) {
             self.budget.forget(id);
-            log::debug!("closing {id:?} with 1008: message not complete in time");
+            log::debug!("closing {id} with 1008: message not complete in time");
             self.metrics().message_timeouts.inc();
             self.close_with(app, ctx, id, 1008, "message too slow", true);
         }
@@ -478,7 +481,7 @@ impl<A: App> Core<A> {
             }
         }
         for id in close {
-            log::debug!("closing {id:?}: idle timeout");
+            log::debug!("closing {id}: idle timeout");
             self.close_with(app, ctx, id, 1001, "idle timeout", false);
         }
     }

@@ -62,8 +62,14 @@ fn watchdog(server: &ServerHandle, limit: Duration) {
     std::thread::sleep(limit);
     let running = server.running_workers();
     log::error!(
-        "shutdown did not finish within {limit:?}: workers {running:?} still running \
-         ({} connections open); exiting",
+        "shutdown did not finish within {} ms: workers {} still running ({} connections \
+         open); exiting",
+        limit.as_millis(),
+        running
+            .iter()
+            .map(|w| w.to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
         server.connections()
     );
     std::process::exit(EXIT_WATCHDOG);

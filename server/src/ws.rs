@@ -167,7 +167,7 @@ impl<A: App> Core<A> {
             }
             Err(e) => {
                 // The handshake crate only agrees valid parameters; refuse politely anyway.
-                log::warn!("deflate parameters {agreed:?} refused by the codec: {e:?}");
+                log::warn!("deflate parameters refused by the codec: {e}");
                 self.close_parts(ctx, id, ws, 1011, "extension error");
                 false
             }
@@ -429,10 +429,10 @@ impl<A: App> Core<A> {
         }
         if let Some(failure) = failed {
             let code = failure.error.close_code().0;
-            log::debug!("closing {id:?} with {code}: {}", failure.error);
+            log::debug!("closing {id} with {code}: {}", failure.error);
             if let switchyard_frame::Error::OverMemoryLimit { .. } = failure.error {
                 self.metrics().budget_too_big.inc();
-                log::warn!("closing {id:?} with 1009: message over the memory budget");
+                log::warn!("closing {id} with 1009: message over the memory budget");
             }
             // A close frame means ours had not been sent yet.
             if let Some(frame) = failure.close_frame {

@@ -76,7 +76,10 @@ impl Builtin {
     }
 
     fn kind(&self, id: RouteId) -> Kind {
-        self.kinds.get(usize::from(id)).copied().unwrap_or(Kind::Echo)
+        self.kinds
+            .get(usize::from(id))
+            .copied()
+            .unwrap_or(Kind::Echo)
     }
 
     /// The JWT check: a valid token from one of the three carriers, and for a broadcast route

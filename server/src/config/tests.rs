@@ -301,14 +301,11 @@ fn workers_may_outnumber_cpus_and_share_them_round_robin() {
     let c = parse(&["--workers", "6", "--cpus", &list]).unwrap();
     assert_eq!((c.workers, c.cpus.as_slice()), (6, &[a, b][..]));
     let s = c.summary();
-    assert!(
-        s.contains(&format!("round-robin over cpus [{a}, {b}]")),
-        "{s}"
-    );
+    assert!(s.contains(&format!("round-robin over cpus {a},{b}")), "{s}");
     let s = parse(&["--workers", "1", "--cpus", &list])
         .unwrap()
         .summary();
-    assert!(s.contains(&format!("pinned to cpus [{a}]")), "{s}");
+    assert!(s.contains(&format!("pinned to cpus {a}")), "{s}");
 }
 
 #[test]
@@ -701,7 +698,7 @@ fn a_jwt_secret_comes_from_a_file_without_its_trailing_newline() {
         (jwt.audience(), jwt.leeway()),
         (Some("chat"), Duration::from_secs(5))
     );
-    assert!(c.summary().contains("jwt=HS256 (audience \"chat\")"));
+    assert!(c.summary().contains("jwt=HS256 (audience chat)"));
 }
 
 #[test]
