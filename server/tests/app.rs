@@ -90,6 +90,12 @@ impl App for Probe {
                 let _ = conn.send_text(&format!("{rest} again"));
             }
             "close" => conn.close(rest.parse().unwrap(), "asked to"),
+            "last" => {
+                // A reply (built in place) then the close: the reply must come first.
+                let _ = conn.send_text(rest);
+                conn.close(4002, "after the reply");
+                let _ = conn.send_text("never sent");
+            }
             "sub" => {
                 let new = conn.subscribe(rest);
                 let _ = conn.send_text(&format!("sub {new} {}", conn.is_subscribed(rest)));
@@ -358,6 +364,11 @@ fn close_from_the_app_and_from_the_client_reach_the_close_handler() {
     let c = s.ws("/d");
     drop(c);
     assert!(s.wait_logged("close /d 1006 network refused=true"));
+    // A reply then a close in one handler: the reply arrives first, nothing after the close.
+    let mut c = s.ws("/f");
+    say(&mut c, "last words");
+    assert_eq!(text(&mut c), "words");
+    assert_eq!(close_code(&mut c), 4002);
     // An invalid code from the app becomes 1000.
     let mut c = s.ws("/e");
     say(&mut c, "close 1005");
