@@ -210,7 +210,13 @@ impl<A: App> Core<A> {
     /// Removes a WebSocket from the keepalive table, its topics and the memory budget.
     pub(crate) fn unregister_ws<S>(&mut self, id: ConnId, ws: &mut WsConn<S>) {
         if self.access.enabled() {
-            let code = ws.closed_by.map(|_| ws.close_code);
+            // A connection that ended without a close handshake (`by=network`) has no close
+            // code: the 1006 recorded for an EOF (for the app's close handler) is not a code
+            // any frame carried (RFC 6455 7.1.5), and a reset records none either.
+            let code = ws
+                .closed_by
+                .filter(|by| *by != ClosedBy::Network)
+                .map(|_| ws.close_code);
             let by = ws.closed_by.unwrap_or(ClosedBy::Network);
             self.access.close(ws.keepalive, Instant::now(), code, by);
         }

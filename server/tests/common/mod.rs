@@ -449,3 +449,130 @@ pub fn raw_close_code(s: &mut TcpStream) -> Option<u16> {
         }
     }
 }
+
+/// A `switchyard` binary started by a test, its stderr kept line by line as it comes; killed on
+/// drop if still running.
+pub struct Binary {
+    pub child: std::process::Child,
+    /// The first listen address, from the "listening on" line.
+    pub addr: SocketAddr,
+    lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Binary {
+    /// Starts the binary with `args` and extra environment variables `envs` (`RUST_LOG`
+    /// removed, so `--log-level` decides), and waits for its "listening on" line.
+    pub fn spawn(args: &[&str], envs: &[(&str, &str)]) -> Binary {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
+            .args(args)
+            .envs(envs.iter().copied())
+            .env_remove("RUST_LOG")
+            .stderr(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("the binary starts");
+        let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = std::sync::Arc::clone(&lines);
+        thread::spawn(move || {
+            for line in stderr.lines() {
+                let Ok(line) = line else { return };
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let mut binary = Binary {
+            child,
+            addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+            lines,
+        };
+        let first = binary
+            .wait_line(TIMEOUT, |l| l.contains("listening on "))
+            .unwrap_or_else(|| panic!("no listening line; stderr: {:?}", binary.lines()));
+        binary.addr = first
+            .split("listening on ")
+            .nth(1)
+            .and_then(|rest| rest.split([' ', ',', '"']).next())
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("no address in {first:?}"));
+        binary
+    }
+
+    /// Every stderr line so far.
+    pub fn lines(&self) -> Vec<String> {
+        self.lines.lock().unwrap().clone()
+    }
+
+    /// The first stderr line for which `pred` holds, waiting up to `within` for it.
+    pub fn wait_line(&self, within: Duration, pred: impl Fn(&str) -> bool) -> Option<String> {
+        let mut found = None;
+        eventually(within, || {
+            found = self.lines.lock().unwrap().iter().find(|l| pred(l)).cloned();
+            found.is_some()
+        });
+        found
+    }
+
+    /// Sends SIGTERM (with the `kill` command: no libc in the tests).
+    pub fn sigterm(&self) {
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits for the process to exit, killing it (and failing) after `within`.
+    pub fn wait_exit(&mut self, within: Duration) -> std::process::ExitStatus {
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            if start.elapsed() > within {
+                let _ = self.child.kill();
+                panic!("the server did not exit within {within:?}");
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Binary {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Runs the binary with `args` and `envs`, expecting it to exit by itself within `within`
+/// (killed and failing otherwise); returns its status and stderr.
+pub fn run_binary_to_exit(
+    args: &[&str],
+    envs: &[(&str, &str)],
+    within: Duration,
+) -> (std::process::ExitStatus, String) {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(args)
+        .envs(envs.iter().copied())
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    let mut stderr = child.stderr.take().unwrap();
+    let reader = thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
+    if !eventually(within, || child.try_wait().unwrap().is_some()) {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("the binary did not exit within {within:?} (args {args:?})");
+    }
+    let status = child.wait().unwrap();
+    (status, reader.join().unwrap())
+}
