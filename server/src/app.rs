@@ -260,7 +260,8 @@ pub enum Upgrade<'r, S> {
         /// else is ignored and logged). `None` keeps what the configuration picked.
         subprotocol: Option<&'r str>,
     },
-    /// Refuse: the client gets `status` with `body` as text, and the connection closes.
+    /// Refuse: the client gets `status` with `body` as text, and the connection closes (a 401
+    /// also says `WWW-Authenticate: Bearer`).
     Reject {
         /// An HTTP status, 400 to 599 (others become 500).
         status: u16,

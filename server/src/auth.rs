@@ -199,6 +199,7 @@ impl AuthError {
             ErrorKind::ImmatureSignature => Self::NotYetValid,
             ErrorKind::InvalidAudience => Self::WrongAudience,
             ErrorKind::MissingRequiredClaim(claim) if claim == "exp" => Self::NoExpiry,
+            ErrorKind::MissingRequiredClaim(claim) if claim == "aud" => Self::WrongAudience,
             ErrorKind::InvalidAlgorithm
             | ErrorKind::MissingAlgorithm
             | ErrorKind::UnsupportedAlgorithm
@@ -356,9 +357,12 @@ impl JwtVerifier {
         v.validate_exp = true;
         v.validate_nbf = true;
         v.validate_aud = true;
-        // `exp` is required (the default set); `nbf` and `aud` are checked when present.
+        // `exp` is required (the default set) and `nbf` checked when present; with an audience
+        // configured, `aud` is required too and must name it (a token minted for nobody in
+        // particular must not pass a server that asks for its own audience).
         if let Some(audience) = &self.audience {
             v.set_audience(&[audience]);
+            v.set_required_spec_claims(&["exp", "aud"]);
         }
         self.validation = v;
     }

@@ -156,15 +156,22 @@ pub fn respond(
 }
 
 /// An app's refusal of an upgrade ([`crate::app::Upgrade::Reject`]): its status, its text body
-/// and `Connection: close`.
+/// and `Connection: close`; a 401 says `WWW-Authenticate: Bearer` (RFC 9110 section 15.5.2
+/// requires the field, and bearer tokens are what an upgrade hook checks: RFC 6750).
 pub fn write_app_reject(out: &mut Vec<u8>, status: u16, body: &str) {
     let mut text = String::with_capacity(body.len() + 1);
     text.push_str(body);
     if !text.ends_with('\n') {
         text.push('\n');
     }
+    let bearer: &[(&str, &[u8])] = if status == 401 {
+        &[("WWW-Authenticate", b"Bearer")]
+    } else {
+        &[]
+    };
     let response = PlainResponse::new(status)
         .content_type(TEXT)
+        .headers(bearer)
         .body(text.as_bytes())
         .keep_alive(false);
     append(out, &response);
@@ -435,6 +442,7 @@ mod endpoint_tests {
         let text = String::from_utf8(out).unwrap();
         assert!(text.starts_with("HTTP/1.1 401 Unauthorized\r\n"), "{text}");
         assert!(text.contains("Connection: close\r\n"));
+        assert!(text.contains("WWW-Authenticate: Bearer\r\n"), "{text}");
         assert!(text.ends_with("\r\n\r\ntoken expired\n"));
     }
 }

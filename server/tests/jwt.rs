@@ -239,6 +239,10 @@ fn every_refusal_is_a_401_with_its_reason_and_is_counted() {
     for (what, path, extra, reason, label) in &cases {
         let r = upgrade(server.addr, path, extra);
         assert_eq!(status(&r), 401, "{what}: {r}");
+        assert!(
+            r.contains("\r\nWWW-Authenticate: Bearer\r\n"),
+            "{what}: {r}"
+        );
         assert_eq!(body(&r), format!("{reason}\n"), "{what}: {r}");
         assert!(!r.contains("Sec-WebSocket-Accept"), "{what}: {r}");
         assert!(!r.contains(SECRET), "{what}: {r}");
@@ -304,16 +308,18 @@ fn a_configured_audience_must_be_named() {
         "/echo",
         &bearer(&hs256(&json!({"exp": exp, "aud": ["other", "chat"]}))),
     );
-    for aud in [json!("other"), json!(["x", "y"])] {
-        let r = upgrade(
-            server.addr,
-            "/echo",
-            &bearer(&hs256(&json!({"exp": exp, "aud": aud}))),
-        );
+    // A token without `aud` is refused too when an audience is configured.
+    for claims in [
+        json!({"exp": exp, "aud": "other"}),
+        json!({"exp": exp, "aud": ["x", "y"]}),
+        json!({"exp": exp}),
+    ] {
+        let aud = &claims["aud"];
+        let r = upgrade(server.addr, "/echo", &bearer(&hs256(&claims)));
         assert_eq!(status(&r), 401, "{aud}: {r}");
         assert_eq!(body(&r), "token is for another audience\n", "{r}");
     }
-    assert_eq!(failures(&server, "wrong_audience"), 2);
+    assert_eq!(failures(&server, "wrong_audience"), 3);
 }
 
 #[test]
