@@ -89,6 +89,7 @@ pub mod config;
 pub mod logging;
 pub mod routes;
 pub mod signals;
+pub mod tls;
 
 mod access;
 mod bridge;
