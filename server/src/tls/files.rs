@@ -9,7 +9,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::{self, PemObject};
@@ -17,8 +17,10 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::sign::CertifiedKey;
 
 /// Where one certificate/key pair comes from: the files, and optionally the server names it is
-/// for (`--tls-cert FILE --tls-key FILE`, or a `[[tls_certs]]` entry of the TOML file).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// for (`--tls-cert FILE --tls-key FILE`, or a `[[tls_certs]]` entry of the TOML file). Paths
+/// are used as given: a relative one is relative to the server's working directory.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CertSpec {
     /// The certificate chain, PEM: the server's certificate first, then the intermediates that
     /// lead to the client's trust anchor (as ACME clients write `fullchain.pem`).
@@ -28,6 +30,7 @@ pub struct CertSpec {
     pub key: PathBuf,
     /// The server names (SNI) this pair serves, each one the certificate covers. `None`: every
     /// DNS name of the certificate's subject alternative names.
+    #[serde(default)]
     pub names: Option<Vec<String>>,
 }
 
@@ -135,7 +138,9 @@ impl fmt::Display for CertError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Read { path, source } => write!(f, "cannot read {}: {source}", path.display()),
-            Self::Pem { path, problem } => write!(f, "{} is not valid PEM: {problem}", path.display()),
+            Self::Pem { path, problem } => {
+                write!(f, "{} is not valid PEM: {problem}", path.display())
+            }
             Self::NoCertificate(path) => write!(
                 f,
                 "{} holds no certificate (no -----BEGIN CERTIFICATE----- section)",
@@ -243,12 +248,11 @@ pub fn load(spec: &CertSpec, provider: &CryptoProvider) -> Result<LoadedCert, Ce
             })
         }
     };
-    let (dns_names, not_before, not_after) = describe(&chain[0]).map_err(|problem| {
-        CertError::BadCertificate {
+    let (dns_names, not_before, not_after) =
+        describe(&chain[0]).map_err(|problem| CertError::BadCertificate {
             path: spec.cert.clone(),
             problem,
-        }
-    })?;
+        })?;
     let signing_key = provider
         .key_provider
         .load_private_key(key)
@@ -350,28 +354,20 @@ pub(crate) fn unix_seconds(t: SystemTime) -> i64 {
     }
 }
 
-/// A file's identity and contents stamp for the poll option: size and modification time. A
-/// renewal that writes new files (or renames them into place) changes at least one of them.
+/// A file's contents, hashed, for the poll option. Metadata would be cheaper but misses a
+/// rewrite of the same size within one tick of the file system's coarse clock; a certificate
+/// and key are a few KiB, read once per interval.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Stamp {
-    len: u64,
-    modified: Option<Duration>,
-    inode: u64,
-}
+pub(crate) struct Stamp(u64);
 
 impl Stamp {
     /// The stamp of `path` now, `None` if it cannot be read.
     pub(crate) fn of(path: &Path) -> Option<Self> {
-        use std::os::unix::fs::MetadataExt as _;
-        let meta = std::fs::metadata(path).ok()?;
-        Some(Self {
-            len: meta.len(),
-            modified: meta
-                .modified()
-                .ok()
-                .and_then(|m| m.duration_since(UNIX_EPOCH).ok()),
-            inode: meta.ino(),
-        })
+        use std::hash::{Hash as _, Hasher as _};
+        let bytes = std::fs::read(path).ok()?;
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        bytes.hash(&mut hasher);
+        Some(Self(hasher.finish()))
     }
 }
 

@@ -125,7 +125,10 @@ impl CertStore {
     }
 
     /// [`CertStore::load`] over another crypto provider (tests, benchmarks).
-    pub fn load_with(specs: Vec<CertSpec>, provider: Arc<CryptoProvider>) -> Result<Self, CertError> {
+    pub fn load_with(
+        specs: Vec<CertSpec>,
+        provider: Arc<CryptoProvider>,
+    ) -> Result<Self, CertError> {
         assert!(!specs.is_empty(), "a CertStore needs at least one pair");
         let stamps = specs.iter().map(stamps_of).collect();
         let certs = specs
@@ -211,9 +214,10 @@ impl CertStore {
         report
     }
 
-    /// For the poll option (`--tls-reload-interval`): reloads if any file's size, modification
-    /// time or inode changed since the last load (or a file could not be used then), else does
-    /// nothing and returns `None`. Costs one `stat` per file.
+    /// For the poll option (`--tls-reload-interval`): reloads if any file's contents changed
+    /// since the last load, or a pair could not be used then (so a fix to either of its files
+    /// is picked up; the warning repeats at each poll until then), else does nothing and returns
+    /// `None`. Costs reading each file, a few KiB.
     pub fn reload_if_changed(&self) -> Option<ReloadReport> {
         let now: Vec<_> = self.specs.iter().map(stamps_of).collect();
         let changed = {
