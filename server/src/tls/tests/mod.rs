@@ -215,13 +215,13 @@ impl Pair {
                 let got = match got {
                     Ok(got) => got,
                     Err(e) => {
-                        self.to_client();
+                        self.deliver_to_client();
                         return Err(e);
                     }
                 };
                 self.take(got);
             }
-            moved |= self.to_client();
+            moved |= self.deliver_to_client();
             if !moved {
                 return Ok(());
             }
@@ -239,7 +239,7 @@ impl Pair {
 
     /// Delivers the server's queued output to the client, reading what it decrypts as it goes
     /// (its buffer is bounded); whether there was any.
-    fn to_client(&mut self) -> bool {
+    fn deliver_to_client(&mut self) -> bool {
         use std::io::Read as _;
         if self.tx.is_empty() {
             return false;
