@@ -76,7 +76,7 @@
 //! per 16 KiB record each way (roughly 25 to 35% more CPU for a 16 KiB echo's crypto), not
 //! what aws-lc's own figures suggest; finding why (rustls's aws-lc record sealing path, or the
 //! CPU path aws-lc picks on this EPYC) is follow-up work before the 16 KiB echo target is
-//! measured. The provider is one function, [`provider`] (and [`ticketer`]), so switching is a
+//! measured. The provider is one function, [`provider`] (and `ticketer` beside it), so switching is a
 //! two-line change plus the Cargo feature. A browser negotiating X25519MLKEM768 costs about
 //! 20% more per full handshake than X25519, about what a ring handshake costs.
 //!

@@ -118,8 +118,14 @@ pub struct ReloadReport {
 }
 
 impl CertStore {
-    /// Loads and checks every pair (see [`files::load`] for what is checked), over the crypto
-    /// provider this server uses ([`super::provider`]), and builds the `ServerConfig`.
+    /// Loads and checks every pair (readable files, a certificate and a key in each, a key the
+    /// provider can sign with that matches the certificate, names the certificate covers; each
+    /// failure a [`CertError`]), over the crypto provider this server uses
+    /// ([`super::provider`]), and builds the `ServerConfig`. An expired certificate is logged,
+    /// not refused.
+    ///
+    /// # Panics
+    /// If `specs` is empty: the configuration never asks for a store without a pair.
     pub fn load(specs: Vec<CertSpec>) -> Result<Self, CertError> {
         Self::load_with(specs, Arc::new(super::provider()))
     }
