@@ -130,8 +130,8 @@ fn configs(
     (Arc::new(server), Arc::new(client))
 }
 
-/// Moves every byte `from` has to send into `to`, returning the time `to` took if `time_to`
-/// (or `from` took if not) - the server's share of the work.
+/// Moves every byte `from` has to send into `to`, returning the time the server took (`to` if
+/// `server_is_to`, else `from`).
 fn pump(
     from: &mut rustls::Connection,
     to: &mut rustls::Connection,
@@ -161,8 +161,16 @@ fn pump(
     }
 }
 
-/// A handshake to completion; the server's time, and whether it was a resumption.
+/// A handshake to completion; the server's time.
 fn handshake(server_config: &Arc<ServerConfig>, client_config: &Arc<ClientConfig>) -> Duration {
+    handshake_kind(server_config, client_config).0
+}
+
+/// A handshake to completion; the server's time and the kind of handshake it was.
+fn handshake_kind(
+    server_config: &Arc<ServerConfig>,
+    client_config: &Arc<ClientConfig>,
+) -> (Duration, Option<rustls::HandshakeKind>) {
     let name = ServerName::try_from("localhost").unwrap();
     let mut client: rustls::Connection = ClientConnection::new(client_config.clone(), name)
         .unwrap()
@@ -177,8 +185,8 @@ fn handshake(server_config: &Arc<ServerConfig>, client_config: &Arc<ClientConfig
         spent += pump(&mut server, &mut client, &mut buf, false);
     }
     // The client reads the ticket the server sent after its Finished.
-    pump(&mut server, &mut client, &mut buf, false);
-    spent
+    spent += pump(&mut server, &mut client, &mut buf, false);
+    (spent, server.handshake_kind())
 }
 
 fn handshakes(c: &mut Criterion) {
@@ -197,6 +205,8 @@ fn handshakes(c: &mut Criterion) {
         }
         let (server, client) = configs(p, "X25519", &ecdsa, true);
         handshake(&server, &client); // the first ticket
+        let (_, kind) = handshake_kind(&server, &client);
+        assert_eq!(kind, Some(rustls::HandshakeKind::Resumed), "{}", p.name);
         group.bench_function(format!("resumed/{}", p.name), |b| {
             b.iter_custom(|iters| (0..iters).map(|_| handshake(&server, &client)).sum())
         });
