@@ -18,6 +18,7 @@ use serde::Deserialize;
 use crate::access_log::LogFormat;
 use crate::auth::{JwtVerifier, SUBPROTOCOL_PREFIX};
 use crate::routes::RouteTable;
+use crate::tls::CertStore;
 
 mod error;
 mod settings;
@@ -112,8 +113,22 @@ fn default_memory_budget() -> usize {
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Listening addresses. Default `127.0.0.1:8080`: loopback only, so a first run exposes
-    /// nothing to the network.
+    /// nothing to the network; none when TLS listeners are given without plain ones.
     pub listen: Vec<SocketAddr>,
+    /// TLS listening addresses (`wss://`, `https://`), serving what the plain ones do. Default
+    /// none. Needs [`Config::tls`]. Not served yet: the reactors do not speak TLS until issue
+    /// 14's integration, and the binary refuses to start with them rather than leave them
+    /// silently closed.
+    pub listen_tls: Vec<SocketAddr>,
+    /// The certificates of the TLS listeners, read and checked at start-up (see
+    /// [`crate::tls::CertStore`]); shared with every reactor and reloaded in place. Default none.
+    pub tls: Option<Arc<CertStore>>,
+    /// Poll the certificate and key files every so often and reload them when one changed
+    /// ([`CertStore::reload_if_changed`]). Default `None`: SIGHUP is the reload trigger, which
+    /// certbot and most ACME clients can send from a deploy hook; a poll is for deployments
+    /// that cannot signal (a mounted Kubernetes secret), and costs reading each file (a few KiB)
+    /// per interval.
+    pub tls_reload_interval: Option<Duration>,
     /// Share the listen addresses with other processes (`SO_REUSEPORT`, netio's `reuse_port`):
     /// a second Switchyard on the same address that also sets it starts, and the kernel
     /// spreads new connections over both (zero-downtime restarts). Default false: a second
@@ -248,6 +263,9 @@ impl Default for Config {
         let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
         Self {
             listen: vec![SocketAddr::from(([127, 0, 0, 1], 8080))],
+            listen_tls: Vec::new(),
+            tls: None,
+            tls_reload_interval: None,
             reuse_port: false,
             subprotocols: Vec::new(),
             routes: RouteTable::default_table(),
@@ -326,8 +344,15 @@ impl Config {
             },
             None => "off".to_owned(),
         };
+        let tls = match &self.tls {
+            Some(store) => {
+                let addrs: Vec<String> = self.listen_tls.iter().map(ToString::to_string).collect();
+                format!(" listen_tls={} tls=[{}]", addrs.join(","), store.summary())
+            }
+            None => String::new(),
+        };
         format!(
-            "workers={} ({pinning}{tables}) routes=[{}] subprotocols=[{}] max_message_size={} max_connections={} deflate={} page={} healthz={} metrics={}{admin} jwt={jwt} access_log={}",
+            "workers={} ({pinning}{tables}) routes=[{}] subprotocols=[{}] max_message_size={} max_connections={} deflate={} page={} healthz={} metrics={}{admin} jwt={jwt} access_log={}{tls}",
             self.workers,
             self.routes.describe(),
             self.subprotocols.join(" "),
@@ -345,14 +370,26 @@ impl Config {
     /// also a listen address, numbers and durations out of range, CPUs the process may not run
     /// on, a ping that cannot be answered before the idle close, unknown log levels,
     /// subprotocols that are not tokens or that would take a token's place (`bearer.`), page,
-    /// health and metrics paths that are not paths or share one path.
+    /// health and metrics paths that are not paths or share one path, TLS listeners without
+    /// certificates and certificates without TLS listeners.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.listen.is_empty() {
+        if self.listen.is_empty() && self.listen_tls.is_empty() {
             return Err(ConfigError::NoListen);
         }
         let mut seen = HashSet::new();
-        if let Some(a) = (self.listen.iter()).find(|a| a.port() != 0 && !seen.insert(**a)) {
+        let all = self.listen.iter().chain(&self.listen_tls);
+        if let Some(a) = all.clone().find(|a| a.port() != 0 && !seen.insert(**a)) {
             return Err(ConfigError::DuplicateListen(*a));
+        }
+        self.validate_tls_listeners(self.tls.is_some())?;
+        if let Some(d) = self.tls_reload_interval {
+            if !(MIN_DURATION..=MAX_DURATION).contains(&d) {
+                let value = d.as_secs_f64();
+                return Err(ConfigError::BadSeconds {
+                    key: "tls_reload_interval",
+                    value,
+                });
+            }
         }
         for (key, value, min, max) in [
             ("workers", self.workers, 1, MAX_WORKERS),
@@ -416,7 +453,7 @@ impl Config {
             return Err(ConfigError::ReservedSubprotocol(p.clone()));
         }
         if let Some(admin) = self.admin_listen {
-            if admin.port() != 0 && self.listen.contains(&admin) {
+            if admin.port() != 0 && all.clone().any(|a| *a == admin) {
                 return Err(ConfigError::AdminListenIsListen(admin));
             }
         }
@@ -441,6 +478,21 @@ impl Config {
             }
         }
         Ok(())
+    }
+}
+
+impl Config {
+    /// TLS listeners need certificates (`has_certs`), and certificates or a reload interval
+    /// need a TLS listener to serve.
+    pub(crate) fn validate_tls_listeners(&self, has_certs: bool) -> Result<(), ConfigError> {
+        match (self.listen_tls.is_empty(), has_certs) {
+            (false, false) => Err(ConfigError::TlsWithoutCert),
+            (true, true) => Err(ConfigError::TlsWithoutListener("tls_cert")),
+            (true, false) if self.tls_reload_interval.is_some() => {
+                Err(ConfigError::TlsWithoutListener("tls_reload_interval"))
+            }
+            _ => Ok(()),
+        }
     }
 }
 

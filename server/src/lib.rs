@@ -78,8 +78,9 @@
 //! # Crates used
 //! clap (flags and `--help`), serde + toml (the config file), log + env_logger (stderr logs),
 //! serde_json (JSON log lines), signal-hook (SIGINT/SIGTERM on a normal thread, where shutdown
-//! may lock and log), jsonwebtoken (JWT verification, see [`auth`]): each does its job better
-//! than hand-written code would.
+//! may lock and log), jsonwebtoken (JWT verification, see [`auth`]), rustls over aws-lc-rs and
+//! x509-parser (TLS certificates and sessions, see [`tls`]): each does its job better than
+//! hand-written code would.
 
 pub mod access_log;
 pub mod app;
@@ -89,6 +90,7 @@ pub mod config;
 pub mod logging;
 pub mod routes;
 pub mod signals;
+pub mod tls;
 
 mod access;
 mod bridge;

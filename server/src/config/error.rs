@@ -8,6 +8,7 @@ use std::time::Duration;
 use super::{JWT_SECRET_ENV, MAX_DURATION, MIN_DURATION};
 use crate::auth::{AuthError, SUBPROTOCOL_PREFIX};
 use crate::routes::RouteError;
+use crate::tls::CertError;
 
 /// Why a configuration was refused. Each message names the setting (as its file key and its
 /// flag) and the value that was refused.
@@ -121,6 +122,20 @@ pub enum ConfigError {
     JwtTwoKeys([&'static str; 2]),
     /// A JWT setting (`jwt_audience`, `jwt_leeway`) without a key to use it with.
     JwtWithoutKey(&'static str),
+    /// A TLS certificate or key file that cannot be used; the error names the file and why.
+    TlsCert(CertError),
+    /// `--tls-cert` and `--tls-key` are not given the same number of times.
+    TlsPairs {
+        /// Certificates given.
+        certs: usize,
+        /// Keys given.
+        keys: usize,
+    },
+    /// A TLS listener without a certificate to serve.
+    TlsWithoutCert,
+    /// A TLS setting (the file key: `tls_cert`, `tls_reload_interval`) without a TLS listener
+    /// to use it.
+    TlsWithoutListener(&'static str),
 }
 
 impl fmt::Display for ConfigError {
@@ -243,6 +258,22 @@ impl fmt::Display for ConfigError {
                  {JWT_SECRET_ENV} or --jwt-public-key",
                 flag(key)
             ),
+            Self::TlsCert(e) => write!(f, "TLS certificate (--tls-cert, --tls-key): {e}"),
+            Self::TlsPairs { certs, keys } => write!(
+                f,
+                "--tls-cert is given {certs} time(s) and --tls-key {keys}: give them in pairs, \
+                 a key after each certificate (tls_cert, tls_key)"
+            ),
+            Self::TlsWithoutCert => f.write_str(
+                "listen_tls (--listen-tls) needs a certificate: --tls-cert FILE --tls-key FILE \
+                 (or [[tls_certs]] in the file)",
+            ),
+            Self::TlsWithoutListener(key) => write!(
+                f,
+                "{key} (--{}) is given but there is no TLS listener to use it: add \
+                 --listen-tls ADDR",
+                flag(key)
+            ),
         }
     }
 }
@@ -262,6 +293,7 @@ impl std::error::Error for ConfigError {
             Self::Read { source, .. } | Self::JwtRead { source, .. } => Some(source),
             Self::Route(e) => Some(e),
             Self::JwtKey { problem, .. } => Some(problem),
+            Self::TlsCert(e) => Some(e),
             _ => None,
         }
     }

@@ -15,6 +15,7 @@ use super::{Config, ConfigError, DeflateMode, SlowSubscriber, JWT_SECRET_ENV, MA
 use crate::access_log::LogFormat;
 use crate::auth::{AuthError, JwtVerifier, DEFAULT_LEEWAY};
 use crate::routes::RouteError;
+use crate::tls::{CertSpec, CertStore};
 
 /// A route as given: `(path, app)`, from `--route PATH=APP` or a `[routes]` entry.
 pub type RouteSpec = (String, String);
@@ -56,9 +57,41 @@ pub struct Settings {
     pub config: Option<PathBuf>,
 
     /// Address to listen on, HOST:PORT (a host name listens on every address it resolves to);
-    /// repeat for several.
+    /// repeat for several. With --listen-tls and no --listen there is no plain listener.
     #[arg(long, short = 'l', value_name = "ADDR")]
     pub listen: Option<Vec<String>>,
+
+    /// Address of a TLS listener (wss://, https://), HOST:PORT; repeat for several. It serves
+    /// what a plain listener does, beside the --listen ones; needs --tls-cert and --tls-key.
+    #[arg(long, value_name = "ADDR")]
+    pub listen_tls: Option<Vec<String>>,
+
+    /// Certificate chain for the TLS listeners, PEM (the server's certificate, then the
+    /// intermediates); repeat with --tls-key for several pairs, each served to clients asking
+    /// (SNI) for one of its certificate's DNS names. The first pair also serves clients that
+    /// send no name or an unknown one. SIGHUP re-reads every pair.
+    #[arg(long, value_name = "FILE")]
+    #[serde(default, deserialize_with = "one_or_many")]
+    pub tls_cert: Option<Vec<PathBuf>>,
+
+    /// Private key of the --tls-cert in the same position, PEM: PKCS#8, SEC1 (EC) or PKCS#1
+    /// (RSA), unencrypted; may be the certificate's own file.
+    #[arg(long, value_name = "FILE")]
+    #[serde(default, deserialize_with = "one_or_many")]
+    pub tls_key: Option<Vec<PathBuf>>,
+
+    /// Certificate/key pairs as tables, the file's other way to give them:
+    /// `[[tls_certs]]` with `cert`, `key` and optionally `names` (the SNI names this pair
+    /// serves, each one its certificate covers; default: all its DNS names). They follow the
+    /// `tls_cert`/`tls_key` pairs. No flag: --tls-cert and --tls-key are the flags.
+    #[arg(skip)]
+    pub tls_certs: Option<Vec<CertSpec>>,
+
+    /// Seconds between checks of the certificate and key files' contents: a change reloads
+    /// them, as SIGHUP does. For deployments that cannot send a signal on renewal
+    /// (a mounted Kubernetes secret).
+    #[arg(long, value_name = "SECS")]
+    pub tls_reload_interval: Option<f64>,
 
     /// Share the listen addresses with other processes (SO_REUSEPORT): a second switchyard on
     /// the same address that also gives --reuse-port starts too, and the kernel spreads new
@@ -272,6 +305,20 @@ fn deflate_setting<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DeflateMode
     }))
 }
 
+/// The file's `tls_cert` or `tls_key`: one path or a list of them.
+fn one_or_many<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<PathBuf>>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Paths {
+        One(PathBuf),
+        Many(Vec<PathBuf>),
+    }
+    Ok(Some(match Paths::deserialize(d)? {
+        Paths::One(path) => vec![path],
+        Paths::Many(paths) => paths,
+    }))
+}
+
 /// `self`'s fields where given, else `lower`'s (the same shape for every field, so adding a
 /// field without merging it does not compile).
 macro_rules! merge_fields {
@@ -299,6 +346,8 @@ impl Settings {
         let d = Config::default();
         let defaults = [
             ("listen", list(&d.listen, "none")),
+            ("listen_tls", list(&d.listen_tls, "none")),
+            ("tls_reload_interval", "off (SIGHUP reloads)".to_owned()),
             ("reuse_port", d.reuse_port.to_string()),
             ("subprotocols", list(&d.subprotocols, "none")),
             ("routes", d.routes.describe()),
@@ -374,11 +423,17 @@ impl Settings {
         })
     }
 
-    /// Field by field, `self`'s value where given, else `lower`'s.
+    /// Field by field, `self`'s value where given, else `lower`'s. The certificate pairs
+    /// (`tls_cert`, `tls_key`, `tls_certs`) are one list: a source that gives any of them
+    /// replaces all of the lower source's.
     #[rustfmt::skip] // one field list, not one line per field
-    pub fn or(self, lower: Settings) -> Settings {
+    pub fn or(self, mut lower: Settings) -> Settings {
+        if self.tls_cert.is_some() || self.tls_key.is_some() || self.tls_certs.is_some() {
+            (lower.tls_cert, lower.tls_key, lower.tls_certs) = (None, None, None);
+        }
         merge_fields!(
-            self, lower, routes, config, listen, reuse_port, subprotocols, workers, cpus, pin,
+            self, lower, routes, config, listen, listen_tls, tls_cert, tls_key, tls_certs,
+            tls_reload_interval, reuse_port, subprotocols, workers, cpus, pin,
             private_fd_tables, allowed_origins, max_connections, max_head_size, head_timeout,
             max_message_size, ping_interval, idle_timeout, outbound_cap, memory_budget,
             message_timeout, slow_subscriber,
@@ -390,7 +445,8 @@ impl Settings {
 
     /// The configuration these settings give over the defaults, checked with
     /// [`Config::validate`]. Resolves listen host names (a blocking DNS lookup), reads the JWT
-    /// key file and the [`JWT_SECRET_ENV`] variable.
+    /// key file and the [`JWT_SECRET_ENV`] variable, reads and checks the TLS certificates and
+    /// keys.
     pub fn resolve(self) -> Result<Config, ConfigError> {
         let env_secret = std::env::var_os(JWT_SECRET_ENV);
         self.resolve_with_env_secret(env_secret.as_deref())
@@ -408,18 +464,33 @@ impl Settings {
         for (path, app) in self.routes.unwrap_or_default() {
             routes.insert(&path, &app).map_err(ConfigError::Route)?;
         }
+        let listen_tls = match &self.listen_tls {
+            Some(addrs) => resolve_listen("listen_tls", addrs)?,
+            None => d.listen_tls,
+        };
         let listen = match self.listen {
             Some(addrs) => resolve_listen("listen", &addrs)?,
+            // A TLS listener alone means no plain one: an operator who adds TLS does not
+            // expect a plaintext port to stay open.
+            None if !listen_tls.is_empty() => Vec::new(),
             None => d.listen,
         };
+        let tls_specs = tls_specs(self.tls_cert, self.tls_key, self.tls_certs)?;
         let cpus = self.cpus.unwrap_or(d.cpus);
         let seconds = |key, value: Option<f64>, default| match value {
             None => Ok(default),
             Some(v) => Duration::try_from_secs_f64(v)
                 .map_err(|_| ConfigError::BadSeconds { key, value: v }),
         };
-        let config = Config {
+        let tls_reload_interval = match self.tls_reload_interval {
+            None => d.tls_reload_interval,
+            Some(v) => Some(seconds("tls_reload_interval", Some(v), Duration::ZERO)?),
+        };
+        let mut config = Config {
             listen,
+            listen_tls,
+            tls: None,
+            tls_reload_interval,
             reuse_port: self.reuse_port.unwrap_or(d.reuse_port),
             subprotocols: self.subprotocols.unwrap_or(d.subprotocols),
             routes,
@@ -471,6 +542,13 @@ impl Settings {
             access_log: self.access_log.unwrap_or(d.access_log),
             deflate: self.deflate.unwrap_or(d.deflate),
         };
+        // The listener checks first (cheap, and a missing --listen-tls should not wait for a
+        // key to be parsed), then the files, then the rest.
+        config.validate_tls_listeners(!tls_specs.is_empty())?;
+        if !tls_specs.is_empty() {
+            let store = CertStore::load(tls_specs).map_err(ConfigError::TlsCert)?;
+            config.tls = Some(Arc::new(store));
+        }
         config.validate()?;
         Ok(config)
     }
@@ -527,6 +605,26 @@ impl Settings {
         }
         Ok(Some(Arc::new(verifier)))
     }
+}
+
+/// The certificate pairs: `--tls-cert`/`--tls-key` by position, then the file's `[[tls_certs]]`.
+fn tls_specs(
+    certs: Option<Vec<PathBuf>>,
+    keys: Option<Vec<PathBuf>>,
+    entries: Option<Vec<CertSpec>>,
+) -> Result<Vec<CertSpec>, ConfigError> {
+    let (certs, keys) = (certs.unwrap_or_default(), keys.unwrap_or_default());
+    if certs.len() != keys.len() {
+        return Err(ConfigError::TlsPairs {
+            certs: certs.len(),
+            keys: keys.len(),
+        });
+    }
+    let mut specs: Vec<CertSpec> = (certs.into_iter().zip(keys))
+        .map(|(cert, key)| CertSpec::new(cert, key))
+        .collect();
+    specs.extend(entries.unwrap_or_default());
+    Ok(specs)
 }
 
 /// The error for an unusable key from `key` (a file key, or the variable), read from `path`.

@@ -1,0 +1,122 @@
+//! TLS building blocks for `wss://` and `https://` (issue 14): certificates from PEM files,
+//! chosen by SNI and reloaded without a restart, the `rustls::ServerConfig` over them, and a
+//! session type over rustls's unbuffered API for the reactors. No async runtime: everything
+//! here is plain calls over caller-owned buffers. The reactors do not use it yet; this module
+//! is what they will plug in.
+//!
+//! # Pieces
+//! - [`CertSpec`] (a certificate chain file, a key file, optional names) is what the
+//!   configuration gives: `--tls-cert FILE --tls-key FILE`, repeated for several pairs, or
+//!   `[[tls_certs]]` entries in the TOML file (see [`crate::config`]).
+//! - [`CertStore::load`] reads and checks every pair before any socket is bound: a file that
+//!   cannot be read, holds no certificate or no key, an encrypted or unusable key, a key that is
+//!   not the certificate's, a name the certificate does not cover: each is a [`CertError`]
+//!   naming the file and the problem, which the configuration turns into a `ConfigError`. An
+//!   expired certificate only logs a warning (clients refuse it; a late renewal should not stop
+//!   a restart).
+//! - [`CertStore::server_config`]: TLS 1.2 and 1.3, ALPN `http/1.1` only ([`ALPN_HTTP_1_1`]),
+//!   SNI over the store, TLS 1.3 tickets on ([`TLS13_TICKETS`] per handshake), a bounded
+//!   session cache ([`SESSION_CACHE_ENTRIES`]).
+//! - [`CertStore::reload`] (SIGHUP, wired with the reactors) and
+//!   [`CertStore::reload_if_changed`] (the `--tls-reload-interval` poll) swap the certificates
+//!   for new handshakes; a broken new file leaves that pair's old certificate in service.
+//! - [`TlsSession`]: one connection. [`TlsSession::on_bytes`] takes the reactor's read buffer
+//!   and leaves the decrypted data at its front; [`TlsSession::encrypt`] and
+//!   [`TlsSession::close_notify`] append records to the outbound queue.
+//!
+//! # Where the layer sits, and who owns which buffer
+//! TLS is a transport under the HTTP and WebSocket layers: the `handshake` and `frame` crates
+//! and the apps see plaintext and never know. A TLS connection is a plain connection plus a
+//! [`TlsSession`]; the reactor's per-core read buffer is lent to [`TlsSession::on_bytes`], which
+//! decrypts the records there and gathers their data at `buf[..plaintext]`, where the HTTP
+//! parser or the frame decoder works on it as on a plain read (unmasking in place included).
+//! The tail of an incomplete record stays in the read buffer for the next read, as a partial
+//! frame does today. Outbound, whatever the connection queues (frames, the 101, a tunnel's
+//! bytes) goes through [`TlsSession::encrypt`] into the queue that is written to the socket, so
+//! backpressure (the outbound cap, the memory budget) counts encrypted bytes, and the write cork
+//! (one send per loop turn) still holds: encrypting when a frame is queued or once per flush
+//! are both possible, and per flush makes fewer, fuller records. The session holds no buffer
+//! of its own while idle.
+//!
+//! rustls 0.23's unbuffered API does not yet hand out decrypted data in place: it decrypts each
+//! record in the caller's buffer, then copies the data into a `Vec` it hands out
+//! (`ReadTraffic`, with a note that in-place delivery is planned). [`TlsSession::on_bytes`]
+//! copies it back into the caller's buffer, so the reactor's view is in place already and will
+//! stay so; the cost is one copy and one short-lived allocation per record.
+//!
+//! Half-close: a peer's `close_notify` is its end of data ([`Received::peer_closed`]); a TCP
+//! FIN without one is a truncation, which for WebSocket is a close without a close frame, as on
+//! plain TCP. We send `close_notify` after our close frame (and after 1001 at shutdown), before
+//! shutting our side down.
+//!
+//! # Crypto provider: aws-lc-rs
+//! Measured with `bench/benches/tls.rs` (its docs say what each case does): a rustls client
+//! and server in memory, the server's calls alone timed, TLS 1.3, X25519 unless said, an ECDSA
+//! P-256 or RSA 2048 certificate, AES-128-GCM records. Criterion medians in microseconds, two
+//! runs on the shared 2-core machine (AMD EPYC, AES-NI and VAES), pinned with
+//! `taskset -c 1 cargo bench -p switchyard-bench --bench tls`; the machine's load moved the
+//! absolute figures by about 30% between runs (load average 4 to 5 in the first, 1 to 3 in the
+//! second), the ratios far less:
+//!
+//! | server work                                  | ring run 1 | aws-lc-rs run 1 | ring run 2 | aws-lc-rs run 2 |
+//! |----------------------------------------------|-----------:|----------------:|-----------:|----------------:|
+//! | full handshake, ECDSA P-256                  |        174 |             149 |        232 |             181 |
+//! | full handshake, RSA 2048                     |       1237 |            1226 |       1723 |            1627 |
+//! | full handshake, ECDSA, X25519MLKEM768        |     (none) |             169 |     (none) |             230 |
+//! | resumed handshake (TLS 1.3 ticket)           |        152 |             108 |        203 |             148 |
+//! | encrypt one 16 KiB record                    |        4.7 |             8.2 |        6.1 |            10.6 |
+//! | decrypt one 16 KiB record (with rustls's copies) | 14.5   |            17.1 |       18.7 |            23.2 |
+//!
+//! aws-lc-rs is chosen: handshakes, the cost an upgrade storm pays, are 15 to 30% cheaper
+//! with it (resumed ones most); it has the post-quantum hybrid X25519MLKEM768 that current
+//! Chrome and Firefox offer first (ring has none, and rustls 0.23.48 deprecates its ring
+//! provider for that reason, so staying on ring means a provider on its way out); and it
+//! built here from crates.io without cmake (aws-lc-sys 0.47 has a `cc` builder with the
+//! assembly included). The cost: bulk records are slower with it here, about +3.5 to +4.5 us
+//! per 16 KiB record each way (roughly 25 to 35% more CPU for a 16 KiB echo's crypto), not
+//! what aws-lc's own figures suggest; finding why (rustls's aws-lc record sealing path, or the
+//! CPU path aws-lc picks on this EPYC) is follow-up work before the 16 KiB echo target is
+//! measured. The provider is one function, [`provider`] (and `ticketer` beside it), so switching is a
+//! two-line change plus the Cargo feature. A browser negotiating X25519MLKEM768 costs about
+//! 20% more per full handshake than X25519, about what a ring handshake costs.
+//!
+//! # Idle memory
+//! An idle TLS connection (handshake done, nothing pending) holds a [`TlsSession`]: 1,112 bytes
+//! inline (1,088 of them rustls's `UnbufferedServerConnection`) plus 1,082 bytes of rustls heap
+//! (its state machine with the traffic keys, the record layer's AEAD contexts, the server name)
+//! after a full or a resumed handshake, 1,178 bytes after traffic both ways (its chunk queues
+//! keep a little capacity): about 2.2 KiB in all, every byte of it rustls's own state, and no
+//! I/O buffer. Measured by `tests::memory` with a counting global allocator (this thread's
+//! allocations during the server's calls only, the read buffer and output queue made
+//! beforehand); `cargo test -p switchyard --lib tls::tests::memory -- --nocapture` prints the
+//! figures. A session boxed in the connection table costs the same on the heap.
+
+mod files;
+mod session;
+mod store;
+
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+
+use rustls::crypto::CryptoProvider;
+use rustls::server::ProducesTickets;
+
+pub use files::{CertError, CertInfo, CertSpec, LoadedCert};
+pub use session::{Received, TlsError, TlsSession};
+pub use store::{CertStore, ReloadReport, ALPN_HTTP_1_1, SESSION_CACHE_ENTRIES, TLS13_TICKETS};
+
+/// The crypto provider every TLS connection uses: aws-lc-rs with its default suites and key
+/// exchange groups (X25519MLKEM768 first, then the classic curves). The module docs give the
+/// measurements behind the choice.
+pub fn provider() -> CryptoProvider {
+    rustls::crypto::aws_lc_rs::default_provider()
+}
+
+/// The TLS 1.3 ticket encrypter (from the same provider as [`provider`]): a random key per process, rotated every 6 hours by rustls
+/// (tickets from before a restart, or from another process sharing the port, are not accepted
+/// and the client falls back to a full handshake).
+pub(crate) fn ticketer() -> Result<Arc<dyn ProducesTickets>, rustls::Error> {
+    rustls::crypto::aws_lc_rs::Ticketer::new()
+}
