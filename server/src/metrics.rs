@@ -267,6 +267,7 @@ pub type ExtraMetrics = Arc<dyn Fn(&mut String) + Send + Sync>;
 pub struct Registry {
     cores: Arc<[CoreMetrics]>,
     extra: Option<ExtraMetrics>,
+    cluster: Option<Arc<crate::cluster::Engine>>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -283,6 +284,22 @@ impl Registry {
         Self {
             cores: (0..cores.max(1)).map(|_| CoreMetrics::default()).collect(),
             extra: None,
+            cluster: None,
+        }
+    }
+
+    /// Renders the cluster engine's metrics too, and lets `/healthz` report its state.
+    pub(crate) fn with_cluster(mut self, engine: Arc<crate::cluster::Engine>) -> Self {
+        self.cluster = Some(engine);
+        self
+    }
+
+    /// Why the node is degraded, if it is: the cluster engine is configured but not connected
+    /// to Redis.
+    pub(crate) fn degraded(&self) -> Option<&'static str> {
+        match &self.cluster {
+            Some(engine) if !engine.connected() => Some("cluster engine disconnected"),
+            _ => None,
         }
     }
 
@@ -533,6 +550,9 @@ impl Registry {
             "switchyard_app_rejects_total {}",
             self.sum(|c| c.app_rejects.get())
         );
+        if let Some(cluster) = &self.cluster {
+            cluster.render(&mut out);
+        }
         if let Some(extra) = &self.extra {
             extra(&mut out);
         }

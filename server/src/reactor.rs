@@ -92,6 +92,9 @@ pub struct Shared {
     pub compression: switchyard_frame::deflate::CompressionPolicy,
     /// Every core's metrics.
     pub metrics: Registry,
+    /// The cluster engine, with `--cluster`: every local publish is forwarded to it, and each
+    /// topic's first and last subscriber on a core are reported to it.
+    pub cluster: Option<Arc<crate::cluster::Engine>>,
 }
 
 /// The per-core handler: the app and the server core below it.
@@ -142,11 +145,17 @@ impl<A: App> Reactor<A> {
     pub fn new(app: Arc<A>, shared: Arc<Shared>, info: &ReactorInfo) -> Self {
         let budget_share = shared.config.memory_budget / shared.config.workers.max(1);
         let access_format = (shared.config.access_log).then_some(shared.config.log_format);
+        // Topics are tracked only for a cluster engine's interest table.
+        let topics = if shared.cluster.is_some() {
+            Topics::tracking()
+        } else {
+            Topics::default()
+        };
         let core = Core {
             shared,
             index: info.index,
             keepalive: SlotTable::default(),
-            topics: Topics::default(),
+            topics,
             access: AccessLog::new(access_format),
             hs_out: vec![0u8; 4096].into_boxed_slice(),
             scratch: Vec::new(),
@@ -510,6 +519,9 @@ impl<A: App> Core<A> {
         // No subscriber here: the name is allocated once per publish (not per core) and the
         // frame goes to the other reactors only.
         let name: Arc<str> = Arc::from(topic);
+        if let Some(cluster) = &self.shared.cluster {
+            cluster.forward(&name, &frame);
+        }
         let me = ctx.reactor_index();
         for mailbox in ctx.mailboxes() {
             if mailbox.reactor_index() != me {
@@ -556,6 +568,9 @@ impl<A: App> Core<A> {
         exclude: Option<ConnId>,
     ) -> u64 {
         if let Some(name) = self.topics.name(topic) {
+            if let Some(cluster) = &self.shared.cluster {
+                cluster.forward(name, frame);
+            }
             let me = ctx.reactor_index();
             for mailbox in ctx.mailboxes() {
                 if mailbox.reactor_index() != me {
@@ -636,7 +651,14 @@ impl<A: App> Core<A> {
         gone
     }
 
-    fn count_topics(&self) {
+    fn count_topics(&mut self) {
+        if self.topics.has_changes() {
+            if let Some(cluster) = &self.shared.cluster {
+                for (topic, live) in self.topics.take_changes() {
+                    cluster.core_interest(&topic, live);
+                }
+            }
+        }
         let (topics, subscriptions) = self.topics.counts();
         let m = self.metrics();
         m.topics.set(topics);
