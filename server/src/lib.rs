@@ -96,6 +96,9 @@ pub mod tls;
 mod access;
 mod bridge;
 mod budget;
+/// The publish API's chunked body decoder (sans-IO); public for the fuzz targets only.
+#[doc(hidden)]
+pub mod chunked;
 mod conn;
 /// A sans-IO entry point into the HTTP phase for the fuzz targets in `server/fuzz`: not API.
 #[cfg(feature = "fuzzing")]

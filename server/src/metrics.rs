@@ -54,6 +54,9 @@ impl Counter {
 pub const PLAIN_STATUSES: [u16; PLAIN_LEN] = http::PLAIN_STATUSES;
 const PLAIN_LEN: usize = http::PLAIN_STATUSES.len();
 
+/// Statuses the publish API answers with (`publish_api.rs`), counted separately.
+pub const PUBLISH_STATUSES: [u16; 8] = [204, 400, 401, 403, 404, 405, 408, 413];
+
 /// Statuses of rejects counted separately, ascending: exactly those the server can reject with,
 /// the handshake crate's ([`HandshakeError::STATUSES`]) and this crate's own
 /// ([`http::REJECT_STATUSES`]). A reject is never a 200, so no such series is shown; anything
@@ -177,6 +180,8 @@ pub struct CoreMetrics {
     pub rejects: Labeled<REJECT_LEN>,
     /// Plain HTTP responses, by status ([`PLAIN_STATUSES`]).
     pub http_responses: Labeled<PLAIN_LEN>,
+    /// Publish API answers, by status ([`PUBLISH_STATUSES`]).
+    pub publish_api: Labeled<8>,
     /// WebSocket messages received.
     pub messages_in: Counter,
     /// WebSocket messages sent (a broadcast counts once per recipient).
@@ -227,6 +232,7 @@ impl Default for CoreMetrics {
             upgrades_tcp: Counter::default(),
             rejects: Labeled::new(&REJECT_STATUSES),
             http_responses: Labeled::new(&PLAIN_STATUSES),
+            publish_api: Labeled::new(&PUBLISH_STATUSES),
             messages_in: Counter::default(),
             messages_out: Counter::default(),
             bytes_in: Counter::default(),
@@ -442,6 +448,14 @@ impl Registry {
             "status",
             &PLAIN_STATUSES,
             |c| &c.http_responses,
+        );
+        self.labeled(
+            &mut out,
+            "switchyard_publish_api_total",
+            "Publish API requests (POST to a broadcast route), by HTTP status.",
+            "status",
+            &PUBLISH_STATUSES,
+            |c| &c.publish_api,
         );
 
         for (name, help, f) in [
