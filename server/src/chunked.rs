@@ -141,6 +141,7 @@ impl ChunkedDecoder {
                     None if digits == 0 => return Err(ChunkedError::BadSize),
                     None => match b {
                         b'\r' => State::SizeLf { size },
+                        b'\n' => return Err(ChunkedError::BadLineEnd),
                         b';' | b' ' | b'\t' => State::Ext { size, len: 1 },
                         _ => return Err(ChunkedError::BadSize),
                     },
