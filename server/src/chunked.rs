@@ -313,7 +313,17 @@ mod tests {
 
     #[test]
     fn the_maximum_counts_every_chunk() {
-        assert!(decode_all(b"32\r\n".iter().chain(&[b'x'; 50]).chain(b"\r\n0\r\n\r\n").copied().collect::<Vec<_>>().as_slice(), 50).is_ok());
+        assert!(decode_all(
+            b"32\r\n"
+                .iter()
+                .chain(&[b'x'; 50])
+                .chain(b"\r\n0\r\n\r\n")
+                .copied()
+                .collect::<Vec<_>>()
+                .as_slice(),
+            50
+        )
+        .is_ok());
         let two = [&b"19\r\n"[..], &[b'x'; 25], b"\r\n1a\r\n"].concat();
         let mut d = ChunkedDecoder::new(50);
         assert_eq!(d.decode(&two, &mut Vec::new()), Err(ChunkedError::TooLarge));

@@ -77,7 +77,9 @@ pub(crate) fn check(
     let bearer = req.header("authorization").and_then(|v| {
         let (scheme, rest) = v.split_at_checked(7)?;
         // RFC 6750 section 2.1: the scheme is case-insensitive.
-        scheme.eq_ignore_ascii_case(b"bearer ").then(|| rest.trim_ascii())
+        scheme
+            .eq_ignore_ascii_case(b"bearer ")
+            .then(|| rest.trim_ascii())
     });
     let Some(given) = bearer else {
         return Verdict::Refuse(401, "a bearer token is required");
@@ -358,7 +360,10 @@ mod tests {
         );
         assert_eq!(
             verdict(
-                &post("/rooms/a?x=1", &format!("{auth}Content-Type: text/plain\r\n")),
+                &post(
+                    "/rooms/a?x=1",
+                    &format!("{auth}Content-Type: text/plain\r\n")
+                ),
                 10
             ),
             Ok(("/rooms/a".into(), true))
@@ -377,11 +382,19 @@ mod tests {
             Ok(())
         );
         assert_eq!(verdict(&post("/rooms/a", auth), 2), Err(413));
-        assert_eq!(verdict(&post("/echo", auth), 10), Err(0), "not a broadcast route");
+        assert_eq!(
+            verdict(&post("/echo", auth), 10),
+            Err(0),
+            "not a broadcast route"
+        );
         let put = format!("PUT /rooms/a HTTP/1.1\r\nHost: x\r\n{auth}\r\n");
         assert_eq!(verdict(&put, 10), Err(405));
         let get = "GET /rooms/a HTTP/1.1\r\nHost: x\r\n\r\n";
-        assert_eq!(verdict(get, 10), Err(0), "GET stays the WebSocket endpoint's");
+        assert_eq!(
+            verdict(get, 10),
+            Err(0),
+            "GET stays the WebSocket endpoint's"
+        );
     }
 
     #[test]

@@ -13,8 +13,8 @@ use switchyard_handshake::{
 use switchyard_netio::{Liveness, Mailbox, Reactors, SharedBytes, ShutdownHandle};
 
 use crate::app::{App, Message as AppMessage};
-use crate::cluster::Engine;
 use crate::apps::Builtin;
+use crate::cluster::Engine;
 use crate::config::{Config, DeflateMode};
 use crate::head::TcpTunnel;
 use crate::http::Endpoints;

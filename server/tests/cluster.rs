@@ -273,7 +273,9 @@ fn three_nodes_deliver_every_message_exactly_once_in_order_and_free_their_topics
     }
     let mut lonely = client(nodes[0].addr, "/rooms/only-on-0");
     assert!(
-        eventually(Duration::from_secs(10), || redis.numsub("switchyard:/rooms/a") == 3
+        eventually(Duration::from_secs(10), || redis
+            .numsub("switchyard:/rooms/a")
+            == 3
             && redis.numsub("switchyard:/rooms/only-on-0") == 1),
         "each node subscribes once per topic, only to topics it has subscribers for: {:?}",
         redis.channels()
@@ -304,8 +306,14 @@ fn three_nodes_deliver_every_message_exactly_once_in_order_and_free_their_topics
         readers.into_iter().map(|r| r.join().unwrap()).collect();
     nothing_more(&mut lonely, Duration::from_millis(100));
     for n in &nodes {
-        assert_eq!(metric(n.addr, "switchyard_cluster_published_total"), N as u64);
-        assert_eq!(metric(n.addr, "switchyard_cluster_received_total"), 2 * N as u64);
+        assert_eq!(
+            metric(n.addr, "switchyard_cluster_published_total"),
+            N as u64
+        );
+        assert_eq!(
+            metric(n.addr, "switchyard_cluster_received_total"),
+            2 * N as u64
+        );
         assert_eq!(metric(n.addr, "switchyard_cluster_dropped_total"), 0);
     }
 
@@ -474,7 +482,10 @@ fn redis_killed_and_restarted_mid_run_local_delivery_never_stops_and_cross_node_
     assert_eq!(got_a, (0..TOTAL).collect::<Vec<_>>(), "local subscriber");
     // Cross-node: in order, no duplicate; a gap while Redis was down; resumed after.
     assert!(got_b.windows(2).all(|w| w[0] < w[1]), "in order, once");
-    assert!(got_b.len() < TOTAL, "messages were lost while Redis was down");
+    assert!(
+        got_b.len() < TOTAL,
+        "messages were lost while Redis was down"
+    );
     assert!(got_b.first() == Some(&0), "delivered before the kill");
     assert!(
         got_b.last() == Some(&(TOTAL - 1)),
@@ -529,5 +540,8 @@ fn the_publish_api_publishes_across_nodes() {
         b"POST /rooms/news HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nx",
     );
     assert_eq!(status(&r), 401);
-    assert_eq!(metric(a.addr, "switchyard_publish_api_total{status=\"204\"}"), 2);
+    assert_eq!(
+        metric(a.addr, "switchyard_publish_api_total{status=\"204\"}"),
+        2
+    );
 }

@@ -63,7 +63,10 @@ fn a_post_publishes_to_the_path_s_subscribers_as_text_or_binary() {
     assert_eq!(status(&r), 204, "{r}");
     assert_eq!(next_data(&mut a), Message::binary(vec![0u8, 1, 255]));
     // Only the path's topic got them.
-    other.get_mut().set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    other
+        .get_mut()
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
     assert!(other.read().is_err(), "another topic got nothing");
     let _ = std::fs::remove_dir_all(dir);
 }
@@ -78,10 +81,20 @@ fn every_refusal_has_its_status() {
     let r = post(&server, "/rooms/a", "Authorization: Basic eDp5\r\n", b"");
     assert_eq!(status(&r), 401, "{r}");
     // 403: a wrong token.
-    let r = post(&server, "/rooms/a", "Authorization: Bearer s3cret-tokeN\r\n", b"");
+    let r = post(
+        &server,
+        "/rooms/a",
+        "Authorization: Bearer s3cret-tokeN\r\n",
+        b"",
+    );
     assert_eq!(status(&r), 403, "{r}");
     // 413: over the maximum message size, by Content-Length or chunk by chunk.
-    let r = post(&server, "/rooms/a", &format!("{AUTH}Content-Length: 101\r\n"), b"");
+    let r = post(
+        &server,
+        "/rooms/a",
+        &format!("{AUTH}Content-Length: 101\r\n"),
+        b"",
+    );
     assert_eq!(status(&r), 413, "{r}");
     let r = post(
         &server,
@@ -98,7 +111,12 @@ fn every_refusal_has_its_status() {
     assert_eq!(status(&r), 405, "{r}");
     assert!(r.contains("Allow: GET, POST\r\n"), "{r}");
     // 404 for a path that is not a broadcast route.
-    let r = post(&server, "/echo", &format!("{AUTH}Content-Length: 0\r\n"), b"");
+    let r = post(
+        &server,
+        "/echo",
+        &format!("{AUTH}Content-Length: 0\r\n"),
+        b"",
+    );
     assert_eq!(status(&r), 404, "{r}");
     // 400: a broken chunked body; text that is not UTF-8.
     let r = post(
@@ -126,7 +144,8 @@ fn every_refusal_has_its_status() {
     assert_eq!(status(&r), 408, "{r}");
     // A GET of the route is still its WebSocket endpoint's 426.
     assert_eq!(status(&http_get(server.addr, "/rooms/a")), 426);
-    let counted = |s: u16| server.metric(&format!("switchyard_publish_api_total{{status=\"{s}\"}}"));
+    let counted =
+        |s: u16| server.metric(&format!("switchyard_publish_api_total{{status=\"{s}\"}}"));
     assert_eq!(counted(401), 2);
     assert_eq!(counted(413), 2);
     assert_eq!(counted(400), 2);
@@ -172,6 +191,11 @@ fn a_kept_connection_publishes_again_and_a_body_may_come_in_pieces() {
 #[test]
 fn without_a_token_the_api_is_off() {
     let server = TestServer::start(&["--route", "/rooms/*=broadcast"]);
-    let r = post(&server, "/rooms/a", &format!("{AUTH}Content-Length: 0\r\n"), b"");
+    let r = post(
+        &server,
+        "/rooms/a",
+        &format!("{AUTH}Content-Length: 0\r\n"),
+        b"",
+    );
     assert_eq!(status(&r), 404, "{r}");
 }

@@ -57,9 +57,11 @@ fn free_port() -> u16 {
 
 /// One connection attempt: connect, upgrade, get the 101.
 fn attempt(addr: SocketAddr) -> Result<(), String> {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).map_err(|e| e.to_string())?;
+    let mut s =
+        TcpStream::connect_timeout(&addr, Duration::from_secs(2)).map_err(|e| e.to_string())?;
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    s.write_all(&upgrade_request("/echo", "")).map_err(|e| e.to_string())?;
+    s.write_all(&upgrade_request("/echo", ""))
+        .map_err(|e| e.to_string())?;
     let mut buf = Vec::new();
     let mut b = [0u8; 1];
     while !buf.ends_with(b"\r\n\r\n") {
@@ -95,8 +97,11 @@ fn a_rolling_restart_on_one_port_loses_no_connection_attempt() {
     let addr = a.addr;
 
     // Without --reuse-port, a second process on the address is refused, naming it.
-    let (status, stderr) =
-        run_binary_to_exit(&["--listen", &listen, "--no-pin"], &[], Duration::from_secs(10));
+    let (status, stderr) = run_binary_to_exit(
+        &["--listen", &listen, "--no-pin"],
+        &[],
+        Duration::from_secs(10),
+    );
     assert!(!status.success());
     assert!(stderr.contains(&listen), "{stderr}");
 
@@ -190,6 +195,9 @@ fn sigterm_with_a_drain_window_spreads_the_closes_over_it() {
         spread > Duration::from_millis(400),
         "closes not spread: {times:?}"
     );
-    assert!(times[times.len() - 1] < Duration::from_millis(2500), "{times:?}");
+    assert!(
+        times[times.len() - 1] < Duration::from_millis(2500),
+        "{times:?}"
+    );
     assert!(server.wait_exit(Duration::from_secs(10)).success());
 }

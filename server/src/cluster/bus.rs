@@ -91,7 +91,10 @@ fn failed(engine: &Engine, what: &str, streak: &mut u32, e: &redis::RedisError) 
             engine.url
         );
     } else {
-        log::debug!("cluster: {what} connection to {} failed again: {e}", engine.url);
+        log::debug!(
+            "cluster: {what} connection to {} failed again: {e}",
+            engine.url
+        );
     }
     *streak += 1;
 }
@@ -276,7 +279,10 @@ fn malformed(engine: &Engine, e: &wire::Malformed) {
     let n = engine.stats.malformed.fetch_add(1, Ordering::Relaxed);
     // The first, then one in a thousand: a flood of junk must not flood the log.
     if n % 1000 == 0 {
-        log::warn!("cluster: dropped a malformed message from Redis: {e} ({} so far)", n + 1);
+        log::warn!(
+            "cluster: dropped a malformed message from Redis: {e} ({} so far)",
+            n + 1
+        );
     }
 }
 

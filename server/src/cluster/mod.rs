@@ -116,9 +116,9 @@ impl ClusterUrl {
     /// default); `env_password` (the [`PASSWORD_ENV`] variable) replaces a password in the URL.
     pub fn parse(url: &str, env_password: Option<&str>) -> Result<ClusterUrl, BadClusterUrl> {
         let bad = |why: &str| BadClusterUrl(format!("cluster URL: {why}"));
-        let rest = url
-            .strip_prefix("redis://")
-            .ok_or_else(|| bad("must start with redis:// (TLS and unix sockets are not supported)"))?;
+        let rest = url.strip_prefix("redis://").ok_or_else(|| {
+            bad("must start with redis:// (TLS and unix sockets are not supported)")
+        })?;
         let (auth, rest) = match rest.rsplit_once('@') {
             Some((auth, rest)) => (Some(auth), rest),
             None => (None, rest),
@@ -135,7 +135,9 @@ impl ClusterUrl {
             None => (rest, 0),
         };
         let (host, port) = if let Some(v6) = hostport.strip_prefix('[') {
-            let (h, p) = v6.split_once(']').ok_or_else(|| bad("unclosed [ in the host"))?;
+            let (h, p) = v6
+                .split_once(']')
+                .ok_or_else(|| bad("unclosed [ in the host"))?;
             (h, p.strip_prefix(':'))
         } else {
             match hostport.rsplit_once(':') {
@@ -433,7 +435,10 @@ impl Engine {
             ),
         ];
         for (name, kind, help, v) in lines {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}");
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}"
+            );
         }
     }
 }

@@ -12,12 +12,12 @@ use clap::{CommandFactory as _, FromArgMatches as _, Parser, ValueEnum};
 use serde::{Deserialize, Deserializer};
 
 use super::{
-    Config, ConfigError, DeflateMode, PublishToken, SlowSubscriber, JWT_SECRET_ENV,
-    MAX_JWT_LEEWAY, PUBLISH_TOKEN_ENV,
+    Config, ConfigError, DeflateMode, PublishToken, SlowSubscriber, JWT_SECRET_ENV, MAX_JWT_LEEWAY,
+    PUBLISH_TOKEN_ENV,
 };
-use crate::cluster::ClusterUrl;
 use crate::access_log::LogFormat;
 use crate::auth::{AuthError, JwtVerifier, DEFAULT_LEEWAY};
+use crate::cluster::ClusterUrl;
 use crate::routes::RouteError;
 use crate::tls::{CertSpec, CertStore};
 

@@ -169,7 +169,9 @@ impl Engine {
             publish_connector: None,
             next_node: 0,
             node_ops: vec![0],
-            node_latency: vec![Histogram::new_with_bounds(1, 120_000_000_000, 3).expect("valid bounds")],
+            node_latency: vec![
+                Histogram::new_with_bounds(1, 120_000_000_000, 3).expect("valid bounds")
+            ],
             rng: FastRng::new(seed),
             host,
             path,

@@ -218,7 +218,10 @@ pub fn run(scenario: &Scenario, common: &Common) -> io::Result<Report> {
                     .iter()
                     .map(|&a| Connector::new(a, common.sources, nodelay))
                     .collect::<io::Result<Vec<_>>>()?;
-                engine.set_nodes(nodes, Connector::new(publish_addr, common.sources, nodelay)?);
+                engine.set_nodes(
+                    nodes,
+                    Connector::new(publish_addr, common.sources, nodelay)?,
+                );
                 report.text("publish_addr", publish_addr.to_string());
             }
             report.count("subscribers", subscribers as u64, "");
@@ -246,7 +249,13 @@ pub fn run(scenario: &Scenario, common: &Common) -> io::Result<Report> {
             );
             if several {
                 let seconds = report.seconds();
-                per_node(&engine, &common.addr, &node_ops_before.borrow(), seconds, &mut report);
+                per_node(
+                    &engine,
+                    &common.addr,
+                    &node_ops_before.borrow(),
+                    seconds,
+                    &mut report,
+                );
             }
             if let (Some(pid), Some(before)) = (redis_pid, redis_before) {
                 if let Ok(after) = procfs::cpu_time(pid) {
@@ -367,7 +376,16 @@ fn measure(
     unit: &'static str,
     report: &mut Report,
 ) -> io::Result<()> {
-    measure_with(engine, progress, common, warmup, duration, unit, report, |_| {})
+    measure_with(
+        engine,
+        progress,
+        common,
+        warmup,
+        duration,
+        unit,
+        report,
+        |_| {},
+    )
 }
 
 /// [`measure`], calling `at_start` when the window opens.
