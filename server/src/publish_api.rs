@@ -174,7 +174,7 @@ impl<A: App> Core<A> {
         }
         let head_len = req.head_len();
         match pending.feed(req.leftover()) {
-            Ok(Some(used)) => Some(match self.publish_done(app, ctx, id, conn, pending) {
+            Ok(Some(used)) => Some(match self.publish_done(app, ctx, id, conn, &pending) {
                 true => Next::More(head_len + used),
                 false => Next::Stop,
             }),
@@ -207,7 +207,7 @@ impl<A: App> Core<A> {
         let mut pending = h.body.take()?;
         match pending.feed(data) {
             Ok(Some(used)) => self
-                .publish_done(app, ctx, id, conn, pending)
+                .publish_done(app, ctx, id, conn, &pending)
                 .then_some(used),
             Ok(None) => {
                 if let Conn::Http(h) = conn {
@@ -229,7 +229,7 @@ impl<A: App> Core<A> {
         ctx: &mut Cx<'_, A>,
         id: ConnId,
         conn: &mut Conn<A::State>,
-        pending: Box<PendingPublish>,
+        pending: &PendingPublish,
     ) -> bool {
         let message = if pending.text {
             match std::str::from_utf8(&pending.body) {

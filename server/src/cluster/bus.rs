@@ -278,7 +278,7 @@ fn deliver(
 fn malformed(engine: &Engine, e: &wire::Malformed) {
     let n = engine.stats.malformed.fetch_add(1, Ordering::Relaxed);
     // The first, then one in a thousand: a flood of junk must not flood the log.
-    if n % 1000 == 0 {
+    if n.is_multiple_of(1000) {
         log::warn!(
             "cluster: dropped a malformed message from Redis: {e} ({} so far)",
             n + 1

@@ -579,7 +579,7 @@ impl Settings {
             publish_token: publish_token(self.publish_token_file.as_deref())?,
             drain_window: match self.drain_window {
                 // Zero is allowed here (every close at once), unlike the other durations.
-                Some(v) if v == 0.0 => Duration::ZERO,
+                Some(0.0) => Duration::ZERO,
                 v => seconds("drain_window", v, d.drain_window)?,
             },
         };
