@@ -685,8 +685,9 @@ mod tests {
             let series = format!("switchyard_http_responses_total{{status=\"{status}\"}}");
             assert_eq!(value(&t, &series), 1, "{series}");
         }
-        // Nothing sends 413: no series for it.
-        assert!(!t.contains("status=\"413\""));
+        // Only the publish API sends 413, counted in its own series, not as a reject.
+        assert!(!t.contains("switchyard_rejects_total{status=\"413\"}"));
+        assert!(t.contains("switchyard_publish_api_total{status=\"413\"} 0"));
     }
 
     #[test]
