@@ -138,6 +138,12 @@ pub enum Scenario {
         /// PID of the cluster's Redis: also report its CPU per delivery.
         #[arg(long)]
         redis_pid: Option<u32>,
+        /// Seconds to wait between opening the subscribers and the first publish: a cluster's
+        /// nodes subscribe on Redis asynchronously, and a message published before a node
+        /// subscribed never reaches its subscribers (the run would stall on it). Default 0.5
+        /// with several addresses or a --publish-addr, else 0.
+        #[arg(long)]
+        settle: Option<f64>,
     },
 }
 

@@ -209,6 +209,7 @@ pub fn run(scenario: &Scenario, common: &Common) -> io::Result<Report> {
             warmup,
             publish_addr,
             redis_pid,
+            settle,
         } => {
             let publish_addr = publish_addr.unwrap_or(first);
             let several = common.addr.len() > 1 || publish_addr != first;
@@ -230,6 +231,12 @@ pub fn run(scenario: &Scenario, common: &Common) -> io::Result<Report> {
             report.text("kind", if binary { "binary" } else { "text" });
             open_all(&mut engine, &mut progress, subscribers, 256, Role::Plain)?;
             open_all(&mut engine, &mut progress, 1, 1, Role::Publisher)?;
+            let settle = settle.unwrap_or(if several { 0.5 } else { 0.0 });
+            let settle_until = Instant::now() + Duration::from_secs_f64(settle);
+            while Instant::now() < settle_until {
+                engine.step(TICK)?;
+                progress.tick(&engine, "settling");
+            }
             if engine.publisher_open() {
                 engine.start_publishing();
             } else {
