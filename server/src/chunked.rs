@@ -12,7 +12,7 @@
 //!
 //! Strict where leniency lets two parsers disagree (the root of request smuggling): lines end
 //! in CRLF only, a chunk size is hex digits only (no sign, no `0x`, at most 16 digits).
-//! Extensions and trailer fields are skipped, each bounded ([`MAX_LINE`]). The body is bounded
+//! Extensions and trailer fields are skipped, each bounded (`MAX_LINE`). The body is bounded
 //! by the caller's maximum, checked against each chunk's declared size before its data is
 //! taken, so an oversized body is refused before it is buffered.
 #![forbid(unsafe_code)]

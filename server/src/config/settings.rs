@@ -274,10 +274,10 @@ pub struct Settings {
     pub deflate: Option<DeflateMode>,
 
     /// Share broadcast topics with every other switchyard on the same Redis (or Valkey,
-    /// KeyDB): redis://HOST[:PORT][/DB]. The password goes in the URL (redis://:PASS@HOST) or
-    /// in the SWITCHYARD_CLUSTER_PASSWORD environment variable, which wins; it is never
-    /// logged. Redis down: the server serves locally, /healthz says degraded, and it
-    /// reconnects.
+    /// KeyDB): redis://HOST:PORT/DB (port 6379 and database 0 if left out). The password goes in
+    /// the URL (redis://:PASS@HOST) or in the SWITCHYARD_CLUSTER_PASSWORD environment variable,
+    /// which wins; it is never logged. Redis down: the server serves locally, /healthz says
+    /// degraded, and it reconnects.
     #[arg(long, value_name = "URL")]
     pub cluster: Option<String>,
 
