@@ -1,7 +1,8 @@
 //! The cluster engine against a real `redis-server` (Debian's package, installed by
 //! `scripts/install-test-deps`), started by each test on a free loopback port with persistence
 //! off and killed after: three switchyard processes delivering every message exactly once and
-//! in order; topics created and freed on Redis; malformed messages dropped and counted; Redis
+//! in order; topics created and freed on Redis; malformed messages dropped and counted; a
+//! stalled Redis (SIGSTOP) filling the bounded queue, drops counted; Redis
 //! absent at start; Redis killed with SIGKILL and restarted mid-run; the publish API across
 //! nodes.
 //!
@@ -544,4 +545,49 @@ fn the_publish_api_publishes_across_nodes() {
         metric(a.addr, "switchyard_publish_api_total{status=\"204\"}"),
         2
     );
+}
+
+#[test]
+fn a_stalled_redis_fills_the_bounded_queue_drops_are_counted_and_local_delivery_goes_on() {
+    if !have_redis() {
+        return;
+    }
+    let redis = Redis::start();
+    let a = node(&redis.url(), &[], &[]);
+    let mut publisher = client(a.addr, "/rooms/s");
+    let mut local = client(a.addr, "/rooms/s");
+    assert!(eventually(Duration::from_secs(10), || connected(a.addr)));
+    let pid = redis.child.as_ref().unwrap().id().to_string();
+    let signal = |sig: &str| {
+        assert!(Command::new("kill")
+            .args([sig, &pid])
+            .status()
+            .unwrap()
+            .success());
+    };
+    // Redis stops answering (SIGSTOP): the publisher thread waits on its replies, the queue
+    // fills, and what does not fit is dropped for the other nodes, counted.
+    signal("-STOP");
+    const N: usize = 6000;
+    let reader = thread::spawn(move || read_n(&mut local, N));
+    let own = thread::spawn(move || {
+        for i in 0..N {
+            publisher.send(Message::text(format!("{i}"))).unwrap();
+        }
+        let got = read_n(&mut publisher, N);
+        (publisher, got)
+    });
+    let got = reader.join().unwrap();
+    signal("-CONT");
+    let (_publisher, own) = own.join().unwrap();
+    let want: Vec<String> = (0..N).map(|i| i.to_string()).collect();
+    assert_eq!(got, want, "local delivery never waited on Redis");
+    assert_eq!(own, want);
+    let dropped = metric(a.addr, "switchyard_cluster_dropped_total");
+    assert!(dropped > 0, "drops counted");
+    assert!(
+        dropped <= (N - 2048) as u64,
+        "the queue held its capacity: {dropped} dropped"
+    );
+    assert!(metric(a.addr, "switchyard_cluster_queue") <= 2048);
 }
