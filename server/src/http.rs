@@ -49,6 +49,12 @@ impl Endpoints {
         }
     }
 
+    /// Whether `path` is one of these endpoints (they win over a route: the publish API never
+    /// takes a POST to one).
+    pub(crate) fn serves(&self, path: &str) -> bool {
+        self.find(path).is_some()
+    }
+
     fn find(&self, path: &str) -> Option<Endpoint> {
         let is = |p: &Option<String>| p.as_deref() == Some(path);
         if is(&self.page) {

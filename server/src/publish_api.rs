@@ -156,6 +156,9 @@ impl<A: App> Core<A> {
     ) -> Option<Next> {
         let shared = std::sync::Arc::clone(&self.shared);
         let token = shared.config.publish_token.as_deref()?;
+        if shared.endpoints.serves(req.path()) {
+            return None;
+        }
         let mut pending = match check(
             req,
             token,
