@@ -146,3 +146,21 @@ w('frame', 'memory_limit', 'control-frames-limit-0', lim(0x00, 0x00, 0) + masked
 w('frame', 'memory_limit', 'rfc7692-compressed-hello-limit-2', lim(0x08, 0x03, 2) + masked(0xc1, bytes([0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00])))
 w('frame', 'memory_limit', 'deflate-bomb-limit-1600', lim(0x09, 0x1f, 100) + masked(0xc2, bomb_data[:200]) + masked(0x80, bomb_data[200:-4]))
 w('frame', 'memory_limit', 'long-binary-split-limit-256', lim(0x00, 0x1d, 256) + masked(0x82, bytes(range(256)) + bytes(44)))
+
+# server/chunked: max byte (x4), split seed, then a chunked body as a client sends it.
+w('server', 'chunked', 'rfc9112-7.1-chunks-ext-trailer', '\x40\x03' + '4\r\nWiki\r\n5;name=value\r\npedia\r\nE\r\n in\r\n\r\nchunks.\r\n0\r\nExpires: never\r\n\r\n')
+w('server', 'chunked', 'pipelined-after', '\x10\x00' + '3\r\nabc\r\n0\r\n\r\nPOST / HTTP/1.1\r\n\r\n')
+w('server', 'chunked', 'too-large-chunk', '\x01\x05' + '10\r\n' + 'x' * 16 + '\r\n0\r\n\r\n')
+w('server', 'chunked', 'bare-lf', '\x40\x01' + '3\nabc\n0\n\n')
+w('server', 'chunked', 'size-overflow', '\xff\x02' + 'ffffffffffffffffff\r\n')
+w('server', 'chunked', 'long-extension', '\x40\x0f' + '1;' + 'e' * 200 + '\r\nx\r\n0\r\n\r\n')
+
+# server/cluster_wire: max byte (x16), then a Redis payload (also tried as a channel and a frame).
+w('server', 'cluster_wire', 'text-hello', '\x10' + '\x01\x01nodeid01hello')
+w('server', 'cluster_wire', 'binary', '\x10' + '\x01\x02nodeid01\x00\xff\x10')
+w('server', 'cluster_wire', 'text-not-utf8', '\x10' + '\x01\x01nodeid01\xff\xfe')
+w('server', 'cluster_wire', 'unknown-version', '\x10' + '\x02\x01nodeid01x')
+w('server', 'cluster_wire', 'short', '\x10' + '\x01\x01node')
+w('server', 'cluster_wire', 'channel', '\x10' + 'switchyard:/rooms/a')
+w('server', 'cluster_wire', 'frame-126', '\x10' + '\x82\x7e\x00\x80' + 'z' * 128)
+w('server', 'cluster_wire', 'frame-127-long-form', '\x10' + '\x81\x7f' + '\x00' * 7 + '\x02' + 'hi')

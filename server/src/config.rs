@@ -17,6 +17,7 @@ use serde::Deserialize;
 
 use crate::access_log::LogFormat;
 use crate::auth::{JwtVerifier, SUBPROTOCOL_PREFIX};
+use crate::cluster::ClusterUrl;
 use crate::routes::RouteTable;
 use crate::tls::CertStore;
 
@@ -256,6 +257,55 @@ pub struct Config {
     /// permessage-deflate policy. Default [`DeflateMode::On`] (no context takeover); the
     /// variant docs give the memory figures behind that choice.
     pub deflate: DeflateMode,
+    /// The cluster engine's Redis (`--cluster redis://HOST:PORT[/DB]`, see
+    /// [`crate::cluster`]): broadcast topics shared with every other process using the same
+    /// Redis. Default `None`: topics stop at the process boundary, and nothing of the engine
+    /// runs or costs anything.
+    pub cluster: Option<ClusterUrl>,
+    /// The publish API's bearer token (`--publish-token-file`, or [`PUBLISH_TOKEN_ENV`]):
+    /// `POST` to a broadcast route's path publishes the body (see `publish_api.rs`). Default
+    /// `None`: the API is off, and a `POST` gets what it did before (404).
+    pub publish_token: Option<Arc<PublishToken>>,
+    /// On SIGTERM (graceful shutdown), the 1001 closes are spread evenly at random over this
+    /// window instead of sent at once, so that clients do not reconnect as one storm
+    /// (`--drain-window SECS`). The shutdown deadline grows by the window. Default zero: every
+    /// close at once, as before.
+    pub drain_window: Duration,
+}
+
+/// The environment variable the publish API's token may come from (`--publish-token-file` is
+/// the other way; a token is never a flag, which `ps` would show to every user).
+pub const PUBLISH_TOKEN_ENV: &str = "SWITCHYARD_PUBLISH_TOKEN";
+
+/// The publish API's bearer token. Its `Debug` does not show it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PublishToken(Vec<u8>);
+
+impl PublishToken {
+    /// A token from its bytes (a trailing newline is the caller's to remove).
+    pub fn new(token: impl Into<Vec<u8>>) -> Self {
+        PublishToken(token.into())
+    }
+
+    /// Whether `given` is the token, in time that depends on the lengths only, not on where
+    /// the first difference is (a timing side channel would let a client guess it byte by
+    /// byte).
+    pub fn matches(&self, given: &[u8]) -> bool {
+        let mut diff = u8::from(given.len() != self.0.len());
+        // Compare against the token's own bytes when the lengths differ, so the loop always
+        // runs over the given token's length.
+        for (i, b) in given.iter().enumerate() {
+            let t = self.0.get(i).copied().unwrap_or(0);
+            diff |= t ^ b;
+        }
+        std::hint::black_box(diff) == 0
+    }
+}
+
+impl std::fmt::Debug for PublishToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PublishToken(***)")
+    }
 }
 
 impl Default for Config {
@@ -297,6 +347,9 @@ impl Default for Config {
             log_format: LogFormat::Text,
             access_log: false,
             deflate: DeflateMode::On,
+            cluster: None,
+            publish_token: None,
+            drain_window: Duration::ZERO,
         }
     }
 }
@@ -351,8 +404,18 @@ impl Config {
             }
             None => String::new(),
         };
+        // The URL's Display never shows the password.
+        let cluster = match &self.cluster {
+            Some(url) => format!(" cluster={url}"),
+            None => String::new(),
+        };
+        let publish = if self.publish_token.is_some() {
+            " publish_api=on"
+        } else {
+            ""
+        };
         format!(
-            "workers={} ({pinning}{tables}) routes=[{}] subprotocols=[{}] max_message_size={} max_connections={} deflate={} page={} healthz={} metrics={}{admin} jwt={jwt} access_log={}{tls}",
+            "workers={} ({pinning}{tables}) routes=[{}] subprotocols=[{}] max_message_size={} max_connections={} deflate={} page={} healthz={} metrics={}{admin} jwt={jwt} access_log={}{tls}{cluster}{publish}",
             self.workers,
             self.routes.describe(),
             self.subprotocols.join(" "),

@@ -46,6 +46,8 @@ pub struct HttpConn {
     pub served: u32,
     /// Accepted on the admin listener: only `/healthz` and `/metrics`, no upgrades.
     pub admin: bool,
+    /// A publish API request whose body is still arriving (`publish_api.rs`).
+    pub body: Option<Box<crate::publish_api::PendingPublish>>,
 }
 
 /// A WebSocket connection; `S` is the app's state (`()` for a bridged WebSocket, which has no

@@ -180,6 +180,16 @@ impl<A: App> Core<A> {
         data: &[u8],
     ) {
         let Conn::Http(h) = conn else { return };
+        let mut data = data;
+        if h.body.is_some() {
+            // A publish body is arriving: it takes what it needs; a pipelined request may
+            // follow.
+            match self.publish_body(app, ctx, id, conn, data) {
+                Some(used) if used < data.len() => data = &data[used..],
+                _ => return,
+            }
+        }
+        let Conn::Http(h) = conn else { return };
         let pending = h.partial.take();
         let shared = self.shared.clone();
         let rest = feed_head(pending, &shared.acceptor, data, |parser, buf| {
@@ -345,6 +355,11 @@ impl<A: App> Core<A> {
         let mut out = std::mem::take(&mut self.scratch);
         out.clear();
         let admin = matches!(conn, Conn::Http(h) if h.admin);
+        if !admin && self.shared.config.publish_token.is_some() {
+            if let Some(next) = self.publish_request(app, ctx, id, conn, req) {
+                return next;
+            }
+        }
         let endpoints = if admin {
             &self.shared.admin_endpoints
         } else {

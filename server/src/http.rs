@@ -49,6 +49,12 @@ impl Endpoints {
         }
     }
 
+    /// Whether `path` is one of these endpoints (they win over a route: the publish API never
+    /// takes a POST to one).
+    pub(crate) fn serves(&self, path: &str) -> bool {
+        self.find(path).is_some()
+    }
+
     fn find(&self, path: &str) -> Option<Endpoint> {
         let is = |p: &Option<String>| p.as_deref() == Some(path);
         if is(&self.page) {
@@ -113,9 +119,18 @@ pub fn respond(
         return Written { status, keep_alive };
     }
     let metrics_text;
+    let degraded;
     let (status, content_type, body): (u16, &str, &[u8]) = match endpoint {
         Some(Endpoint::Page) => (200, "text/html; charset=utf-8", PAGE.as_bytes()),
-        Some(Endpoint::Healthz) => (200, TEXT, b"ok\n"),
+        // Still 200 when degraded: the node serves its own clients; the body tells a balancer
+        // that checks it (documented in the cluster module and the README).
+        Some(Endpoint::Healthz) => match metrics.degraded() {
+            Some(why) => {
+                degraded = format!("degraded: {why}\n");
+                (200, TEXT, degraded.as_bytes())
+            }
+            None => (200, TEXT, b"ok\n"),
+        },
         Some(Endpoint::Metrics) => {
             metrics_text = metrics.render();
             (

@@ -33,6 +33,13 @@
 //!   text), each movable or off, and `/healthz` and `/metrics` on a separate admin listener
 //!   with `--admin-listen`; a plain GET of a WebSocket route gets 426, anything else 404, with
 //!   keep-alive.
+//! - Across processes ([`cluster`]): with `--cluster redis://HOST:PORT[/DB]`, broadcast topics
+//!   are shared with every other switchyard on the same Redis (two bus threads per process,
+//!   fed by a bounded queue; `/healthz` says `degraded: cluster engine disconnected` while
+//!   Redis is away). With `--publish-token-file` (or `SWITCHYARD_PUBLISH_TOKEN`), a backend's
+//!   `POST` to a broadcast route's path publishes its body (the publish API, `publish_api.rs`,
+//!   with a sans-IO chunked decoder in `chunked.rs`). `--drain-window` spreads the 1001s of a
+//!   SIGTERM.
 //! - Logs: text or JSON lines (`--log-format`), an access line per finished WebSocket with
 //!   `--access-log` ([`access_log`]), warnings for failed backends, refusals over limits and
 //!   slow consumers, and a summary at shutdown.
@@ -79,13 +86,15 @@
 //! clap (flags and `--help`), serde + toml (the config file), log + env_logger (stderr logs),
 //! serde_json (JSON log lines), signal-hook (SIGINT/SIGTERM on a normal thread, where shutdown
 //! may lock and log), jsonwebtoken (JWT verification, see [`auth`]), rustls over aws-lc-rs and
-//! x509-parser (TLS certificates and sessions, see [`tls`]): each does its job better than
-//! hand-written code would.
+//! x509-parser (TLS certificates and sessions, see [`tls`]), the sync `redis` client and
+//! crossbeam-channel (the cluster engine's bus threads and bounded queue, see [`cluster`]),
+//! getrandom (its node id): each does its job better than hand-written code would.
 
 pub mod access_log;
 pub mod app;
 pub mod apps;
 pub mod auth;
+pub mod cluster;
 pub mod config;
 pub mod logging;
 pub mod routes;
@@ -95,6 +104,9 @@ pub mod tls;
 mod access;
 mod bridge;
 mod budget;
+/// The publish API's chunked body decoder (sans-IO); public for the fuzz targets only.
+#[doc(hidden)]
+pub mod chunked;
 mod conn;
 /// A sans-IO entry point into the HTTP phase for the fuzz targets in `server/fuzz`: not API.
 #[cfg(feature = "fuzzing")]
@@ -103,6 +115,7 @@ pub mod fuzzing;
 mod head;
 mod http;
 mod metrics;
+mod publish_api;
 mod reactor;
 mod server;
 mod slots;

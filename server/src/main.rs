@@ -24,7 +24,8 @@ fn main() -> ExitCode {
     }
     logging::init_with(&config.log_level, config.log_format);
     let summary = config.summary();
-    let shutdown_timeout = config.shutdown_timeout;
+    // The drain window moves the shutdown deadline, and so the watchdog.
+    let shutdown_timeout = config.shutdown_timeout + config.drain_window;
     let server = match Server::start(config) {
         Ok(s) => s,
         Err(e) => {

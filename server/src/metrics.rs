@@ -54,6 +54,9 @@ impl Counter {
 pub const PLAIN_STATUSES: [u16; PLAIN_LEN] = http::PLAIN_STATUSES;
 const PLAIN_LEN: usize = http::PLAIN_STATUSES.len();
 
+/// Statuses the publish API answers with (`publish_api.rs`), counted separately.
+pub const PUBLISH_STATUSES: [u16; 8] = [204, 400, 401, 403, 404, 405, 408, 413];
+
 /// Statuses of rejects counted separately, ascending: exactly those the server can reject with,
 /// the handshake crate's ([`HandshakeError::STATUSES`]) and this crate's own
 /// ([`http::REJECT_STATUSES`]). A reject is never a 200, so no such series is shown; anything
@@ -177,6 +180,8 @@ pub struct CoreMetrics {
     pub rejects: Labeled<REJECT_LEN>,
     /// Plain HTTP responses, by status ([`PLAIN_STATUSES`]).
     pub http_responses: Labeled<PLAIN_LEN>,
+    /// Publish API answers, by status ([`PUBLISH_STATUSES`]).
+    pub publish_api: Labeled<8>,
     /// WebSocket messages received.
     pub messages_in: Counter,
     /// WebSocket messages sent (a broadcast counts once per recipient).
@@ -227,6 +232,7 @@ impl Default for CoreMetrics {
             upgrades_tcp: Counter::default(),
             rejects: Labeled::new(&REJECT_STATUSES),
             http_responses: Labeled::new(&PLAIN_STATUSES),
+            publish_api: Labeled::new(&PUBLISH_STATUSES),
             messages_in: Counter::default(),
             messages_out: Counter::default(),
             bytes_in: Counter::default(),
@@ -267,6 +273,7 @@ pub type ExtraMetrics = Arc<dyn Fn(&mut String) + Send + Sync>;
 pub struct Registry {
     cores: Arc<[CoreMetrics]>,
     extra: Option<ExtraMetrics>,
+    cluster: Option<Arc<crate::cluster::Engine>>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -283,6 +290,22 @@ impl Registry {
         Self {
             cores: (0..cores.max(1)).map(|_| CoreMetrics::default()).collect(),
             extra: None,
+            cluster: None,
+        }
+    }
+
+    /// Renders the cluster engine's metrics too, and lets `/healthz` report its state.
+    pub(crate) fn with_cluster(mut self, engine: Arc<crate::cluster::Engine>) -> Self {
+        self.cluster = Some(engine);
+        self
+    }
+
+    /// Why the node is degraded, if it is: the cluster engine is configured but not connected
+    /// to Redis.
+    pub(crate) fn degraded(&self) -> Option<&'static str> {
+        match &self.cluster {
+            Some(engine) if !engine.connected() => Some("cluster engine disconnected"),
+            _ => None,
         }
     }
 
@@ -426,6 +449,14 @@ impl Registry {
             &PLAIN_STATUSES,
             |c| &c.http_responses,
         );
+        self.labeled(
+            &mut out,
+            "switchyard_publish_api_total",
+            "Publish API requests (POST to a broadcast route), by HTTP status.",
+            "status",
+            &PUBLISH_STATUSES,
+            |c| &c.publish_api,
+        );
 
         for (name, help, f) in [
             (
@@ -533,6 +564,9 @@ impl Registry {
             "switchyard_app_rejects_total {}",
             self.sum(|c| c.app_rejects.get())
         );
+        if let Some(cluster) = &self.cluster {
+            cluster.render(&mut out);
+        }
         if let Some(extra) = &self.extra {
             extra(&mut out);
         }
@@ -651,8 +685,9 @@ mod tests {
             let series = format!("switchyard_http_responses_total{{status=\"{status}\"}}");
             assert_eq!(value(&t, &series), 1, "{series}");
         }
-        // Nothing sends 413: no series for it.
-        assert!(!t.contains("status=\"413\""));
+        // Only the publish API sends 413, counted in its own series, not as a reject.
+        assert!(!t.contains("switchyard_rejects_total{status=\"413\"}"));
+        assert!(t.contains("switchyard_publish_api_total{status=\"413\"} 0"));
     }
 
     #[test]

@@ -39,6 +39,8 @@ pub(crate) mod tag {
     pub const BACKEND_CONNECT: u64 = 4;
     /// A bridge's idle check (on the backend; re-armed from its last activity).
     pub const TUNNEL_IDLE: u64 = 5;
+    /// Shutdown with a drain window: this connection's turn to get its 1001.
+    pub const DRAIN: u64 = 6;
     /// App timers: the app's 32-bit token above this bit.
     const APP: u64 = 1 << 32;
 
@@ -92,6 +94,9 @@ pub struct Shared {
     pub compression: switchyard_frame::deflate::CompressionPolicy,
     /// Every core's metrics.
     pub metrics: Registry,
+    /// The cluster engine, with `--cluster`: every local publish is forwarded to it, and each
+    /// topic's first and last subscriber on a core are reported to it.
+    pub cluster: Option<Arc<crate::cluster::Engine>>,
 }
 
 /// The per-core handler: the app and the server core below it.
@@ -133,6 +138,8 @@ pub struct Core<A: App> {
     pub(crate) budget: Budget<ConnId>,
     /// Connections refused over `max_connections` since the last sweep (for one warning).
     refused_over_limit: u64,
+    /// xorshift state for the drain window's jitter (needs no quality, only spread).
+    rng: u64,
     epoch: Instant,
     _app: PhantomData<fn() -> A>,
 }
@@ -142,11 +149,17 @@ impl<A: App> Reactor<A> {
     pub fn new(app: Arc<A>, shared: Arc<Shared>, info: &ReactorInfo) -> Self {
         let budget_share = shared.config.memory_budget / shared.config.workers.max(1);
         let access_format = (shared.config.access_log).then_some(shared.config.log_format);
+        // Topics are tracked only for a cluster engine's interest table.
+        let topics = if shared.cluster.is_some() {
+            Topics::tracking()
+        } else {
+            Topics::default()
+        };
         let core = Core {
             shared,
             index: info.index,
             keepalive: SlotTable::default(),
-            topics: Topics::default(),
+            topics,
             access: AccessLog::new(access_format),
             hs_out: vec![0u8; 4096].into_boxed_slice(),
             scratch: Vec::new(),
@@ -156,6 +169,7 @@ impl<A: App> Reactor<A> {
             spare_decoder: None,
             budget: Budget::new(budget_share),
             refused_over_limit: 0,
+            rng: seed(info.index),
             epoch: Instant::now(),
             _app: PhantomData,
         };
@@ -163,7 +177,24 @@ impl<A: App> Reactor<A> {
     }
 }
 
+/// A per-reactor random seed (non-zero): the clock's nanoseconds and the reactor's index.
+fn seed(index: usize) -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    (nanos ^ (index as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)) | 1
+}
+
 impl<A: App> Core<A> {
+    /// A random point in `0..window` (the drain window's jitter).
+    fn jitter(&mut self, window: Duration) -> Duration {
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        let micros = window.as_micros().max(1) as u64;
+        Duration::from_micros(self.rng % micros)
+    }
+
     /// This core's counters.
     #[inline]
     pub(crate) fn metrics(&self) -> &CoreMetrics {
@@ -510,6 +541,9 @@ impl<A: App> Core<A> {
         // No subscriber here: the name is allocated once per publish (not per core) and the
         // frame goes to the other reactors only.
         let name: Arc<str> = Arc::from(topic);
+        if let Some(cluster) = &self.shared.cluster {
+            cluster.forward(&name, &frame);
+        }
         let me = ctx.reactor_index();
         for mailbox in ctx.mailboxes() {
             if mailbox.reactor_index() != me {
@@ -556,6 +590,9 @@ impl<A: App> Core<A> {
         exclude: Option<ConnId>,
     ) -> u64 {
         if let Some(name) = self.topics.name(topic) {
+            if let Some(cluster) = &self.shared.cluster {
+                cluster.forward(name, frame);
+            }
             let me = ctx.reactor_index();
             for mailbox in ctx.mailboxes() {
                 if mailbox.reactor_index() != me {
@@ -636,7 +673,14 @@ impl<A: App> Core<A> {
         gone
     }
 
-    fn count_topics(&self) {
+    fn count_topics(&mut self) {
+        if self.topics.has_changes() {
+            if let Some(cluster) = &self.shared.cluster {
+                for (topic, live) in self.topics.take_changes() {
+                    cluster.core_interest(&topic, live);
+                }
+            }
+        }
         let (topics, subscriptions) = self.topics.counts();
         let m = self.metrics();
         m.topics.set(topics);
@@ -720,6 +764,7 @@ impl<A: App> Handler for Reactor<A> {
             timer,
             served: 0,
             admin: core.shared.admin_listener == Some(info.listener),
+            body: None,
         }))
     }
 
@@ -798,7 +843,9 @@ impl<A: App> Handler for Reactor<A> {
         match t {
             tag::HEAD => {
                 let Conn::Http(h) = conn else { return };
-                if h.served > 0 && h.partial.is_none() {
+                if h.body.is_some() {
+                    core.publish_refuse(app, ctx, id, conn, 408, "body not complete in time");
+                } else if h.served > 0 && h.partial.is_none() {
                     // An idle keep-alive connection: just close, as nginx does.
                     core.finish(app, ctx, id, conn);
                 } else {
@@ -808,6 +855,14 @@ impl<A: App> Handler for Reactor<A> {
             tag::CLOSE_DEADLINE => ctx.close(id, Close::Now),
             tag::BACKEND_CONNECT => core.backend_connect_timeout(app, ctx, id, conn),
             tag::TUNNEL_IDLE => core.tunnel_idle(app, ctx, id, conn),
+            tag::DRAIN => {
+                if let Some(ws) = conn.ws_mut() {
+                    core.close_parts(ctx, id, ws, 1001, "server shutting down");
+                }
+                if let Some(backend) = conn.backend() {
+                    ctx.close(backend, Close::AfterFlush);
+                }
+            }
             t => {
                 if let Some(token) = tag::app_token(t) {
                     core.with_app_conn(ctx, id, conn, |c| app.timer(c, token));
@@ -853,6 +908,15 @@ impl<A: App> Handler for Reactor<A> {
         let (app, core) = (&*self.app, &mut self.core);
         match conn {
             Conn::Ws(_) | Conn::WsBridge(_) => {
+                // With a drain window, each connection gets its close at a random point of the
+                // window (`tag::DRAIN`), so that clients do not reconnect as one storm; netio's
+                // deadline was moved by the window.
+                let window = core.shared.config.drain_window;
+                if !window.is_zero() {
+                    let at = core.jitter(window);
+                    ctx.set_timer(id, at, tag::DRAIN);
+                    return;
+                }
                 // Close 1001 after whatever is queued; the client's answering close (or netio's
                 // deadline) ends the connection.
                 if let Some(ws) = conn.ws_mut() {

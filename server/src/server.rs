@@ -14,6 +14,7 @@ use switchyard_netio::{Liveness, Mailbox, Reactors, SharedBytes, ShutdownHandle}
 
 use crate::app::{App, Message as AppMessage};
 use crate::apps::Builtin;
+use crate::cluster::Engine;
 use crate::config::{Config, DeflateMode};
 use crate::head::TcpTunnel;
 use crate::http::Endpoints;
@@ -28,12 +29,13 @@ pub struct ServerHandle {
     liveness: Option<Liveness>,
     metrics: Registry,
     mailboxes: Vec<Mailbox<Message>>,
+    cluster: Option<Arc<Engine>>,
 }
 
 impl ServerHandle {
     /// Publishes `message` to every subscriber of `topic` on every core (see
     /// [`crate::app::Connection::publish`]): encoded once here, the same bytes shared by every
-    /// subscriber. Returns the number of reactors it was handed to (0 after shutdown).
+    /// subscriber; with a cluster engine, to every other node's subscribers too. Returns the number of reactors it was handed to (0 after shutdown).
     pub fn publish(&self, topic: &str, message: AppMessage<'_>) -> usize {
         if self.mailboxes.is_empty() {
             return 0;
@@ -45,6 +47,9 @@ impl ServerHandle {
         frame.truncate(len);
         let frame = SharedBytes::new(Arc::from(frame));
         let topic: Arc<str> = Arc::from(topic);
+        if let Some(cluster) = &self.cluster {
+            cluster.forward(&topic, &frame);
+        }
         self.mailboxes
             .iter()
             .filter(|m| {
@@ -100,6 +105,7 @@ impl std::fmt::Debug for ServerHandle {
 /// A running server.
 pub struct Server {
     reactors: Option<Reactors<Message>>,
+    cluster: Option<Arc<Engine>>,
     admin: bool,
     local_addrs: Vec<SocketAddr>,
     metrics: Registry,
@@ -179,8 +185,15 @@ impl Server {
             (acceptor(&config, false)?, acceptor(&config, true)?);
         let app = Arc::new(app);
         let app_metrics = Arc::clone(&app);
-        let metrics = Registry::new(config.workers)
+        let mut metrics = Registry::new(config.workers)
             .with_extra(Arc::new(move |out: &mut String| app_metrics.metrics(out)));
+        let cluster = config
+            .cluster
+            .clone()
+            .map(|url| Engine::new(url, config.max_message_size));
+        if let Some(engine) = &cluster {
+            metrics = metrics.with_cluster(Arc::clone(engine));
+        }
         let mut codec = switchyard_frame::Config::default();
         codec.max_message_size = config.max_message_size;
         // A compressed frame may be longer than the message it inflates to: deflate makes
@@ -215,7 +228,8 @@ impl Server {
             max_connections: config.max_connections,
             write_high_water: config.outbound_cap,
             write_low_water: config.outbound_cap / 4,
-            shutdown_timeout: config.shutdown_timeout,
+            // The drain window spreads the closes; the deadline moves by as much.
+            shutdown_timeout: config.shutdown_timeout + config.drain_window,
             // HTTP clients speak first: the kernel completes accept only once the request
             // arrives, saving a wakeup per connection in an upgrade storm.
             defer_accept: Some(Duration::from_secs(1)),
@@ -231,14 +245,23 @@ impl Server {
             codec,
             compression,
             metrics: metrics.clone(),
+            cluster: cluster.clone(),
         });
         let factory_shared = Arc::clone(&shared);
         let reactors = switchyard_netio::start(net, move |info| {
             Reactor::new(Arc::clone(&app), Arc::clone(&factory_shared), info)
         })?;
         let local_addrs = reactors.local_addrs().to_vec();
+        if let Some(engine) = &cluster {
+            if let Err(e) = engine.start(reactors.mailboxes().to_vec()) {
+                reactors.shutdown();
+                let _ = reactors.join();
+                return Err(e);
+            }
+        }
         Ok(Server {
             reactors: Some(reactors),
+            cluster,
             admin: admin_listener.is_some(),
             local_addrs,
             metrics,
@@ -267,6 +290,7 @@ impl Server {
                 .reactors
                 .as_ref()
                 .map_or_else(Vec::new, |r| r.mailboxes().to_vec()),
+            cluster: self.cluster.clone(),
         }
     }
 
@@ -284,10 +308,15 @@ impl Server {
     }
 
     fn join_inner(&mut self) -> io::Result<()> {
-        match self.reactors.take() {
+        let result = match self.reactors.take() {
             Some(r) => r.join(),
             None => Ok(()),
+        };
+        // The bus threads go after the reactors, which may publish until they stop.
+        if let Some(engine) = self.cluster.take() {
+            engine.stop();
         }
+        result
     }
 }
 

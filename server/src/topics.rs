@@ -45,9 +45,32 @@ pub struct Topics {
     lists: Vec<Vec<(TopicId, u32)>>,
     free_lists: Vec<u32>,
     subscriptions: u64,
+    /// With a cluster engine: topics created (`true`) and freed (`false`) on this reactor since
+    /// the core last took them ([`Topics::take_changes`]). Unused without one.
+    track: bool,
+    changes: Vec<(Arc<str>, bool)>,
 }
 
 impl Topics {
+    /// A table that records topics created and freed, for a cluster engine's interest table.
+    pub fn tracking() -> Self {
+        Topics {
+            track: true,
+            ..Topics::default()
+        }
+    }
+
+    /// Topics created (`true`) and freed (`false`) since the last call, oldest first (empty
+    /// unless [`Topics::tracking`]).
+    pub fn take_changes(&mut self) -> std::vec::Drain<'_, (Arc<str>, bool)> {
+        self.changes.drain(..)
+    }
+
+    /// Whether there are changes to take.
+    pub fn has_changes(&self) -> bool {
+        !self.changes.is_empty()
+    }
+
     /// The topic named `name`, if it has subscribers on this reactor.
     pub fn find(&self, name: &str) -> Option<TopicId> {
         self.by_name.get(name).copied()
@@ -161,6 +184,9 @@ impl Topics {
                 (self.topics.len() - 1) as TopicId
             }
         };
+        if self.track {
+            self.changes.push((Arc::clone(&name), true));
+        }
         self.by_name.insert(name, id);
         id
     }
@@ -177,6 +203,9 @@ impl Topics {
             let t = slot.take().expect("checked above");
             self.by_name.remove(&t.name);
             self.free_topics.push(topic);
+            if self.track {
+                self.changes.push((t.name, false));
+            }
         }
     }
 
@@ -232,5 +261,20 @@ mod tests {
         // Freed ids and lists are reused.
         assert!(t.subscribe(&mut a, 3, "new"));
         assert!(t.topics.len() <= 2 && t.lists.len() <= 2);
+        assert!(!t.has_changes(), "untracked");
+    }
+
+    #[test]
+    fn a_tracking_table_reports_topics_created_and_freed() {
+        let mut t = Topics::tracking();
+        let (mut a, mut b) = (NO_SUBSCRIPTIONS, NO_SUBSCRIPTIONS);
+        t.subscribe(&mut a, 1, "x");
+        t.subscribe(&mut b, 2, "x");
+        t.unsubscribe(&mut a, 1, "x");
+        t.unsubscribe_all(&mut b, 2);
+        let changes: Vec<(String, bool)> =
+            t.take_changes().map(|(n, c)| (n.to_string(), c)).collect();
+        assert_eq!(changes, [("x".into(), true), ("x".into(), false)]);
+        assert!(!t.has_changes());
     }
 }

@@ -83,6 +83,16 @@ pub enum ConfigError {
     ReservedSubprotocol(String),
     /// The admin address is also a listen address.
     AdminListenIsListen(SocketAddr),
+    /// The `--cluster` URL is not `redis://HOST[:PORT][/DB]` (the message never shows a
+    /// password).
+    Cluster(crate::cluster::BadClusterUrl),
+    /// The publish API's token file cannot be read, or the token is empty.
+    PublishToken {
+        /// Where the token came from: the file, or the variable's name.
+        source_name: String,
+        /// What went wrong.
+        problem: String,
+    },
     /// A page, health or metrics path that does not start with `/`, or holds a space, `?`
     /// or `#`.
     EndpointPath {
@@ -205,6 +215,15 @@ impl fmt::Display for ConfigError {
                 f,
                 "subprotocol {p:?} starts with {SUBPROTOCOL_PREFIX:?}, which carries a client's \
                  token and is never chosen (--subprotocol)"
+            ),
+            Self::Cluster(e) => write!(f, "{e} (--cluster)"),
+            Self::PublishToken {
+                source_name,
+                problem,
+            } => write!(
+                f,
+                "publish token from {source_name} cannot be used: {problem} \
+                 (--publish-token-file, SWITCHYARD_PUBLISH_TOKEN)"
             ),
             Self::AdminListenIsListen(a) => write!(
                 f,

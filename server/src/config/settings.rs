@@ -11,9 +11,13 @@ use std::time::Duration;
 use clap::{CommandFactory as _, FromArgMatches as _, Parser, ValueEnum};
 use serde::{Deserialize, Deserializer};
 
-use super::{Config, ConfigError, DeflateMode, SlowSubscriber, JWT_SECRET_ENV, MAX_JWT_LEEWAY};
+use super::{
+    Config, ConfigError, DeflateMode, PublishToken, SlowSubscriber, JWT_SECRET_ENV, MAX_JWT_LEEWAY,
+    PUBLISH_TOKEN_ENV,
+};
 use crate::access_log::LogFormat;
 use crate::auth::{AuthError, JwtVerifier, DEFAULT_LEEWAY};
+use crate::cluster::ClusterUrl;
 use crate::routes::RouteError;
 use crate::tls::{CertSpec, CertStore};
 
@@ -268,6 +272,26 @@ pub struct Settings {
     #[arg(long, value_enum, value_name = "MODE", num_args = 0..=1, default_missing_value = "on")]
     #[serde(default, deserialize_with = "deflate_setting")]
     pub deflate: Option<DeflateMode>,
+
+    /// Share broadcast topics with every other switchyard on the same Redis (or Valkey,
+    /// KeyDB): redis://HOST:PORT/DB (port 6379 and database 0 if left out). The password goes in
+    /// the URL (redis://:PASS@HOST) or in the SWITCHYARD_CLUSTER_PASSWORD environment variable,
+    /// which wins; it is never logged. Redis down: the server serves locally, /healthz says
+    /// degraded, and it reconnects.
+    #[arg(long, value_name = "URL")]
+    pub cluster: Option<String>,
+
+    /// Turn on the publish API: POST to a broadcast route's path with `Authorization: Bearer
+    /// TOKEN` publishes the body to the route's subscribers, cluster-wide. The token is the
+    /// file's content (a trailing newline is dropped), or the SWITCHYARD_PUBLISH_TOKEN
+    /// environment variable; never a flag.
+    #[arg(long, value_name = "FILE")]
+    pub publish_token_file: Option<PathBuf>,
+
+    /// On SIGTERM, spread the 1001 closes over this many seconds, at random, so that clients
+    /// do not all reconnect at once (the shutdown deadline grows by as much).
+    #[arg(long, value_name = "SECS")]
+    pub drain_window: Option<f64>,
 }
 
 /// The command line: the same type as the file (the name the binary and tests know it by).
@@ -393,6 +417,9 @@ impl Settings {
             ("log_format", d.log_format.as_str().to_owned()),
             ("access_log", d.access_log.to_string()),
             ("deflate", d.deflate.as_str().to_owned()),
+            ("cluster", "off: topics stay in this process".to_owned()),
+            ("publish_token_file", "off: no publish API".to_owned()),
+            ("drain_window", d.drain_window.as_secs_f64().to_string()),
         ];
         defaults
             .into_iter()
@@ -439,7 +466,8 @@ impl Settings {
             message_timeout, slow_subscriber,
             close_timeout, shutdown_timeout, backend_connect_timeout, tunnel_idle_timeout,
             admin_listen, page, healthz, metrics_path, jwt_secret_file, jwt_public_key,
-            jwt_audience, jwt_leeway, log_level, log_format, access_log, deflate
+            jwt_audience, jwt_leeway, log_level, log_format, access_log, deflate, cluster,
+            publish_token_file, drain_window
         )
     }
 
@@ -541,6 +569,19 @@ impl Settings {
             log_format: self.log_format.unwrap_or(d.log_format),
             access_log: self.access_log.unwrap_or(d.access_log),
             deflate: self.deflate.unwrap_or(d.deflate),
+            cluster: match &self.cluster {
+                Some(url) => {
+                    let env = std::env::var(crate::cluster::PASSWORD_ENV).ok();
+                    Some(ClusterUrl::parse(url, env.as_deref()).map_err(ConfigError::Cluster)?)
+                }
+                None => d.cluster,
+            },
+            publish_token: publish_token(self.publish_token_file.as_deref())?,
+            drain_window: match self.drain_window {
+                // Zero is allowed here (every close at once), unlike the other durations.
+                Some(0.0) => Duration::ZERO,
+                v => seconds("drain_window", v, d.drain_window)?,
+            },
         };
         // The listener checks first (cheap, and a missing --listen-tls should not wait for a
         // key to be parsed), then the files, then the rest.
@@ -605,6 +646,32 @@ impl Settings {
         }
         Ok(Some(Arc::new(verifier)))
     }
+}
+
+/// The publish API's token: from the file, else from [`PUBLISH_TOKEN_ENV`], else none (the API
+/// is off). Trailing newlines are dropped; an empty token is refused.
+fn publish_token(file: Option<&Path>) -> Result<Option<Arc<PublishToken>>, ConfigError> {
+    let (name, bytes) = match file {
+        Some(path) => {
+            let bytes = std::fs::read(path).map_err(|e| ConfigError::PublishToken {
+                source_name: path.display().to_string(),
+                problem: e.to_string(),
+            })?;
+            (path.display().to_string(), bytes)
+        }
+        None => match std::env::var_os(PUBLISH_TOKEN_ENV) {
+            Some(v) => (PUBLISH_TOKEN_ENV.to_owned(), v.into_encoded_bytes()),
+            None => return Ok(None),
+        },
+    };
+    let token = trim_newline(&bytes);
+    if token.is_empty() {
+        return Err(ConfigError::PublishToken {
+            source_name: name,
+            problem: "empty".to_owned(),
+        });
+    }
+    Ok(Some(Arc::new(PublishToken::new(token))))
 }
 
 /// The certificate pairs: `--tls-cert`/`--tls-key` by position, then the file's `[[tls_certs]]`.

@@ -850,3 +850,42 @@ fn help_shows_the_new_defaults() {
         assert!(help.contains(default), "--help lacks {default}");
     }
 }
+
+#[test]
+fn cluster_url_publish_token_and_drain_window_from_flags_or_file() {
+    let c = parse(&[]).unwrap();
+    assert!(c.cluster.is_none() && c.publish_token.is_none());
+    assert_eq!(c.drain_window, Duration::ZERO);
+    let c = parse(&[
+        "--cluster",
+        "redis://:pw@127.0.0.1:7000/3",
+        "--drain-window",
+        "2.5",
+    ])
+    .unwrap();
+    assert_eq!(
+        c.cluster.as_ref().unwrap().to_string(),
+        "redis://:***@127.0.0.1:7000/3"
+    );
+    assert!(!c.summary().contains("pw@"), "{}", c.summary());
+    assert_eq!(c.drain_window, Duration::from_millis(2500));
+    let c = merged(&[], "cluster = \"redis://h\"\ndrain_window = 0").unwrap();
+    assert_eq!(c.cluster.unwrap().to_string(), "redis://h:6379/0");
+    assert_eq!(c.drain_window, Duration::ZERO);
+    let e = refused(&["--cluster", "rediss://h"], "--cluster");
+    assert!(!e.to_string().contains("pw"));
+    refused(&["--drain-window=-1"], "drain_window");
+    let dir = std::env::temp_dir().join(format!("switchyard-token-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let token = dir.join("t");
+    std::fs::write(&token, "abc\n").unwrap();
+    let c = parse(&["--publish-token-file", token.to_str().unwrap()]).unwrap();
+    assert!(c.publish_token.unwrap().matches(b"abc"));
+    std::fs::write(&token, "\n").unwrap();
+    refused(&["--publish-token-file", token.to_str().unwrap()], "empty");
+    refused(
+        &["--publish-token-file", "/nonexistent/token"],
+        "publish token",
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -23,9 +23,16 @@ pub struct Cli {
 /// Options shared by every scenario.
 #[derive(Debug, Args)]
 pub struct Common {
-    /// Server address (loopback only: 127.0.0.0/8 or ::1).
-    #[arg(long, global = true, default_value = "127.0.0.1:9001")]
-    pub addr: SocketAddr,
+    /// Server address (loopback only: 127.0.0.0/8 or ::1). `broadcast` takes several (repeat
+    /// the flag, or a comma-separated list: the nodes of a cluster) and spreads its subscribers
+    /// over them round-robin; the other scenarios use the first.
+    #[arg(
+        long,
+        global = true,
+        default_value = "127.0.0.1:9001",
+        value_delimiter = ','
+    )]
+    pub addr: Vec<SocketAddr>,
     /// Host header (default: the address).
     #[arg(long, global = true)]
     pub host: Option<String>,
@@ -39,8 +46,9 @@ pub struct Common {
     #[arg(long, global = true, default_value_t = 5.0)]
     pub duration: f64,
     /// PID of the server: report its CPU per operation (and memory per connection for `idle`).
+    /// Repeat for several servers (a cluster's nodes): their CPU times are added up.
     #[arg(long, global = true)]
-    pub server_pid: Option<u32>,
+    pub server_pid: Vec<u32>,
     /// Number of source addresses 127.0.0.1, 127.0.0.2, ... to spread connections over (each
     /// gives about 28,000 ports towards one server address).
     #[arg(long, global = true, default_value_t = 16)]
@@ -123,6 +131,19 @@ pub enum Scenario {
         /// Seconds of traffic before measuring.
         #[arg(long, default_value_t = 1.0)]
         warmup: f64,
+        /// Where the publisher connects (default: the first --addr). With a cluster, another
+        /// node than the subscribers' makes every delivery cross Redis.
+        #[arg(long)]
+        publish_addr: Option<SocketAddr>,
+        /// PID of the cluster's Redis: also report its CPU per delivery.
+        #[arg(long)]
+        redis_pid: Option<u32>,
+        /// Seconds to wait between opening the subscribers and the first publish: a cluster's
+        /// nodes subscribe on Redis asynchronously, and a message published before a node
+        /// subscribed never reaches its subscribers (the run would stall on it). Default 0.5
+        /// with several addresses or a --publish-addr, else 0.
+        #[arg(long)]
+        settle: Option<f64>,
     },
 }
 

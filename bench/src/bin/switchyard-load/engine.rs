@@ -66,6 +66,8 @@ enum Phase {
 
 struct Conn {
     stream: TcpStream,
+    /// Which server (index in the subscriber addresses) it went to.
+    node: usize,
     phase: Phase,
     role: Role,
     handshake: ClientHandshake<'static>,
@@ -109,6 +111,15 @@ pub struct Engine {
     events: Events,
     conns: Slab<Conn>,
     connector: Connector,
+    /// Broadcast over several servers: one connector per subscriber address (round-robin) and
+    /// the publisher's. Empty: everything goes through `connector`.
+    nodes: Vec<Connector>,
+    publish_connector: Option<Connector>,
+    next_node: usize,
+    /// Per subscriber address: deliveries and publish-to-receive latencies.
+    pub node_ops: Vec<u64>,
+    /// Per subscriber address: publish-to-receive latencies.
+    pub node_latency: Vec<Histogram<u64>>,
     rng: FastRng,
     host: &'static str,
     path: &'static str,
@@ -154,6 +165,13 @@ impl Engine {
             events: Events::with_capacity(1024),
             conns: Slab::new(),
             connector,
+            nodes: Vec::new(),
+            publish_connector: None,
+            next_node: 0,
+            node_ops: vec![0],
+            node_latency: vec![
+                Histogram::new_with_bounds(1, 120_000_000_000, 3).expect("valid bounds")
+            ],
             rng: FastRng::new(seed),
             host,
             path,
@@ -171,6 +189,26 @@ impl Engine {
         })
     }
 
+    /// Broadcast over several servers: subscribers connect through `nodes` round-robin, the
+    /// publisher through `publisher`; figures are kept per node too.
+    pub fn set_nodes(&mut self, nodes: Vec<Connector>, publisher: Connector) {
+        let n = nodes.len().max(1);
+        self.nodes = nodes;
+        self.publish_connector = Some(publisher);
+        self.node_ops = vec![0; n];
+        self.node_latency = (0..n)
+            .map(|_| Histogram::new_with_bounds(1, 120_000_000_000, 3).expect("valid bounds"))
+            .collect();
+    }
+
+    /// Clears the latency histograms (the end of the warm-up).
+    pub fn reset_latency(&mut self) {
+        self.latency.reset();
+        for h in &mut self.node_latency {
+            h.reset();
+        }
+    }
+
     /// Records a failure of kind `kind`.
     pub fn error(&mut self, kind: &'static str) {
         *self.counters.errors.entry(kind).or_default() += 1;
@@ -180,7 +218,16 @@ impl Engine {
     pub fn connect(&mut self, role: Role) -> bool {
         self.counters.attempted += 1;
         let started = self.now();
-        let mut stream = match self.connector.connect() {
+        let (connector, node) = match (role, &mut self.publish_connector) {
+            (Role::Publisher, Some(c)) => (c, 0),
+            _ if !self.nodes.is_empty() => {
+                let node = self.next_node % self.nodes.len();
+                self.next_node += 1;
+                (&mut self.nodes[node], node)
+            }
+            _ => (&mut self.connector, 0),
+        };
+        let mut stream = match connector.connect() {
             Ok(stream) => stream,
             Err(e) => {
                 self.error(connect_error_kind(&e));
@@ -229,6 +276,7 @@ impl Engine {
         request.clear();
         entry.insert(Conn {
             stream,
+            node,
             phase,
             role,
             handshake,
@@ -512,7 +560,13 @@ impl Engine {
                     .get(index)
                     .ok_or("broadcast never published")?;
                 self.fanout.delivered[index] += 1;
-                self.record_latency(now.saturating_sub(published));
+                let node = conn.node;
+                let latency = now.saturating_sub(published);
+                self.record_latency(latency);
+                if let Some(h) = self.node_latency.get_mut(node) {
+                    h.saturating_record(latency);
+                    self.node_ops[node] += 1;
+                }
                 self.counters.ops += 1;
                 self.counters.payload_bytes += payload.len() as u64;
                 self.retire_broadcasts(now);

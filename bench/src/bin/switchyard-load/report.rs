@@ -50,6 +50,26 @@ impl Report {
         self.push(name, Value::Text(value.into()), 0, "");
     }
 
+    /// The measurement window's length (`duration_s`), once measured (0 before).
+    pub fn seconds(&self) -> f64 {
+        match self.get("duration_s") {
+            Some(Value::Num(s)) => *s,
+            _ => 0.0,
+        }
+    }
+
+    /// The operations of the measurement window (`ops`), once measured (0 before).
+    pub fn ops(&self) -> u64 {
+        match self.get("ops") {
+            Some(Value::Count(n)) => *n,
+            _ => 0,
+        }
+    }
+
+    fn get(&self, name: &str) -> Option<&Value> {
+        self.rows.iter().find(|r| r.name == name).map(|r| &r.value)
+    }
+
     fn push(&mut self, name: &'static str, value: Value, decimals: usize, unit: &'static str) {
         debug_assert!(
             self.rows.iter().all(|r| r.name != name),

@@ -27,12 +27,21 @@ struct Snapshot {
     self_cpu: Duration,
 }
 
-fn snapshot(engine: &Engine, server_pid: Option<u32>) -> Snapshot {
+fn snapshot(engine: &Engine, server_pids: &[u32]) -> Snapshot {
+    // Several servers (a cluster's nodes): their CPU times added up; none if any is unreadable.
+    let server_cpu = (!server_pids.is_empty())
+        .then(|| {
+            server_pids
+                .iter()
+                .map(|&pid| procfs::cpu_time(pid).ok())
+                .sum::<Option<Duration>>()
+        })
+        .flatten();
     Snapshot {
         at: Instant::now(),
         ops: engine.counters.ops,
         bytes: engine.counters.payload_bytes,
-        server_cpu: server_pid.and_then(|pid| procfs::cpu_time(pid).ok()),
+        server_cpu,
         self_cpu: procfs::self_cpu_time().unwrap_or_default(),
     }
 }
@@ -89,12 +98,13 @@ impl Progress {
 /// Runs `scenario` and returns its report.
 pub fn run(scenario: &Scenario, common: &Common) -> io::Result<Report> {
     let nodelay = !matches!(scenario, Scenario::Upgrade { .. } | Scenario::Idle { .. });
-    let connector = Connector::new(common.addr, common.sources, nodelay)?;
+    let first = common.addr[0];
+    let connector = Connector::new(first, common.sources, nodelay)?;
     // Leaked once: every connection's handshake borrows them for the whole run.
     let host: &'static str = common
         .host
         .clone()
-        .unwrap_or_else(|| common.addr.to_string())
+        .unwrap_or_else(|| first.to_string())
         .leak();
     let path: &'static str = common.path.clone().leak();
     let text_or_binary = |binary: bool| if binary { OpCode::Binary } else { OpCode::Text };
@@ -127,7 +137,8 @@ pub fn run(scenario: &Scenario, common: &Common) -> io::Result<Report> {
     let duration = Duration::from_secs_f64(common.duration);
     let mut report = Report::default();
     report.text("scenario", scenario.name());
-    report.text("server", common.addr.to_string());
+    let addrs: Vec<String> = common.addr.iter().map(ToString::to_string).collect();
+    report.text("server", addrs.join(","));
 
     let result = match *scenario {
         Scenario::Upgrade { concurrency, count } => {
@@ -196,19 +207,44 @@ pub fn run(scenario: &Scenario, common: &Common) -> io::Result<Report> {
             size,
             binary,
             warmup,
+            publish_addr,
+            redis_pid,
+            settle,
         } => {
+            let publish_addr = publish_addr.unwrap_or(first);
+            let several = common.addr.len() > 1 || publish_addr != first;
+            if several {
+                let nodes = common
+                    .addr
+                    .iter()
+                    .map(|&a| Connector::new(a, common.sources, nodelay))
+                    .collect::<io::Result<Vec<_>>>()?;
+                engine.set_nodes(
+                    nodes,
+                    Connector::new(publish_addr, common.sources, nodelay)?,
+                );
+                report.text("publish_addr", publish_addr.to_string());
+            }
             report.count("subscribers", subscribers as u64, "");
             report.count("in_flight", in_flight as u64, "messages");
             report.count("size", size as u64, "bytes");
             report.text("kind", if binary { "binary" } else { "text" });
             open_all(&mut engine, &mut progress, subscribers, 256, Role::Plain)?;
             open_all(&mut engine, &mut progress, 1, 1, Role::Publisher)?;
+            let settle = settle.unwrap_or(if several { 0.5 } else { 0.0 });
+            let settle_until = Instant::now() + Duration::from_secs_f64(settle);
+            while Instant::now() < settle_until {
+                engine.step(TICK)?;
+                progress.tick(&engine, "settling");
+            }
             if engine.publisher_open() {
                 engine.start_publishing();
             } else {
                 engine.error("publisher did not open");
             }
-            let result = measure(
+            let redis_before = redis_pid.and_then(|pid| procfs::cpu_time(pid).ok());
+            let node_ops_before = std::cell::RefCell::new(Vec::new());
+            let result = measure_with(
                 &mut engine,
                 &mut progress,
                 common,
@@ -216,7 +252,29 @@ pub fn run(scenario: &Scenario, common: &Common) -> io::Result<Report> {
                 duration,
                 "deliveries",
                 &mut report,
+                |engine| *node_ops_before.borrow_mut() = engine.node_ops.clone(),
             );
+            if several {
+                let seconds = report.seconds();
+                per_node(
+                    &engine,
+                    &common.addr,
+                    &node_ops_before.borrow(),
+                    seconds,
+                    &mut report,
+                );
+            }
+            if let (Some(pid), Some(before)) = (redis_pid, redis_before) {
+                if let Ok(after) = procfs::cpu_time(pid) {
+                    let cpu = (after - before).as_secs_f64();
+                    let seconds = report.seconds();
+                    let ops = report.ops();
+                    report.num("redis_cpu_pct", 100.0 * cpu / seconds, 1, "% of one core");
+                    if ops > 0 {
+                        report.num("redis_cpu_us_per_op", cpu * 1e6 / ops as f64, 3, "us");
+                    }
+                }
+            }
             report.count(
                 "broadcasts_complete",
                 engine.counters.broadcasts_complete,
@@ -283,7 +341,7 @@ fn upgrade(
     count: Option<u64>,
     report: &mut Report,
 ) -> io::Result<()> {
-    let start = snapshot(engine, common.server_pid);
+    let start = snapshot(engine, &common.server_pid);
     let deadline = start.at + Duration::from_secs_f64(common.duration);
     loop {
         let now = Instant::now();
@@ -309,7 +367,7 @@ fn upgrade(
     let elapsed = Instant::now() - start.at;
     // Let the server finish closing the last connections before reading its CPU time.
     std::thread::sleep(Duration::from_millis(300));
-    let mut end = snapshot(engine, common.server_pid);
+    let mut end = snapshot(engine, &common.server_pid);
     end.at = start.at + elapsed;
     figures(engine, &start, &end, "upgrades", report);
     Ok(())
@@ -325,20 +383,45 @@ fn measure(
     unit: &'static str,
     report: &mut Report,
 ) -> io::Result<()> {
+    measure_with(
+        engine,
+        progress,
+        common,
+        warmup,
+        duration,
+        unit,
+        report,
+        |_| {},
+    )
+}
+
+/// [`measure`], calling `at_start` when the window opens.
+#[allow(clippy::too_many_arguments)]
+fn measure_with(
+    engine: &mut Engine,
+    progress: &mut Progress,
+    common: &Common,
+    warmup: Duration,
+    duration: Duration,
+    unit: &'static str,
+    report: &mut Report,
+    at_start: impl FnOnce(&Engine),
+) -> io::Result<()> {
     report.count("open", engine.open as u64, "connections");
     let warm_until = Instant::now() + warmup;
     while Instant::now() < warm_until {
         engine.step(TICK)?;
         progress.tick(engine, "warm-up");
     }
-    engine.latency.reset();
-    let start = snapshot(engine, common.server_pid);
+    engine.reset_latency();
+    at_start(engine);
+    let start = snapshot(engine, &common.server_pid);
     let deadline = start.at + duration;
     while Instant::now() < deadline {
         engine.step(TICK.min(deadline.saturating_duration_since(Instant::now())))?;
         progress.tick(engine, "measuring");
     }
-    let end = snapshot(engine, common.server_pid);
+    let end = snapshot(engine, &common.server_pid);
     engine.sending = false;
     figures(engine, &start, &end, unit, report);
     let mib = (end.bytes - start.bytes) as f64 / (1 << 20) as f64;
@@ -398,6 +481,36 @@ fn figures(
     );
 }
 
+/// Broadcast over several servers: deliveries/s and latency per subscriber address.
+fn per_node(
+    engine: &Engine,
+    addrs: &[std::net::SocketAddr],
+    ops_before: &[u64],
+    seconds: f64,
+    report: &mut Report,
+) {
+    for (i, (ops, h)) in engine.node_ops.iter().zip(&engine.node_latency).enumerate() {
+        let ops = ops - ops_before.get(i).copied().unwrap_or(0);
+        let addr = addrs.get(i).map_or_else(String::new, ToString::to_string);
+        // Leaked: a handful of names per run, for a report keyed by static names.
+        let name = |what: &str| -> &'static str { format!("node{i}_{what}").leak() };
+        report.text(name("addr"), addr);
+        report.num(name("ops_per_s"), ops as f64 / seconds, 0, "/s");
+        report.num(
+            name("latency_p50_us"),
+            h.value_at_quantile(0.5) as f64 / 1000.0,
+            1,
+            "us",
+        );
+        report.num(
+            name("latency_p99_us"),
+            h.value_at_quantile(0.99) as f64 / 1000.0,
+            1,
+            "us",
+        );
+    }
+}
+
 fn idle(
     engine: &mut Engine,
     progress: &mut Progress,
@@ -410,11 +523,12 @@ fn idle(
     report.count("connections", connections as u64, "requested");
     let rss_before = common
         .server_pid
-        .and_then(|pid| procfs::rss_bytes(pid).ok());
-    let start = snapshot(engine, common.server_pid);
+        .first()
+        .and_then(|&pid| procfs::rss_bytes(pid).ok());
+    let start = snapshot(engine, &common.server_pid);
     open_all(engine, progress, connections, concurrency, Role::Plain)?;
     let opened_in = Instant::now() - start.at;
-    let end = snapshot(engine, common.server_pid);
+    let end = snapshot(engine, &common.server_pid);
     let settle_until = Instant::now() + settle;
     while Instant::now() < settle_until {
         engine.step(TICK)?;
@@ -437,7 +551,7 @@ fn idle(
             "us (open only)",
         );
     }
-    if let (Some(pid), Some(before)) = (common.server_pid, rss_before) {
+    if let (Some(&pid), Some(before)) = (common.server_pid.first(), rss_before) {
         let after = procfs::rss_bytes(pid)?;
         report.num("server_rss_before_kib", before as f64 / 1024.0, 0, "KiB");
         report.num("server_rss_after_kib", after as f64 / 1024.0, 0, "KiB");
