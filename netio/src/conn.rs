@@ -40,6 +40,9 @@ pub(crate) mod flag {
     /// Deferred writes wait in the queue for the end of the loop turn (the connection is in
     /// the reactor's dirty list); the socket is not known to be full.
     pub const DIRTY: u16 = 1 << 12;
+    /// The connection has a transport (`Core::transports`): reads are decoded and writes
+    /// encoded through it.
+    pub const TRANSPORT: u16 = 1 << 13;
 }
 
 /// An outbound chunk: owned bytes or bytes shared with other connections.

@@ -9,6 +9,7 @@ use crate::core::{Core, WriteWhen};
 use crate::handler::{Close, ConnId, Handler, NoConnection};
 use crate::mailbox::{Mailbox, ShutdownHandle};
 use crate::timer::{TimerId, TimerKind};
+use crate::transport::Transport;
 use crate::SharedBytes;
 
 /// The reactor as a callback sees it: act on any connection of this reactor by its
@@ -130,6 +131,25 @@ impl<H: Handler> Ctx<'_, H> {
             .map(|(key, c)| (ConnId::new(key, c.generation), c.queued()))
             .filter(|&(_, queued)| queued > 0)
             .max_by_key(|&(_, queued)| queued)
+    }
+
+    /// Gives `id` a [`Transport`] (TLS, for one): from now on what is read from it is decoded
+    /// before [`Handler::on_data`] sees it, and everything written to it, by any write method,
+    /// is encoded on its way to the socket (see the [`crate::transport`] module docs for where
+    /// the layer sits and who owns which buffer). Set it in [`Handler::accept`], before the
+    /// first read and write.
+    pub fn set_transport(
+        &mut self,
+        id: ConnId,
+        transport: Box<dyn Transport>,
+    ) -> Result<(), NoConnection> {
+        self.core.set_transport(id, transport)
+    }
+
+    /// The transport of `id`, if it has one of type `T` (for its details: a TLS session's
+    /// protocol version, say).
+    pub fn transport<T: Transport>(&self, id: ConnId) -> Option<&T> {
+        self.core.transport(id)
     }
 
     /// Closes `id`, now or after flushing ([`Close`]). No more input is delivered; writes are

@@ -34,6 +34,11 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 //!
+//! A connection may be given a [`Transport`] ([`Ctx::set_transport`]): a byte-stream layer
+//! such as TLS that decodes what is read and encodes what is written, below the handler and
+//! the cork, above the outbound queue ([`transport`] says how buffers, backpressure and close
+//! pass through it). netio knows nothing of what a transport does.
+//!
 //! # Edge-triggered discipline
 //! Every socket is registered once, for reading and writing, edge-triggered, and never
 //! re-registered (pausing a read is a flag, not an `epoll_ctl`). On readable the reactor reads
@@ -110,6 +115,7 @@ mod runtime;
 #[allow(unsafe_code)]
 mod sys;
 mod timer;
+pub mod transport;
 
 pub use crate::bytes::SharedBytes;
 pub use crate::config::{AcceptMode, Balance, Config};
@@ -118,6 +124,7 @@ pub use crate::handler::{Accepted, Close, CloseReason, ConnId, Handler, NoConnec
 pub use crate::mailbox::{Mailbox, ShutdownHandle};
 pub use crate::runtime::{start, Liveness, ReactorInfo, Reactors};
 pub use crate::timer::TimerId;
+pub use crate::transport::{Decoded, Transport};
 
 /// Size in bytes of the reactor's per-connection record for a handler state of type `C` (the
 /// slab slot: socket, generation, flags, queue pointer and `Option<C>`), for memory budgets.
