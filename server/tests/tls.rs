@@ -317,3 +317,58 @@ fn close_frames_are_followed_by_close_notify() {
     );
     stopper.join().unwrap();
 }
+
+/// Rotation under load: clients connected before a reload keep echoing through it and after
+/// it; clients connecting after it get the new certificate; a broken new file keeps the old one.
+#[test]
+fn certificate_rotation_under_load_keeps_every_client() {
+    let dir = Scratch::new("rotation");
+    let ca = Ca::new();
+    let old = ca.leaf(&["localhost"]);
+    let (cert, key) = write_pair(&dir, "server", &old);
+    let (server, tls) = start_tls(&cert, &key, &[]);
+    let handle = server.server.as_ref().unwrap().handle();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut before = Vec::new();
+    for i in 0..4 {
+        let mut ws = wss(tls, "/echo", ca.http_client());
+        assert_eq!(peer_cert(ws.get_ref()), old.der);
+        let stop = std::sync::Arc::clone(&stop);
+        before.push(std::thread::spawn(move || {
+            let mut n = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let m = format!("client {i} message {n}");
+                ws.send(Message::text(m.clone())).unwrap();
+                assert_eq!(next_data_tls(&mut ws), Message::text(m));
+                n += 1;
+            }
+            ws.close(None).unwrap();
+            n
+        }));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let new = ca.leaf(&["localhost"]);
+    replace_file(&cert, &new.cert_pem);
+    replace_file(&key, &new.key_pem);
+    let report = handle.reload_tls().expect("TLS configured");
+    assert_eq!((report.replaced.len(), report.kept.len()), (1, 0));
+    let mut after = wss(tls, "/echo", ca.http_client());
+    assert_eq!(peer_cert(after.get_ref()), new.der);
+    after.send(Message::text("after")).unwrap();
+    assert_eq!(next_data_tls(&mut after), Message::text("after"));
+    // A broken file: logged, and the new certificate stays in service.
+    replace_file(&key, "not a key");
+    let report = handle.reload_tls().unwrap();
+    assert_eq!((report.replaced.len(), report.kept.len()), (0, 1));
+    let again = connect(tls, "localhost", ca.http_client()).unwrap();
+    assert_eq!(peer_cert(&again), new.der);
+    std::thread::sleep(Duration::from_millis(200));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for t in before {
+        assert!(
+            t.join()
+                .expect("a client connected before the reload failed")
+                > 0
+        );
+    }
+}
