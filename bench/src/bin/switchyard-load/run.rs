@@ -10,6 +10,7 @@ use crate::cli::{Common, Scenario};
 use crate::engine::{Engine, Mode, Role};
 use crate::net::Connector;
 use crate::report::{Held, Report};
+use crate::tls::TlsClient;
 
 /// How long one poll waits at most: the progress line and deadlines are checked this often.
 const TICK: Duration = Duration::from_millis(50);
@@ -122,12 +123,25 @@ pub fn run(scenario: &Scenario, common: &Common) -> io::Result<Report> {
             opcode: text_or_binary(binary),
         },
     };
-    let mut engine = Engine::new(connector, host, path, mode)?;
+    let tls = match common.tls {
+        true => Some(TlsClient::new(
+            &common.server_name,
+            common.ca.as_deref(),
+            common.insecure,
+            !common.no_resumption,
+        )?),
+        false => None,
+    };
+    let mut engine = Engine::new(connector, host, path, mode, tls)?;
     let mut progress = Progress::new(common.quiet);
     let duration = Duration::from_secs_f64(common.duration);
     let mut report = Report::default();
     report.text("scenario", scenario.name());
     report.text("server", common.addr.to_string());
+    if common.tls {
+        let resumption = if common.no_resumption { "off" } else { "on" };
+        report.text("tls", format!("rustls, resumption {resumption}"));
+    }
 
     let result = match *scenario {
         Scenario::Upgrade { concurrency, count } => {
@@ -227,6 +241,11 @@ pub fn run(scenario: &Scenario, common: &Common) -> io::Result<Report> {
     };
     progress.finish();
     result?;
+    if common.tls {
+        // Upgrades whose TLS handshake resumed a session (all but the first few, with
+        // resumption on and a server that issues tickets).
+        report.count("tls_resumed", engine.counters.tls_resumed, "handshakes");
+    }
     report.count("errors", engine.counters.error_count(), "");
     if !engine.counters.errors.is_empty() {
         let kinds: Vec<String> = engine

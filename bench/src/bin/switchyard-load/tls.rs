@@ -1,0 +1,135 @@
+//! `wss://`: a rustls client (aws-lc-rs, as the server) over each connection's socket, with
+//! rustls's buffered `ClientConnection`: the generator gives it plaintext (the upgrade request,
+//! frames) and moves records between it and the non-blocking socket.
+//!
+//! The server's certificate is checked against `--ca FILE`, or not at all with `--insecure`.
+//! Resumption (TLS 1.3 tickets, rustls's in-memory cache) is on unless `--no-resumption`: an
+//! upgrade storm then measures resumed handshakes, the usual case for returning browsers.
+
+use std::io;
+use std::path::Path;
+use std::sync::Arc;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::Resumption;
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{
+    ClientConfig, ClientConnection, DigitallySignedStruct, RootCertStore, SignatureScheme,
+};
+
+/// What every TLS connection of a run is made with.
+#[derive(Debug, Clone)]
+pub struct TlsClient {
+    config: Arc<ClientConfig>,
+    name: ServerName<'static>,
+}
+
+impl TlsClient {
+    /// A client for server name `name` (SNI, and the name the certificate must cover), trusting
+    /// the CA certificates in `ca`, or any certificate if `insecure`.
+    pub fn new(
+        name: &str,
+        ca: Option<&Path>,
+        insecure: bool,
+        resumption: bool,
+    ) -> io::Result<Self> {
+        let invalid = |what: String| io::Error::new(io::ErrorKind::InvalidInput, what);
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let builder = ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| invalid(e.to_string()))?;
+        let mut config = match (ca, insecure) {
+            (_, true) => builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
+                .with_no_client_auth(),
+            (Some(ca), false) => {
+                let mut roots = RootCertStore::empty();
+                let certs = CertificateDer::pem_file_iter(ca)
+                    .map_err(|e| invalid(format!("--ca {}: {e}", ca.display())))?;
+                for cert in certs {
+                    let cert = cert.map_err(|e| invalid(format!("--ca {}: {e}", ca.display())))?;
+                    roots
+                        .add(cert)
+                        .map_err(|e| invalid(format!("--ca {}: {e}", ca.display())))?;
+                }
+                builder.with_root_certificates(roots).with_no_client_auth()
+            }
+            (None, false) => {
+                return Err(invalid(
+                    "--tls needs --ca FILE (the server's CA) or --insecure".to_owned(),
+                ))
+            }
+        };
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        if !resumption {
+            config.resumption = Resumption::disabled();
+        }
+        let name = ServerName::try_from(name.to_owned())
+            .map_err(|e| invalid(format!("--server-name {name}: {e}")))?;
+        Ok(Self {
+            config: Arc::new(config),
+            name,
+        })
+    }
+
+    /// A session for one new connection; its output is unbounded (the generator bounds what
+    /// it sends by its window, and `write_all` must never stop half way).
+    pub fn session(&self) -> io::Result<ClientConnection> {
+        let mut session = ClientConnection::new(self.config.clone(), self.name.clone())
+            .map_err(io::Error::other)?;
+        session.set_buffer_limit(None);
+        Ok(session)
+    }
+}
+
+/// `--insecure`: accepts any certificate, still checking the handshake's signatures.
+#[derive(Debug)]
+struct AnyCertificate(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for AnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
