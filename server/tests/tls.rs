@@ -372,3 +372,86 @@ fn certificate_rotation_under_load_keeps_every_client() {
         );
     }
 }
+
+/// Backpressure through TLS: echo stops reading a wss client that reads none of its replies
+/// (the queue, which counts encrypted bytes, is over the cap), with records split across the
+/// paused reads; once the client reads, every reply arrives and the connection goes on.
+#[test]
+fn echo_stops_reading_a_tls_client_that_does_not_read() {
+    let (_dir, ca, server, tls) = setup("backpressure", &["--outbound-cap", "262144"]);
+    let mut ws = wss(tls, "/echo", ca.http_client());
+    ws.send(Message::text("warm")).unwrap();
+    assert_eq!(next_data_tls(&mut ws), Message::text("warm"));
+    let s = ws.get_mut();
+    let payload = vec![b'z'; 60_000];
+    let frame = client_frame_any(0x2, &payload);
+    s.sock.set_nonblocking(true).unwrap();
+    let mut frames = 0usize;
+    let mut last_progress = Instant::now();
+    while frames < 10_000 && last_progress.elapsed() < Duration::from_secs(1) {
+        if s.conn.wants_write() {
+            match s.conn.write_tls(&mut s.sock) {
+                Ok(_) => last_progress = Instant::now(),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    std::thread::sleep(Duration::from_millis(5))
+                }
+                Err(e) => panic!("write failed: {e}"),
+            }
+        } else {
+            s.conn.writer().write_all(&frame).unwrap();
+            frames += 1;
+        }
+    }
+    assert!(
+        frames < 1000,
+        "the server kept reading {frames} frames of 60 KB from a client that reads nothing"
+    );
+    assert!(server.metric("switchyard_backpressure_pauses_total") >= 1);
+    // Send the rest of what was encrypted, reading meanwhile, then every reply is there.
+    s.sock.set_nonblocking(false).unwrap();
+    s.sock
+        .set_read_timeout(Some(Duration::from_millis(50)))
+        .unwrap();
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 1 << 16];
+    let expected = frames * (payload.len() + 4);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while got.len() < expected && Instant::now() < deadline {
+        if s.conn.wants_write() {
+            s.sock.set_nonblocking(true).unwrap();
+            let _ = s.conn.write_tls(&mut s.sock);
+            s.sock.set_nonblocking(false).unwrap();
+        }
+        // Raw reads fed to the session: `StreamOwned::read` would first flush our pending
+        // records with a blocking write, which waits for a server that waits for us.
+        let n = match s.sock.read(&mut buf) {
+            Ok(0) => panic!("the server closed"),
+            Ok(n) => n,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                continue
+            }
+            Err(e) => panic!("read failed: {e}"),
+        };
+        let mut records = &buf[..n];
+        while !records.is_empty() {
+            s.conn.read_tls(&mut records).unwrap();
+            let state = s.conn.process_new_packets().unwrap();
+            let start = got.len();
+            got.resize(start + state.plaintext_bytes_to_read(), 0);
+            s.conn.reader().read_exact(&mut got[start..]).unwrap();
+        }
+    }
+    assert_eq!(got.len(), expected, "every reply, nothing dropped");
+    for reply in got.chunks(payload.len() + 4) {
+        assert_eq!(&reply[..4], &[0x82, 126, 0xEA, 0x60]);
+        assert!(reply[4..].iter().all(|&b| b == b'z'));
+    }
+    s.sock.set_read_timeout(Some(TIMEOUT)).unwrap();
+    ws.send(Message::text("after")).unwrap();
+    assert_eq!(next_data_tls(&mut ws), Message::text("after"));
+}
