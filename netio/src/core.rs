@@ -99,6 +99,8 @@ pub(crate) struct Core<H: Handler> {
     /// The transports of the connections that have one (flag `TRANSPORT`), by slab key: kept
     /// out of the slab so that a connection without one costs nothing.
     pub transports: HashMap<usize, Attached>,
+    /// Bytes held in the transports' undecoded tails (incomplete records), all connections.
+    pub carried_total: usize,
     /// Encoded output of the write being made (reused; trimmed like the cork).
     encoded: Vec<u8>,
     /// Several pieces of one write copied together before they are encoded.
@@ -178,6 +180,7 @@ impl<H: Handler> Core<H> {
             dirty: Vec::new(),
             spare_queues: Vec::new(),
             transports: HashMap::new(),
+            carried_total: 0,
             encoded: Vec::new(),
             gather: Vec::new(),
         }
@@ -686,7 +689,9 @@ impl<H: Handler> Core<H> {
         let c = self.slab.remove(id.key());
         self.queued_total -= c.queued();
         if c.has(flag::TRANSPORT) {
-            self.transports.remove(&id.key());
+            if let Some(attached) = self.transports.remove(&id.key()) {
+                self.carried_total -= attached.carry.len();
+            }
         }
         // Its timers go with it: none fires for a later connection in the slot, none stays in
         // the wheel until its deadline.
@@ -756,6 +761,7 @@ impl<H: Handler> Core<H> {
             }) => {
                 let consumed = consumed.min(buf.len());
                 let rest = &buf[consumed..];
+                self.carried_total = self.carried_total - attached.carry.len() + rest.len();
                 if rest.is_empty() {
                     // Between records: no buffer held.
                     attached.carry = Vec::new();
@@ -772,6 +778,7 @@ impl<H: Handler> Core<H> {
             }
             Err(e) => {
                 attached.ended = true;
+                self.carried_total -= attached.carry.len();
                 attached.carry = Vec::new();
                 Decode::Failed(e)
             }

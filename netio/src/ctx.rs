@@ -120,6 +120,13 @@ impl<H: Handler> Ctx<'_, H> {
         self.core.queued_total
     }
 
+    /// Bytes this reactor holds in its connections' transports between reads: the undecoded
+    /// tails of incomplete records (at most one record each, about 16 KiB for TLS). Kept apart
+    /// from [`Ctx::queued_total`]: they are input, for a memory budget to count too.
+    pub fn carried_total(&self) -> usize {
+        self.core.carried_total
+    }
+
     /// The open connection of this reactor with the most bytes queued, and how many: the one
     /// to shed when the queues hold too much. Scans every connection (O(n)): meant for the rare
     /// moment a budget is exceeded, not for every event.

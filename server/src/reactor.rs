@@ -377,7 +377,8 @@ impl<A: App> Core<A> {
             // A shed connection's queue leaves `queued_total` at once (netio frees the queue
             // of a connection closed now), so this also holds for the next reads of the same
             // event, before netio removes the connections shed here.
-            let all = self.budget.held() + ctx.queued_total();
+            // Incomplete TLS records count too: a client may leave one per connection.
+            let all = self.budget.held() + ctx.queued_total() + ctx.carried_total();
             let allowance = limit.saturating_sub(all.saturating_sub(own));
             if allowance >= margin || !self.shed_largest(app, ctx, id) {
                 return allowance;
@@ -447,7 +448,7 @@ impl<A: App> Core<A> {
             self.metrics().message_timeouts.inc();
             self.close_with(app, ctx, id, 1008, "message too slow", true);
         }
-        let held = self.budget.held() + ctx.queued_total();
+        let held = self.budget.held() + ctx.queued_total() + ctx.carried_total();
         self.metrics().memory_held.set(held as u64);
     }
 
