@@ -82,6 +82,10 @@
 //! client since removed; `switchyard-load --server-pid PID idle -c 10000` is the equivalent
 //! today, through a WebSocket server: `benches/FIGURES.md`).
 //!
+//! A connection with a [`Transport`] costs, beyond its slot, an entry in the reactor's
+//! transport table (the boxed transport and an empty tail buffer, about 60 bytes, plus the
+//! transport's own state) and, only while a read ended inside a record, that record's tail.
+//!
 //! # More connections than `RLIMIT_NOFILE`
 //! The descriptor limit bounds each descriptor *table*, and a thread can have its own. With
 //! [`Config::private_descriptor_tables`] every reactor thread calls `unshare(CLONE_FILES)`
