@@ -14,8 +14,10 @@ Servers:
   node-ws-tls       Node `ws` on https.createServer (bench/peers/node/server.js with a cert)
 
 Scenarios (TLS servers; the plain server runs the same without TLS):
-  upgrade-full      connect, TLS handshake without resumption, 101, close; 32 in progress
+  upgrade-full      connect, TLS handshake without resumption (X25519), 101, close; 32 at once
   upgrade-resumed   the same with TLS 1.3 tickets (every handshake after the first resumes)
+  upgrade-full-pq   as upgrade-full, the client offering X25519MLKEM768 first (browsers do;
+                    rustls servers take it, OpenSSL 3.0 (Node) answers with X25519)
   echo16            100 connections x 16 in flight, 16 B text
   echo16k           100 connections x 16 in flight, 16 KiB binary
   idle10k           10,000 upgraded connections held: server RSS per connection
@@ -79,11 +81,15 @@ def servers():
 def scenarios(duration):
     d = str(duration)
     return [
-        ("upgrade-full", "TLS upgrade storm, full handshakes (32 in progress)",
+        ("upgrade-full", "TLS upgrade storm, full handshakes, X25519 (32 in progress)",
+         ["--sources", "64", "upgrade", "--concurrency", "32", "--duration", d],
+         ["--no-resumption", "--x25519"]),
+        ("upgrade-resumed", "TLS upgrade storm, resumed handshakes (TLS 1.3 tickets), X25519",
+         ["--sources", "64", "upgrade", "--concurrency", "32", "--duration", d], ["--x25519"]),
+        ("upgrade-full-pq", "TLS upgrade storm, full handshakes, the client offering "
+         "X25519MLKEM768 first (as browsers do)",
          ["--sources", "64", "upgrade", "--concurrency", "32", "--duration", d],
          ["--no-resumption"]),
-        ("upgrade-resumed", "TLS upgrade storm, resumed handshakes (TLS 1.3 tickets)",
-         ["--sources", "64", "upgrade", "--concurrency", "32", "--duration", d], []),
         ("echo16", "Echo 16 B text, 100 connections x 16 in flight",
          ["echo", "-c", "100", "-w", "16", "-s", "16", "--warmup", "1", "--duration", d], []),
         ("echo16k", "Echo 16 KiB binary, 100 connections x 16 in flight",
@@ -156,7 +162,7 @@ def main():
     for r in range(a.rounds):
         for key, _label, args, tls_args in scen:
             for name in names:
-                if key == "upgrade-full" and not servers()[name][2]:
+                if key in ("upgrade-full", "upgrade-full-pq") and not servers()[name][2]:
                     continue  # the plain server's storm is listed once, under upgrade-resumed
                 compare.log(f"round {r + 1}/{a.rounds} {key} {name}")
                 try:

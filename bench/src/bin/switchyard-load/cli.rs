@@ -67,6 +67,10 @@ pub struct Common {
     /// kept and used, so connections after the first resume.
     #[arg(long, global = true)]
     pub no_resumption: bool,
+    /// With --tls: offer X25519 alone for the key exchange. Default: aws-lc-rs's list, which
+    /// starts with the post-quantum hybrid X25519MLKEM768, as current browsers do.
+    #[arg(long, global = true)]
+    pub x25519: bool,
 }
 
 /// The scenarios.

@@ -129,6 +129,7 @@ pub fn run(scenario: &Scenario, common: &Common) -> io::Result<Report> {
             common.ca.as_deref(),
             common.insecure,
             !common.no_resumption,
+            common.x25519,
         )?),
         false => None,
     };
@@ -140,7 +141,12 @@ pub fn run(scenario: &Scenario, common: &Common) -> io::Result<Report> {
     report.text("server", common.addr.to_string());
     if common.tls {
         let resumption = if common.no_resumption { "off" } else { "on" };
-        report.text("tls", format!("rustls, resumption {resumption}"));
+        let groups = if common.x25519 {
+            "X25519"
+        } else {
+            "X25519MLKEM768 first"
+        };
+        report.text("tls", format!("rustls, resumption {resumption}, {groups}"));
     }
 
     let result = match *scenario {

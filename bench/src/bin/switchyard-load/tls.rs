@@ -6,15 +6,20 @@
 //! Resumption (TLS 1.3 tickets, rustls's in-memory cache) is on unless `--no-resumption`: an
 //! upgrade storm then measures resumed handshakes, the usual case for returning browsers.
 
+use std::collections::VecDeque;
 use std::io;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::client::Resumption;
+use rustls::client::{
+    ClientSessionMemoryCache, ClientSessionStore, Resumption, Tls12ClientSessionValue,
+    Tls13ClientSessionValue,
+};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::NamedGroup;
 use rustls::{
     ClientConfig, ClientConnection, DigitallySignedStruct, RootCertStore, SignatureScheme,
 };
@@ -29,14 +34,22 @@ pub struct TlsClient {
 impl TlsClient {
     /// A client for server name `name` (SNI, and the name the certificate must cover), trusting
     /// the CA certificates in `ca`, or any certificate if `insecure`.
+    /// With `x25519_only`, the client offers X25519 alone (as OpenSSL 3.0 and older clients
+    /// do) instead of aws-lc-rs's default list, which starts with the post-quantum hybrid
+    /// X25519MLKEM768 (what current browsers offer first).
     pub fn new(
         name: &str,
         ca: Option<&Path>,
         insecure: bool,
         resumption: bool,
+        x25519_only: bool,
     ) -> io::Result<Self> {
         let invalid = |what: String| io::Error::new(io::ErrorKind::InvalidInput, what);
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let mut provider = rustls::crypto::aws_lc_rs::default_provider();
+        if x25519_only {
+            provider.kx_groups = vec![rustls::crypto::aws_lc_rs::kx_group::X25519];
+        }
+        let provider = Arc::new(provider);
         let builder = ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
             .map_err(|e| invalid(e.to_string()))?;
@@ -64,9 +77,11 @@ impl TlsClient {
             }
         };
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
-        if !resumption {
-            config.resumption = Resumption::disabled();
-        }
+        config.resumption = if resumption {
+            Resumption::store(Arc::new(TicketStore::default()))
+        } else {
+            Resumption::disabled()
+        };
         let name = ServerName::try_from(name.to_owned())
             .map_err(|e| invalid(format!("--server-name {name}: {e}")))?;
         Ok(Self {
@@ -82,6 +97,68 @@ impl TlsClient {
             .map_err(io::Error::other)?;
         session.set_buffer_limit(None);
         Ok(session)
+    }
+}
+
+/// Tickets for the one server a run talks to, as many as the server gives (up to
+/// [`TicketStore::MAX`]). rustls's own store keeps 8 per server name: enough for a browser, not
+/// for a storm of 32 handshakes at once, where the tickets of a burst of completions overflow it
+/// and half the next connections go without one.
+#[derive(Debug)]
+struct TicketStore {
+    tickets: Mutex<VecDeque<Tls13ClientSessionValue>>,
+    /// Everything else (key exchange hints, TLS 1.2 sessions): rustls's store.
+    other: ClientSessionMemoryCache,
+}
+
+impl TicketStore {
+    const MAX: usize = 4096;
+}
+
+impl Default for TicketStore {
+    fn default() -> Self {
+        Self {
+            tickets: Mutex::new(VecDeque::new()),
+            other: ClientSessionMemoryCache::new(16),
+        }
+    }
+}
+
+impl ClientSessionStore for TicketStore {
+    fn set_kx_hint(&self, server_name: ServerName<'static>, group: NamedGroup) {
+        self.other.set_kx_hint(server_name, group);
+    }
+
+    fn kx_hint(&self, server_name: &ServerName<'_>) -> Option<NamedGroup> {
+        self.other.kx_hint(server_name)
+    }
+
+    fn set_tls12_session(&self, server_name: ServerName<'static>, value: Tls12ClientSessionValue) {
+        self.other.set_tls12_session(server_name, value);
+    }
+
+    fn tls12_session(&self, server_name: &ServerName<'_>) -> Option<Tls12ClientSessionValue> {
+        self.other.tls12_session(server_name)
+    }
+
+    fn remove_tls12_session(&self, server_name: &ServerName<'static>) {
+        self.other.remove_tls12_session(server_name);
+    }
+
+    fn insert_tls13_ticket(&self, _: ServerName<'static>, value: Tls13ClientSessionValue) {
+        let mut tickets = self.tickets.lock().unwrap_or_else(PoisonError::into_inner);
+        if tickets.len() == Self::MAX {
+            tickets.pop_front();
+        }
+        tickets.push_back(value);
+    }
+
+    fn take_tls13_ticket(&self, _: &ServerName<'static>) -> Option<Tls13ClientSessionValue> {
+        // The newest first, as rustls's own store does.
+        self.tickets
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop_back()
     }
 }
 
