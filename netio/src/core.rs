@@ -297,17 +297,25 @@ impl<H: Handler> Core<H> {
 
     /// Writes `pieces` to `key` now (or queues them behind earlier bytes), through its
     /// transport if it has one.
+    #[inline]
     pub(crate) fn write_pieces<P: Piece>(&mut self, key: usize, pieces: &mut [P]) {
         if self.slab[key].has(flag::TRANSPORT) {
-            let mut out = std::mem::take(&mut self.encoded);
-            match self.encode(key, &[], pieces, &mut out) {
-                Ok(()) => self.send_pieces(key, &mut [out.as_slice()]),
-                Err(e) => self.fail(key, &e),
-            }
-            self.keep_encoded(out);
-            return;
+            return self.write_encoded(key, pieces);
         }
         self.send_pieces(key, pieces);
+    }
+
+    /// [`Core::write_pieces`] through the transport of `key` (out of line, as
+    /// [`Core::defer_encoded`]).
+    #[cold]
+    #[inline(never)]
+    fn write_encoded<P: Piece>(&mut self, key: usize, pieces: &mut [P]) {
+        let mut out = std::mem::take(&mut self.encoded);
+        match self.encode(key, &[], pieces, &mut out) {
+            Ok(()) => self.send_pieces(key, &mut [out.as_slice()]),
+            Err(e) => self.fail(key, &e),
+        }
+        self.keep_encoded(out);
     }
 
     /// Encodes `pieces` through the transport of `key` into `out` (cleared first).
@@ -511,18 +519,25 @@ impl<H: Handler> Core<H> {
     /// Queues `piece` on `key` for the end of the turn (`flush_dirty`), behind whatever is
     /// queued. Counted in the queue (and `queued_total`) at once, so `Ctx::queued` and the
     /// water marks see it.
+    #[inline]
     fn defer<P: Piece>(&mut self, key: usize, piece: P) {
         if self.slab[key].has(flag::TRANSPORT) {
-            // Encoded now, into bytes of its own that wait in the queue: the queue holds only
-            // what goes to the socket.
-            let mut out = Vec::new();
-            match self.encode(key, &[], &[piece], &mut out) {
-                Ok(()) => self.defer_bytes(key, out),
-                Err(e) => self.fail(key, &e),
-            }
-            return;
+            return self.defer_encoded(key, piece);
         }
         self.defer_bytes(key, piece);
+    }
+
+    /// [`Core::defer`] through the transport of `key`: encoded now, into bytes of its own that
+    /// wait in the queue (the queue holds only what goes to the socket). Kept out of line: the
+    /// fan-out loop over plain connections should not carry it.
+    #[cold]
+    #[inline(never)]
+    fn defer_encoded<P: Piece>(&mut self, key: usize, piece: P) {
+        let mut out = Vec::new();
+        match self.encode(key, &[], &[piece], &mut out) {
+            Ok(()) => self.defer_bytes(key, out),
+            Err(e) => self.fail(key, &e),
+        }
     }
 
     /// [`Core::defer`] of bytes as they go to the socket.

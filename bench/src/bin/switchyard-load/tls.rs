@@ -3,8 +3,11 @@
 //! frames) and moves records between it and the non-blocking socket.
 //!
 //! The server's certificate is checked against `--ca FILE`, or not at all with `--insecure`.
-//! Resumption (TLS 1.3 tickets, rustls's in-memory cache) is on unless `--no-resumption`: an
-//! upgrade storm then measures resumed handshakes, the usual case for returning browsers.
+//! Resumption (TLS 1.3 tickets, kept in a store of the generator's own) is on unless
+//! `--no-resumption`: an upgrade storm then measures resumed handshakes, the usual case for
+//! returning browsers. Cipher suites are offered in browsers' order (TLS13_AES_128_GCM_SHA256
+//! first); key exchange groups in aws-lc-rs's (X25519MLKEM768 first, as Chrome and Firefox),
+//! or X25519 alone with `--x25519`.
 
 use std::collections::VecDeque;
 use std::io;
@@ -46,6 +49,12 @@ impl TlsClient {
     ) -> io::Result<Self> {
         let invalid = |what: String| io::Error::new(io::ErrorKind::InvalidInput, what);
         let mut provider = rustls::crypto::aws_lc_rs::default_provider();
+        // The order browsers offer (AES-128-GCM first), not aws-lc-rs's (AES-256-GCM-SHA384
+        // first): a server that follows the client's order then does what it does for
+        // browsers.
+        provider
+            .cipher_suites
+            .sort_by_key(|s| s.suite() != rustls::CipherSuite::TLS13_AES_128_GCM_SHA256);
         if x25519_only {
             provider.kx_groups = vec![rustls::crypto::aws_lc_rs::kx_group::X25519];
         }
