@@ -173,6 +173,7 @@ pub(crate) trait Piece {
 }
 
 impl Piece for &[u8] {
+    #[inline]
     fn slice<'s>(&'s self, _: &'s [u8]) -> &'s [u8] {
         self
     }
@@ -182,6 +183,7 @@ impl Piece for &[u8] {
 }
 
 impl Piece for Vec<u8> {
+    #[inline]
     fn slice<'s>(&'s self, _: &'s [u8]) -> &'s [u8] {
         self
     }
@@ -195,6 +197,7 @@ impl Piece for Vec<u8> {
 }
 
 impl Piece for SharedBytes {
+    #[inline]
     fn slice<'s>(&'s self, _: &'s [u8]) -> &'s [u8] {
         self
     }

@@ -540,7 +540,9 @@ impl<H: Handler> Core<H> {
         }
     }
 
-    /// [`Core::defer`] of bytes as they go to the socket.
+    /// [`Core::defer`] of bytes as they go to the socket. Inlined into `defer` as the whole of
+    /// it was before transports: the fan-out's per-subscriber cost (measured with callgrind).
+    #[inline(always)]
     fn defer_bytes<P: Piece>(&mut self, key: usize, mut piece: P) {
         let len = piece.slice(&[]).len();
         if len == 0 {
