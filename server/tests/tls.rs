@@ -455,3 +455,26 @@ fn echo_stops_reading_a_tls_client_that_does_not_read() {
     ws.send(Message::text("after")).unwrap();
     assert_eq!(next_data_tls(&mut ws), Message::text("after"));
 }
+
+/// `--tls-reload-interval`: a poll thread picks up changed files without a signal.
+#[test]
+fn the_reload_poll_picks_up_new_files() {
+    let dir = Scratch::new("poll");
+    let ca = Ca::new();
+    let old = ca.leaf(&["localhost"]);
+    let (cert, key) = write_pair(&dir, "server", &old);
+    let (_server, tls) = start_tls(&cert, &key, &["--tls-reload-interval", "0.1"]);
+    let before = wss(tls, "/echo", ca.http_client());
+    assert_eq!(peer_cert(before.get_ref()), old.der);
+    let new = ca.leaf(&["localhost"]);
+    replace_file(&cert, &new.cert_pem);
+    replace_file(&key, &new.key_pem);
+    assert!(
+        eventually(Duration::from_secs(5), || {
+            connect(tls, "localhost", ca.http_client())
+                .map(|s| peer_cert(&s) == new.der)
+                .unwrap_or(false)
+        }),
+        "the new certificate was never served"
+    );
+}
