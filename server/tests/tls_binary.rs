@@ -75,3 +75,46 @@ fn sighup_rotates_certificates_and_established_connections_carry_on() {
     // The plain listener is there too.
     assert_eq!(status(&http_get(bin.addr, "/healthz")), 200);
 }
+
+/// Each handshake's protocol version, cipher suite, ALPN, SNI and kind at debug level; a
+/// failure's reason too.
+#[test]
+fn handshakes_and_failures_are_logged_at_debug_level() {
+    let dir = Scratch::new("debuglog");
+    let ca = Ca::new();
+    let (cert, key) = write_pair(&dir, "server", &ca.leaf(&["localhost"]));
+    let bin = Binary::spawn(
+        &[
+            "--listen-tls",
+            "127.0.0.1:0",
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+            "--workers",
+            "1",
+            "--no-pin",
+            "--log-level",
+            "debug",
+        ],
+        &[],
+    );
+    let _tls = connect(bin.addr, "localhost", ca.http_client()).unwrap();
+    let line = bin
+        .wait_line(TIMEOUT, |l| l.contains("tls: ") && l.contains("version="))
+        .unwrap_or_else(|| panic!("no handshake line: {:?}", bin.lines()));
+    for part in [
+        "version=TLSv1_3",
+        "cipher=TLS13_AES_128_GCM_SHA256",
+        "alpn=http/1.1",
+        "sni=localhost",
+        "handshake=Full",
+    ] {
+        assert!(line.contains(part), "{part} missing in {line:?}");
+    }
+    let mut s = tcp(bin.addr);
+    std::io::Write::write_all(&mut s, b"GET / HTTP/1.1\r\n\r\n").unwrap();
+    let _ = read_to_close(&mut s);
+    bin.wait_line(TIMEOUT, |l| l.contains("tls: ") && l.contains("plain_http"))
+        .unwrap_or_else(|| panic!("no failure line: {:?}", bin.lines()));
+}
