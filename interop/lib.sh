@@ -5,6 +5,10 @@
 #                          builds it once and exports SWITCHYARD_BIN, so its stages build nothing)
 #   sy_start_server ARGS   starts "$SWITCHYARD_BIN --listen 127.0.0.1:<free port> ARGS" and waits until
 #                          it accepts; sets SY_PID SY_PORT SY_URL (ws://) SY_HTTP (http://) SY_LOG
+#   sy_start_server_tls ARGS  as sy_start_server, plus a TLS listener on another free port with a
+#                          certificate for localhost and 127.0.0.1 from a CA made for the run (openssl
+#                          CLI); also sets SY_TLS_PORT SY_WSS_URL (wss://localhost:port) SY_HTTPS SY_CA
+#   sy_make_test_ca DIR    writes ca.pem, server.pem, server.key there (ECDSA P-256, 1 day)
 #   sy_stop_server         SIGTERM, then SIGKILL after 10 s; also run by the EXIT trap this file sets
 #   sy_venv_py3 / sy_venv_autobahn   paths of the virtualenvs scripts/install-test-deps makes
 #   SY_OUT                 where harnesses write reports and caches: $SWITCHYARD_OUT, else
@@ -95,6 +99,41 @@ sy_start_server() {
     kill -KILL "$SY_PID" 2>/dev/null || true
   done
   sy_die "could not start $SWITCHYARD_BIN"
+}
+
+# A certificate authority and a server certificate for localhost and 127.0.0.1, made for the run:
+# what wss:// clients that check certificates trust (Python ssl, Node's `ca` option).
+sy_make_test_ca() {
+  local dir=$1
+  mkdir -p "$dir"
+  (
+    cd "$dir" || exit 1
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
+      -subj "/CN=switchyard interop test CA" -keyout ca.key -out ca.pem \
+      -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign 2>/dev/null &&
+      openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+        -subj "/CN=localhost" -keyout server.key -out server.csr 2>/dev/null &&
+      printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' >server.ext &&
+      openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 1 \
+        -extfile server.ext -out server.pem 2>/dev/null
+  ) || sy_die "openssl could not make the test certificates in $dir"
+}
+
+sy_start_server_tls() {
+  local dir=$SY_OUT/tls-ca
+  [ -f "$dir/server.pem" ] || sy_make_test_ca "$dir"
+  SY_TLS_PORT=$(sy_free_port)
+  sy_start_server --listen-tls "127.0.0.1:$SY_TLS_PORT" --tls-cert "$dir/server.pem" \
+    --tls-key "$dir/server.key" "$@"
+  for _ in $(seq 100); do
+    sy_port_open "$SY_TLS_PORT" && break
+    sleep 0.1
+  done
+  SY_WSS_URL=wss://localhost:$SY_TLS_PORT
+  SY_HTTPS=https://localhost:$SY_TLS_PORT
+  SY_CA=$dir/ca.pem
+  export SY_TLS_PORT SY_WSS_URL SY_HTTPS SY_CA
+  sy_log "TLS listener on 127.0.0.1:$SY_TLS_PORT (CA $SY_CA)"
 }
 
 # True if the server started last is still running (a crash during a harness is a failure of its own).

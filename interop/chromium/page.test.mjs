@@ -1,7 +1,10 @@
 // Headless Debian Chromium (driven by playwright-core, which never downloads a browser) loads the
 // server's built-in page GET / and checks what its script reports: #echo-result and
 // #broadcast-result become "ok", #extensions shows what the browser's echo socket negotiated.
-//   SWITCHYARD_HTTP        http://host:port of the server (interop/chromium/run sets it)
+//   SWITCHYARD_HTTP        http://host:port of the server (interop/chromium/run sets it), or
+//                          https://localhost:port: Chromium then runs with
+//                          --ignore-certificate-errors (the run's own CA is not in its store) and
+//                          the page's sockets are wss://
 //   CHROMIUM_EXPECT_DEFLATE=1|0   require permessage-deflate in #extensions, or not; by default it
 //                          is required when the server accepts a plain permessage-deflate offer
 import { test, before, after } from 'node:test';
@@ -10,12 +13,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import http from 'node:http';
+import https from 'node:https';
 import { chromium } from 'playwright-core';
 
 const base = process.env.SWITCHYARD_HTTP?.replace(/\/$/, '');
 if (!base) throw new Error('SWITCHYARD_HTTP is not set: run interop/chromium/run');
 const executablePath = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
 const TIMEOUT = 20_000;
+const secure = base.startsWith('https://');
 
 let context;
 let page;
@@ -31,7 +36,8 @@ before(async () => {
     // Without the background-networking flags Chromium keeps dialling hosts this closed network
     // refuses; --no-sandbox because CI runs as root.
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+      ...(secure ? ['--ignore-certificate-errors'] : [])],
   });
   page = context.pages()[0] ?? (await context.newPage());
   page.on('console', (m) => console_.push(`console.${m.type()}: ${m.text()}`));
@@ -49,6 +55,7 @@ before(async () => {
     }
     results[id] = (await page.locator(`#${id}`).textContent({ timeout: 1000 }).catch(() => null))?.trim();
   }
+  results.protocol = await page.evaluate(() => location.protocol);
   results.extensions = (await page.locator('#extensions').textContent({ timeout: 1000 })
     .catch(() => null))?.trim();
   console.log(`chromium ${context.browser()?.version() ?? ''}: #echo-result=${JSON.stringify(results['echo-result'])}` +
@@ -70,6 +77,10 @@ test('built-in page: echo works in Chromium', () => {
   assert.equal(results['echo-result'], 'ok');
 });
 
+test('built-in page: served over the scheme asked for (https: its sockets are wss://)', () => {
+  assert.equal(results.protocol, secure ? 'https:' : 'http:');
+});
+
 test('built-in page: broadcast works in Chromium', () => {
   assert.equal(results['broadcast-result'], 'ok');
 });
@@ -77,7 +88,8 @@ test('built-in page: broadcast works in Chromium', () => {
 // Whether the server accepts permessage-deflate from a client that is not a browser.
 function serverTakesDeflate() {
   return new Promise((resolve, reject) => {
-    const req = http.request(base + '/echo', {
+    const req = (secure ? https : http).request(base + '/echo', {
+      rejectUnauthorized: false,
       headers: {
         Connection: 'Upgrade', Upgrade: 'websocket', 'Sec-WebSocket-Version': '13',
         'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==',

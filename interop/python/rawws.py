@@ -6,8 +6,10 @@ import struct
 
 
 class RawClient:
-    def __init__(self, port, path="/", extensions=None, timeout=5.0):
+    def __init__(self, port, path="/", extensions=None, timeout=5.0, ssl_context=None):
         self.sock = socket.create_connection(("127.0.0.1", port), timeout)
+        if ssl_context is not None:
+            self.sock = ssl_context.wrap_socket(self.sock, server_hostname="localhost")
         key = base64.b64encode(os.urandom(16)).decode()
         head = (
             "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"

@@ -3,6 +3,7 @@ wrote). Routes: /broadcast broadcasts, every other path echoes."""
 import contextlib
 import os
 import signal
+import ssl
 import time
 import urllib.request
 import zlib
@@ -19,7 +20,32 @@ BIG = 16 * MiB
 TIMEOUT = 10
 
 
+# With SWITCHYARD_CA (interop/python/run with SWITCHYARD_TLS=1) the shared server's URL is
+# wss://: every client trusts that CA (and only it), so the certificate is checked for real.
+CA = os.environ.get("SWITCHYARD_CA")
+SSL = ssl.create_default_context(cafile=CA) if CA else None
+
+
+def tls_for(url):
+    """The SSL context for `url`: the test CA's for wss://, none for ws://."""
+    return SSL if url.startswith("wss://") else None
+
+
+def urlopen(url, **kw):
+    """urllib's urlopen, trusting the test CA for https://."""
+    if url.startswith("https://"):
+        kw["context"] = SSL
+    return urllib.request.urlopen(url, **kw)
+
+
+def raw_client(url, path, **kw):
+    """A RawClient to the server at `url`, over TLS for wss://."""
+    return RawClient(int(url.rsplit(":", 1)[1]), path, ssl_context=tls_for(url), **kw)
+
+
 def open_ws(url, path="/echo", **kw):
+    if tls_for(url):
+        kw.setdefault("ssl", tls_for(url))
     kw.setdefault("max_size", BIG + MiB)
     kw.setdefault("open_timeout", TIMEOUT)
     kw.setdefault("close_timeout", TIMEOUT)
@@ -145,8 +171,7 @@ def test_close_handshake_with_code(url, code):
 
 def test_protocol_error_gets_close_1002(url):
     """An unmasked client frame breaks RFC 6455 5.1: the server answers with close 1002."""
-    port = int(url.rsplit(":", 1)[1])
-    raw = RawClient(port, "/echo")
+    raw = raw_client(url, "/echo")
     try:
         assert raw.status == 101
         raw.sock.sendall(b"\x81\x02hi")
@@ -187,8 +212,7 @@ def test_permessage_deflate_negotiated_and_round_trips(url):
 
 def test_permessage_deflate_on_the_wire(url):
     """The answer to a compressed message is itself compressed (RSV1) and inflates to the text."""
-    port = int(url.rsplit(":", 1)[1])
-    raw = RawClient(port, "/echo", extensions="permessage-deflate; client_max_window_bits")
+    raw = raw_client(url, "/echo", extensions="permessage-deflate; client_max_window_bits")
     try:
         assert raw.status == 101
         require_deflate(raw.headers.get("sec-websocket-extensions"))
@@ -228,13 +252,13 @@ def shut_down_and_expect_1001(server, clients):
 
 def test_plain_http_page_and_healthz(url):
     http = "http" + url[2:]
-    with urllib.request.urlopen(http + "/", timeout=TIMEOUT) as r:
+    with urlopen(http + "/", timeout=TIMEOUT) as r:
         assert r.status == 200
         assert r.headers.get_content_type() == "text/html"
         body = r.read().decode()
         for element in ("echo-result", "broadcast-result", "extensions"):
             assert element in body
-    with urllib.request.urlopen(http + "/healthz", timeout=TIMEOUT) as r:
+    with urlopen(http + "/healthz", timeout=TIMEOUT) as r:
         assert r.status == 200
 
 
@@ -243,7 +267,7 @@ def test_metrics_parse_as_prometheus_text_and_count_upgrades(url):
     from prometheus_client.parser import text_string_to_metric_families
 
     def websocket_upgrades():
-        with urllib.request.urlopen("http" + url[2:] + "/metrics", timeout=TIMEOUT) as r:
+        with urlopen("http" + url[2:] + "/metrics", timeout=TIMEOUT) as r:
             assert r.status == 200
             assert r.headers.get_content_type() == "text/plain"
             families = list(text_string_to_metric_families(r.read().decode()))

@@ -66,6 +66,7 @@ impl SharedBytes {
 
 impl Deref for SharedBytes {
     type Target = [u8];
+    #[inline]
     fn deref(&self) -> &[u8] {
         &self.buf[self.start..self.end]
     }

@@ -40,6 +40,9 @@ pub(crate) mod flag {
     /// Deferred writes wait in the queue for the end of the loop turn (the connection is in
     /// the reactor's dirty list); the socket is not known to be full.
     pub const DIRTY: u16 = 1 << 12;
+    /// The connection has a transport (`Core::transports`): reads are decoded and writes
+    /// encoded through it.
+    pub const TRANSPORT: u16 = 1 << 13;
 }
 
 /// An outbound chunk: owned bytes or bytes shared with other connections.
@@ -170,6 +173,7 @@ pub(crate) trait Piece {
 }
 
 impl Piece for &[u8] {
+    #[inline]
     fn slice<'s>(&'s self, _: &'s [u8]) -> &'s [u8] {
         self
     }
@@ -179,6 +183,7 @@ impl Piece for &[u8] {
 }
 
 impl Piece for Vec<u8> {
+    #[inline]
     fn slice<'s>(&'s self, _: &'s [u8]) -> &'s [u8] {
         self
     }
@@ -192,6 +197,7 @@ impl Piece for Vec<u8> {
 }
 
 impl Piece for SharedBytes {
+    #[inline]
     fn slice<'s>(&'s self, _: &'s [u8]) -> &'s [u8] {
         self
     }

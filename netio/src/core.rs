@@ -3,7 +3,7 @@
 //! must reach a handler (pressure, close, a resumed read) is pushed to `deferred` and delivered
 //! by the reactor after the running callback returns, so a callback never re-enters another.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::net::{Shutdown, SocketAddr};
 use std::sync::atomic::Ordering;
@@ -18,6 +18,7 @@ use crate::conn::{flag, Conn, CorkPiece, Flushed, OutQueue, Piece, MAX_IOV};
 use crate::handler::{CloseReason, ConnId, Handler, NoConnection, Pressure};
 use crate::mailbox::{Mailbox, Shared};
 use crate::timer::{TimerKind, Wheel};
+use crate::transport::{Attached, Decoded, Transport};
 
 /// Writes to the running callback's connection at least this long, with nothing corked before
 /// them, are sent at once rather than copied into the cork.
@@ -95,6 +96,55 @@ pub(crate) struct Core<H: Handler> {
     /// as a `Box`: handing one over moves a pointer, allocates nothing.
     #[allow(clippy::vec_box)]
     spare_queues: Vec<Box<OutQueue>>,
+    /// The transports of the connections that have one (flag `TRANSPORT`), by slab key: kept
+    /// out of the slab so that a connection without one costs nothing.
+    pub transports: HashMap<usize, Attached>,
+    /// Bytes held in the transports' undecoded tails (incomplete records), all connections.
+    pub carried_total: usize,
+    /// Encoded output of the write being made (reused; trimmed like the cork).
+    encoded: Vec<u8>,
+    /// Several pieces of one write copied together before they are encoded.
+    gather: Vec<u8>,
+}
+
+/// What a read gave, through a connection's transport.
+pub(crate) enum Decode {
+    /// `data` decoded bytes at the front of the buffer; `end`: the peer ended its stream;
+    /// `ready`: the transport's setup finished in this call.
+    Data { data: usize, end: bool, ready: bool },
+    /// The transport failed: its answer was sent; report, then close.
+    Failed(io::Error),
+}
+
+/// Encodes the bytes of `pieces` (staged ones from `stage`) through `attached` into `out`,
+/// several pieces copied together first (into `gather`) so that they make as few records as
+/// their size allows.
+fn encode_pieces<P: Piece>(
+    attached: &mut Attached,
+    gather: &mut Vec<u8>,
+    stage: &[u8],
+    pieces: &[P],
+    out: &mut Vec<u8>,
+) -> io::Result<()> {
+    let mut slices = pieces
+        .iter()
+        .map(|p| p.slice(stage))
+        .filter(|s| !s.is_empty());
+    let Some(first) = slices.next() else {
+        return Ok(());
+    };
+    let Some(second) = slices.next() else {
+        return attached.transport.encode(first, out);
+    };
+    gather.clear();
+    gather.extend_from_slice(first);
+    gather.extend_from_slice(second);
+    for s in slices {
+        gather.extend_from_slice(s);
+    }
+    let r = attached.transport.encode(gather, out);
+    gather.clear();
+    r
 }
 
 impl<H: Handler> Core<H> {
@@ -129,6 +179,10 @@ impl<H: Handler> Core<H> {
             queued_total: 0,
             dirty: Vec::new(),
             spare_queues: Vec::new(),
+            transports: HashMap::new(),
+            carried_total: 0,
+            encoded: Vec::new(),
+            gather: Vec::new(),
         }
     }
 
@@ -241,8 +295,57 @@ impl<H: Handler> Core<H> {
         self.deferred.push_back(Deferred::AfterFlush(id));
     }
 
-    /// Writes `pieces` to `key` now (or queues them behind earlier bytes).
+    /// Writes `pieces` to `key` now (or queues them behind earlier bytes), through its
+    /// transport if it has one.
+    #[inline]
     pub(crate) fn write_pieces<P: Piece>(&mut self, key: usize, pieces: &mut [P]) {
+        if self.slab[key].has(flag::TRANSPORT) {
+            return self.write_encoded(key, pieces);
+        }
+        self.send_pieces(key, pieces);
+    }
+
+    /// [`Core::write_pieces`] through the transport of `key` (out of line, as
+    /// [`Core::defer_encoded`]).
+    #[cold]
+    #[inline(never)]
+    fn write_encoded<P: Piece>(&mut self, key: usize, pieces: &mut [P]) {
+        let mut out = std::mem::take(&mut self.encoded);
+        match self.encode(key, &[], pieces, &mut out) {
+            Ok(()) => self.send_pieces(key, &mut [out.as_slice()]),
+            Err(e) => self.fail(key, &e),
+        }
+        self.keep_encoded(out);
+    }
+
+    /// Encodes `pieces` through the transport of `key` into `out` (cleared first).
+    fn encode<P: Piece>(
+        &mut self,
+        key: usize,
+        stage: &[u8],
+        pieces: &[P],
+        out: &mut Vec<u8>,
+    ) -> io::Result<()> {
+        out.clear();
+        match self.transports.get_mut(&key) {
+            Some(attached) => encode_pieces(attached, &mut self.gather, stage, pieces, out),
+            None => Err(io::Error::other(
+                "netio: transport flag without a transport",
+            )),
+        }
+    }
+
+    /// Puts the encoding buffer back for the next write, trimmed like the cork.
+    fn keep_encoded(&mut self, mut out: Vec<u8>) {
+        out.clear();
+        if out.capacity() > self.limits.stage_keep {
+            out.shrink_to(self.limits.stage_keep);
+        }
+        self.encoded = out;
+    }
+
+    /// Writes `pieces` to `key` as they are (encoded already, or no transport).
+    fn send_pieces<P: Piece>(&mut self, key: usize, pieces: &mut [P]) {
         let c = &mut self.slab[key];
         let before = c.queued();
         let r = c.write_pieces(&[], pieces);
@@ -350,7 +453,22 @@ impl<H: Handler> Core<H> {
             return;
         }
         let mut pieces = std::mem::take(&mut self.cork);
-        if let Some(c) = self.slab.get_mut(key) {
+        let transport = self
+            .slab
+            .get(key)
+            .is_some_and(|c| c.has(flag::TRANSPORT) && !c.has(flag::FINISHING));
+        if transport {
+            // The callback's writes, encoded together: as few records as their size allows,
+            // and one `send`.
+            let mut out = std::mem::take(&mut self.encoded);
+            let stage = std::mem::take(&mut self.stage);
+            match self.encode(key, &stage, &pieces, &mut out) {
+                Ok(()) => self.send_pieces(key, &mut [out.as_slice()]),
+                Err(e) => self.fail(key, &e),
+            }
+            self.stage = stage;
+            self.keep_encoded(out);
+        } else if let Some(c) = self.slab.get_mut(key) {
             if !c.has(flag::FINISHING) {
                 let before = c.queued();
                 let r = c.write_pieces(&self.stage, &mut pieces);
@@ -401,7 +519,31 @@ impl<H: Handler> Core<H> {
     /// Queues `piece` on `key` for the end of the turn (`flush_dirty`), behind whatever is
     /// queued. Counted in the queue (and `queued_total`) at once, so `Ctx::queued` and the
     /// water marks see it.
-    fn defer<P: Piece>(&mut self, key: usize, mut piece: P) {
+    #[inline]
+    fn defer<P: Piece>(&mut self, key: usize, piece: P) {
+        if self.slab[key].has(flag::TRANSPORT) {
+            return self.defer_encoded(key, piece);
+        }
+        self.defer_bytes(key, piece);
+    }
+
+    /// [`Core::defer`] through the transport of `key`: encoded now, into bytes of its own that
+    /// wait in the queue (the queue holds only what goes to the socket). Kept out of line: the
+    /// fan-out loop over plain connections should not carry it.
+    #[cold]
+    #[inline(never)]
+    fn defer_encoded<P: Piece>(&mut self, key: usize, piece: P) {
+        let mut out = Vec::new();
+        match self.encode(key, &[], &[piece], &mut out) {
+            Ok(()) => self.defer_bytes(key, out),
+            Err(e) => self.fail(key, &e),
+        }
+    }
+
+    /// [`Core::defer`] of bytes as they go to the socket. Inlined into `defer` as the whole of
+    /// it was before transports: the fan-out's per-subscriber cost (measured with callgrind).
+    #[inline(always)]
+    fn defer_bytes<P: Piece>(&mut self, key: usize, mut piece: P) {
         let len = piece.slice(&[]).len();
         if len == 0 {
             return;
@@ -563,6 +705,11 @@ impl<H: Handler> Core<H> {
         }
         let c = self.slab.remove(id.key());
         self.queued_total -= c.queued();
+        if c.has(flag::TRANSPORT) {
+            if let Some(attached) = self.transports.remove(&id.key()) {
+                self.carried_total -= attached.carry.len();
+            }
+        }
         // Its timers go with it: none fires for a later connection in the slot, none stays in
         // the wheel until its deadline.
         self.timers.cancel_owner(id.0);
@@ -574,5 +721,137 @@ impl<H: Handler> Core<H> {
             .0
             .store(self.slab.len(), Ordering::Relaxed);
         Some(c)
+    }
+
+    /// Gives `id` a transport (see `transport.rs`): from now on its input is decoded and its
+    /// output encoded through it.
+    pub(crate) fn set_transport(
+        &mut self,
+        id: ConnId,
+        transport: Box<dyn Transport>,
+    ) -> Result<(), NoConnection> {
+        let key = self.lookup(id).ok_or(NoConnection)?;
+        self.slab[key].flags |= flag::TRANSPORT;
+        self.transports.insert(
+            key,
+            Attached {
+                transport,
+                carry: Vec::new(),
+                ended: false,
+            },
+        );
+        Ok(())
+    }
+
+    /// Copies the undecoded tail of the last read of `key` to the front of `buf` and returns
+    /// its length (where the next read goes). `None`: the tail does not leave room for a read
+    /// (a transport that never consumes), which fails the connection.
+    pub(crate) fn carry_into(&mut self, key: usize, buf: &mut [u8]) -> Option<usize> {
+        let attached = self.transports.get(&key)?;
+        let n = attached.carry.len();
+        if n >= buf.len() / 2 {
+            let e = io::Error::new(io::ErrorKind::InvalidData, "transport record too long");
+            self.fail(key, &e);
+            return None;
+        }
+        buf[..n].copy_from_slice(&attached.carry);
+        Some(n)
+    }
+
+    /// Decodes `buf` (the carried tail and the bytes just read) through the transport of
+    /// `key`: sends what it answers, keeps what it did not consume.
+    pub(crate) fn decode(&mut self, key: usize, buf: &mut [u8]) -> Decode {
+        let Some(attached) = self.transports.get_mut(&key) else {
+            return Decode::Failed(io::Error::other(
+                "netio: transport flag without a transport",
+            ));
+        };
+        let mut out = std::mem::take(&mut self.encoded);
+        out.clear();
+        let was_ready = attached.transport.is_established();
+        let result = attached.transport.decode(buf, &mut out);
+        let decode = match result {
+            Ok(Decoded {
+                consumed,
+                data,
+                end,
+            }) => {
+                let consumed = consumed.min(buf.len());
+                let rest = &buf[consumed..];
+                self.carried_total = self.carried_total - attached.carry.len() + rest.len();
+                if rest.is_empty() {
+                    // Between records: no buffer held.
+                    attached.carry = Vec::new();
+                } else {
+                    attached.carry.clear();
+                    attached.carry.extend_from_slice(rest);
+                }
+                let ready = !was_ready && attached.transport.is_established();
+                Decode::Data {
+                    data: data.min(consumed),
+                    end,
+                    ready,
+                }
+            }
+            Err(e) => {
+                attached.ended = true;
+                self.carried_total -= attached.carry.len();
+                attached.carry = Vec::new();
+                Decode::Failed(e)
+            }
+        };
+        if !out.is_empty() {
+            self.send_pieces(key, &mut [out.as_slice()]);
+        }
+        self.keep_encoded(out);
+        decode
+    }
+
+    /// The peer's FIN on `key`, which has a transport: `Err` if the transport calls the
+    /// stream truncated (its answer sent).
+    pub(crate) fn transport_eof(&mut self, key: usize) -> io::Result<()> {
+        let Some(attached) = self.transports.get_mut(&key) else {
+            return Ok(());
+        };
+        if attached.ended {
+            return Ok(());
+        }
+        let mut out = Vec::new();
+        let r = attached.transport.eof(&mut out);
+        if r.is_err() {
+            attached.ended = true;
+        }
+        if !out.is_empty() {
+            self.send_pieces(key, &mut [out.as_slice()]);
+        }
+        r
+    }
+
+    /// A close after flush or a write shutdown of `key` was asked and its cork flushed: the
+    /// transport's end of stream goes behind everything queued (once).
+    pub(crate) fn end_transport(&mut self, key: usize) {
+        if !self.slab[key].has(flag::TRANSPORT) {
+            return;
+        }
+        let Some(attached) = self.transports.get_mut(&key) else {
+            return;
+        };
+        if attached.ended {
+            return;
+        }
+        attached.ended = true;
+        let mut out = Vec::new();
+        attached.transport.close(&mut out);
+        if !out.is_empty() {
+            self.send_pieces(key, &mut [out.as_slice()]);
+        }
+    }
+
+    /// The transport of `id`, if it has one of type `T`.
+    pub(crate) fn transport<T: Transport>(&self, id: ConnId) -> Option<&T> {
+        let key = self.lookup(id)?;
+        let attached = self.transports.get(&key)?;
+        let any: &dyn std::any::Any = &*attached.transport;
+        any.downcast_ref::<T>()
     }
 }

@@ -9,6 +9,7 @@ use crate::core::{Core, WriteWhen};
 use crate::handler::{Close, ConnId, Handler, NoConnection};
 use crate::mailbox::{Mailbox, ShutdownHandle};
 use crate::timer::{TimerId, TimerKind};
+use crate::transport::Transport;
 use crate::SharedBytes;
 
 /// The reactor as a callback sees it: act on any connection of this reactor by its
@@ -119,6 +120,13 @@ impl<H: Handler> Ctx<'_, H> {
         self.core.queued_total
     }
 
+    /// Bytes this reactor holds in its connections' transports between reads: the undecoded
+    /// tails of incomplete records (at most one record each, about 16 KiB for TLS). Kept apart
+    /// from [`Ctx::queued_total`]: they are input, for a memory budget to count too.
+    pub fn carried_total(&self) -> usize {
+        self.core.carried_total
+    }
+
     /// The open connection of this reactor with the most bytes queued, and how many: the one
     /// to shed when the queues hold too much. Scans every connection (O(n)): meant for the rare
     /// moment a budget is exceeded, not for every event.
@@ -130,6 +138,25 @@ impl<H: Handler> Ctx<'_, H> {
             .map(|(key, c)| (ConnId::new(key, c.generation), c.queued()))
             .filter(|&(_, queued)| queued > 0)
             .max_by_key(|&(_, queued)| queued)
+    }
+
+    /// Gives `id` a [`Transport`] (TLS, for one): from now on what is read from it is decoded
+    /// before [`Handler::on_data`] sees it, and everything written to it, by any write method,
+    /// is encoded on its way to the socket (see the [`crate::transport`] module docs for where
+    /// the layer sits and who owns which buffer). Set it in [`Handler::accept`], before the
+    /// first read and write.
+    pub fn set_transport(
+        &mut self,
+        id: ConnId,
+        transport: Box<dyn Transport>,
+    ) -> Result<(), NoConnection> {
+        self.core.set_transport(id, transport)
+    }
+
+    /// The transport of `id`, if it has one of type `T` (for its details: a TLS session's
+    /// protocol version, say).
+    pub fn transport<T: Transport>(&self, id: ConnId) -> Option<&T> {
+        self.core.transport(id)
     }
 
     /// Closes `id`, now or after flushing ([`Close`]). No more input is delivered; writes are

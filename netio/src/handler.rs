@@ -168,6 +168,26 @@ pub trait Handler: Sized + 'static {
         ctx.close(id, Close::AfterFlush);
     }
 
+    /// The connection's transport ([`Ctx::set_transport`]) finished its setup (a TLS
+    /// handshake), just before the first decoded bytes, if any, reach `on_data`.
+    fn on_transport_ready(&mut self, ctx: &mut Ctx<'_, Self>, id: ConnId, conn: &mut Self::Conn) {
+        let _ = (ctx, id, conn);
+    }
+
+    /// The connection's transport failed: a decode error (the peer broke the protocol) or a
+    /// stream cut where the transport calls it truncated. What the transport answered (an
+    /// alert) is queued; the connection is closed after flushing when this returns. For
+    /// counting and logging: the error is the transport's own, in an `io::Error`.
+    fn on_transport_error(
+        &mut self,
+        ctx: &mut Ctx<'_, Self>,
+        id: ConnId,
+        conn: &mut Self::Conn,
+        error: &io::Error,
+    ) {
+        let _ = (ctx, id, conn, error);
+    }
+
     /// A timer set with [`Ctx::set_timer`] for this connection fired.
     fn on_timer(&mut self, ctx: &mut Ctx<'_, Self>, id: ConnId, conn: &mut Self::Conn, tag: u64) {
         let _ = (ctx, id, conn, tag);

@@ -34,6 +34,11 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 //!
+//! A connection may be given a [`Transport`] ([`Ctx::set_transport`]): a byte-stream layer
+//! such as TLS that decodes what is read and encodes what is written, below the handler and
+//! the cork, above the outbound queue ([`transport`] says how buffers, backpressure and close
+//! pass through it). netio knows nothing of what a transport does.
+//!
 //! # Edge-triggered discipline
 //! Every socket is registered once, for reading and writing, edge-triggered, and never
 //! re-registered (pausing a read is a flag, not an `epoll_ctl`). On readable the reactor reads
@@ -77,6 +82,10 @@
 //! client since removed; `switchyard-load --server-pid PID idle -c 10000` is the equivalent
 //! today, through a WebSocket server: `benches/FIGURES.md`).
 //!
+//! A connection with a [`Transport`] costs, beyond its slot, an entry in the reactor's
+//! transport table (the boxed transport and an empty tail buffer, about 60 bytes, plus the
+//! transport's own state) and, only while a read ended inside a record, that record's tail.
+//!
 //! # More connections than `RLIMIT_NOFILE`
 //! The descriptor limit bounds each descriptor *table*, and a thread can have its own. With
 //! [`Config::private_descriptor_tables`] every reactor thread calls `unshare(CLONE_FILES)`
@@ -110,6 +119,7 @@ mod runtime;
 #[allow(unsafe_code)]
 mod sys;
 mod timer;
+pub mod transport;
 
 pub use crate::bytes::SharedBytes;
 pub use crate::config::{AcceptMode, Balance, Config};
@@ -118,6 +128,7 @@ pub use crate::handler::{Accepted, Close, CloseReason, ConnId, Handler, NoConnec
 pub use crate::mailbox::{Mailbox, ShutdownHandle};
 pub use crate::runtime::{start, Liveness, ReactorInfo, Reactors};
 pub use crate::timer::TimerId;
+pub use crate::transport::{Decoded, Transport};
 
 /// Size in bytes of the reactor's per-connection record for a handler state of type `C` (the
 /// slab slot: socket, generation, flags, queue pointer and `Option<C>`), for memory budgets.

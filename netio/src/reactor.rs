@@ -263,11 +263,24 @@ impl<H: Handler> Reactor<H> {
             if !lingering && c.has(flag::CLOSING | flag::READ_PAUSED) {
                 return;
             }
-            match (&c.stream).read(&mut self.read_buf) {
+            let transport = !lingering && c.has(flag::TRANSPORT);
+            // With a transport, the undecoded tail of the last read goes first.
+            let start = if transport {
+                match self.core.carry_into(key, &mut self.read_buf) {
+                    Some(n) => n,
+                    None => return,
+                }
+            } else {
+                0
+            };
+            let c = &mut self.core.slab[key];
+            match (&c.stream).read(&mut self.read_buf[start..]) {
                 Ok(0) => {
                     c.flags |= flag::READ_CLOSED;
                     if lingering {
                         self.core.finish(key, CloseReason::Requested);
+                    } else if transport && self.transport_eof(id) {
+                        // Reported and closing.
                     } else {
                         with_state(&mut self.handler, &mut self.core, id, |h, ctx, st| {
                             h.on_eof(ctx, id, st)
@@ -276,13 +289,17 @@ impl<H: Handler> Reactor<H> {
                     return;
                 }
                 Ok(n) => {
-                    if !lingering {
+                    if transport {
+                        if !self.decoded(id, start + n) {
+                            return;
+                        }
+                    } else if !lingering {
                         let data = &mut self.read_buf[..n];
                         with_state(&mut self.handler, &mut self.core, id, |h, ctx, st| {
                             h.on_data(ctx, id, st, data)
                         });
                     }
-                    if n < self.read_buf.len() && !to_end && !lingering {
+                    if n < self.read_buf.len() - start && !to_end && !lingering {
                         return;
                     }
                 }
@@ -298,6 +315,76 @@ impl<H: Handler> Reactor<H> {
         self.again.push(id);
     }
 
+    /// Decodes the `len` bytes at the front of the read buffer through the transport of `id`
+    /// and hands what they held to the handler. False when reading must stop (the transport
+    /// failed, the peer ended its stream, or the connection is gone).
+    fn decoded(&mut self, id: ConnId, len: usize) -> bool {
+        let key = id.key();
+        let buf = &mut self.read_buf[..len];
+        let (data, end, ready) = match self.core.decode(key, buf) {
+            super::core::Decode::Data { data, end, ready } => (data, end, ready),
+            super::core::Decode::Failed(e) => {
+                self.transport_failed(id, &e);
+                return false;
+            }
+        };
+        if ready && self.core.lookup(id).is_some() {
+            with_state(&mut self.handler, &mut self.core, id, |h, ctx, st| {
+                h.on_transport_ready(ctx, id, st)
+            });
+        }
+        if data > 0 && self.open_for_input(id) {
+            let data = &mut self.read_buf[..data];
+            with_state(&mut self.handler, &mut self.core, id, |h, ctx, st| {
+                h.on_data(ctx, id, st, data)
+            });
+        }
+        if end {
+            // The peer's end of stream inside the transport: as a FIN (nothing after it is
+            // read; the socket's own FIN is not waited for).
+            if self.open_for_input(id) {
+                self.core.slab[key].flags |= flag::READ_CLOSED;
+                with_state(&mut self.handler, &mut self.core, id, |h, ctx, st| {
+                    h.on_eof(ctx, id, st)
+                });
+            }
+            return false;
+        }
+        self.core.lookup(id).is_some()
+    }
+
+    /// Whether `id` is open and still takes input.
+    fn open_for_input(&self, id: ConnId) -> bool {
+        self.core
+            .lookup(id)
+            .is_some_and(|k| !self.core.slab[k].has(flag::CLOSING))
+    }
+
+    /// The FIN of `id`, which has a transport: true if the transport called it a truncation
+    /// (then reported and closing).
+    fn transport_eof(&mut self, id: ConnId) -> bool {
+        match self.core.transport_eof(id.key()) {
+            Ok(()) => false,
+            Err(e) => {
+                self.transport_failed(id, &e);
+                true
+            }
+        }
+    }
+
+    /// The transport of `id` failed (its answer is queued): tell the handler, close after
+    /// flushing.
+    fn transport_failed(&mut self, id: ConnId, e: &io::Error) {
+        log::debug!("reactor {}: {id}: transport: {e}", self.core.index);
+        if self.core.lookup(id).is_none() {
+            return;
+        }
+        with_state(&mut self.handler, &mut self.core, id, |h, ctx, st| {
+            h.on_transport_error(ctx, id, st, e)
+        });
+        self.core.close(id, crate::Close::AfterFlush);
+    }
+
     pub(crate) fn run_deferred(&mut self) {
         while let Some(d) = self.core.deferred.pop_front() {
             match d {
@@ -311,6 +398,9 @@ impl<H: Handler> Reactor<H> {
                 Deferred::Read(id) => self.read(id, true),
                 Deferred::AfterFlush(id) => {
                     if let Some(key) = self.core.lookup(id) {
+                        // The callback's cork is out: the transport's end of stream goes
+                        // behind it.
+                        self.core.end_transport(key);
                         self.core.after_drain(key);
                     }
                 }

@@ -117,9 +117,8 @@ pub struct Config {
     /// nothing to the network; none when TLS listeners are given without plain ones.
     pub listen: Vec<SocketAddr>,
     /// TLS listening addresses (`wss://`, `https://`), serving what the plain ones do. Default
-    /// none. Needs [`Config::tls`]. Not served yet: the reactors do not speak TLS until issue
-    /// 14's integration, and the binary refuses to start with them rather than leave them
-    /// silently closed.
+    /// none. Needs [`Config::tls`]. Every route, the page, `/healthz` and `/metrics` are served
+    /// over them as over the plain ones (TLS is netio's transport under the same code).
     pub listen_tls: Vec<SocketAddr>,
     /// The certificates of the TLS listeners, read and checked at start-up (see
     /// [`crate::tls::CertStore`]); shared with every reactor and reloaded in place. Default none.

@@ -62,6 +62,11 @@
 //!   over the consumed request when it fits (the payload moved down, our shorter header
 //!   written before it), so all the replies of one read are one contiguous slice and one
 //!   `send` however many messages it held. Echo is the app that benefits most.
+//! - TLS (`--listen-tls`): a connection accepted on a TLS listener is given a
+//!   [`tls::TlsTransport`] as its netio transport in `accept`; from then on netio decrypts
+//!   what it reads in its read buffer and encrypts everything written to the connection, so
+//!   the HTTP phase, the WebSocket session, bridges, topics and the apps are the same code over
+//!   plain and TLS connections and never know which they serve ([`tls`] has the design).
 //! - Keepalive: each reactor sweeps its own table on a reactor timer (no ticker thread).
 //! - Raw `Upgrade: tcp` tunnels pass half-closes through: a client's EOF becomes a FIN to the
 //!   backend, whose late reply still reaches the client, and vice versa.

@@ -14,14 +14,6 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if !config.listen_tls.is_empty() {
-        // The certificates were read and checked above; the reactors cannot serve them yet.
-        eprintln!(
-            "switchyard: --listen-tls: the certificates are usable, but this build does not \
-             serve TLS yet (the reactors' TLS transport, issue 14, is not wired in)"
-        );
-        return ExitCode::from(2);
-    }
     logging::init_with(&config.log_level, config.log_format);
     let summary = config.summary();
     // The drain window moves the shutdown deadline, and so the watchdog.

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use switchyard_handshake::HandshakeError;
 
 use crate::http;
+use crate::tls::TlsFailure;
 
 /// A counter with a single writer thread (the reactor that owns it).
 #[derive(Debug, Default)]
@@ -221,6 +222,10 @@ pub struct CoreMetrics {
     pub subscriptions: Counter,
     /// Upgrades the app refused (`Upgrade::Reject`).
     pub app_rejects: Counter,
+    /// TLS handshakes completed: full, resumed.
+    pub tls_handshakes: [Counter; 2],
+    /// TLS connections that failed, by [`TlsFailure::index`].
+    pub tls_failures: [Counter; TlsFailure::ALL.len()],
 }
 
 impl Default for CoreMetrics {
@@ -251,6 +256,8 @@ impl Default for CoreMetrics {
             topics: Counter::default(),
             subscriptions: Counter::default(),
             app_rejects: Counter::default(),
+            tls_handshakes: Default::default(),
+            tls_failures: Default::default(),
         }
     }
 }
@@ -432,6 +439,36 @@ impl Registry {
             "switchyard_upgrades_total{{protocol=\"tcp\"}} {}",
             self.sum(|c| c.upgrades_tcp.get())
         );
+
+        head(
+            &mut out,
+            "switchyard_tls_handshakes_total",
+            "counter",
+            "TLS handshakes completed, by kind: full, or resumed from a ticket or session id.",
+        );
+        for (i, kind) in ["full", "resumed"].into_iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "switchyard_tls_handshakes_total{{kind=\"{kind}\"}} {}",
+                self.sum(|c| c.tls_handshakes[i].get())
+            );
+        }
+        head(
+            &mut out,
+            "switchyard_tls_failures_total",
+            "counter",
+            "TLS connections that failed, by reason: plain_http, not_tls, truncated (the stream \
+             ended inside the handshake), handshake_timeout, no_alpn (no http/1.1 offered), \
+             incompatible (no version, suite or group in common), alert_received, protocol.",
+        );
+        for f in TlsFailure::ALL {
+            let _ = writeln!(
+                out,
+                "switchyard_tls_failures_total{{reason=\"{}\"}} {}",
+                f.label(),
+                self.sum(|c| c.tls_failures[f.index()].get())
+            );
+        }
 
         self.labeled(
             &mut out,

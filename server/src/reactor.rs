@@ -24,6 +24,7 @@ use crate::conn::{Conn, HttpConn, WsConn, WsParts};
 use crate::http;
 use crate::metrics::{CloseBy, CoreMetrics, Registry};
 use crate::slots::SlotTable;
+use crate::tls::{TlsFailure, TlsSession, TlsTransport};
 use crate::topics::{TopicId, Topics, NO_SUBSCRIPTIONS};
 use crate::ws::Tally;
 
@@ -97,6 +98,10 @@ pub struct Shared {
     /// The cluster engine, with `--cluster`: every local publish is forwarded to it, and each
     /// topic's first and last subscriber on a core are reported to it.
     pub cluster: Option<Arc<crate::cluster::Engine>>,
+    /// The listeners (indexes in netio's listen list) whose connections speak TLS, and the
+    /// rustls configuration they are served with (certificates chosen per handshake from the
+    /// reloadable store).
+    pub tls: Option<(std::ops::Range<usize>, Arc<rustls::ServerConfig>)>,
 }
 
 /// The per-core handler: the app and the server core below it.
@@ -403,7 +408,8 @@ impl<A: App> Core<A> {
             // A shed connection's queue leaves `queued_total` at once (netio frees the queue
             // of a connection closed now), so this also holds for the next reads of the same
             // event, before netio removes the connections shed here.
-            let all = self.budget.held() + ctx.queued_total();
+            // Incomplete TLS records count too: a client may leave one per connection.
+            let all = self.budget.held() + ctx.queued_total() + ctx.carried_total();
             let allowance = limit.saturating_sub(all.saturating_sub(own));
             if allowance >= margin || !self.shed_largest(app, ctx, id) {
                 return allowance;
@@ -473,7 +479,7 @@ impl<A: App> Core<A> {
             self.metrics().message_timeouts.inc();
             self.close_with(app, ctx, id, 1008, "message too slow", true);
         }
-        let held = self.budget.held() + ctx.queued_total();
+        let held = self.budget.held() + ctx.queued_total() + ctx.carried_total();
         self.metrics().memory_held.set(held as u64);
     }
 
@@ -702,6 +708,12 @@ impl<A: App> Core<A> {
         }
     }
 
+    /// Counts and logs (debug) a failed TLS connection.
+    fn tls_failed(&self, id: ConnId, failure: TlsFailure, why: &dyn std::fmt::Display) {
+        self.metrics().tls_failures[failure.index()].inc();
+        log::debug!("tls: {id}: {}: {why}", failure.label());
+    }
+
     /// Calls an app handler on the WebSocket `id` (outside a read: timers, drain,
     /// backpressure), if it is the app's and still open for it.
     fn with_app_conn(
@@ -743,6 +755,21 @@ impl<A: App> Handler for Reactor<A> {
         let m = core.metrics();
         m.accepted.inc();
         m.connections.inc();
+        if let Some((listeners, config)) = &core.shared.tls {
+            // TLS is netio's transport for this connection: everything below (the 503 just
+            // after included) reads and writes plaintext without knowing.
+            if listeners.contains(&info.listener) {
+                match TlsSession::new(Arc::clone(config)) {
+                    Ok(session) => {
+                        let _ = ctx.set_transport(id, Box::new(TlsTransport::new(session)));
+                    }
+                    Err(e) => {
+                        log::warn!("tls: cannot start a session: {e}");
+                        return None;
+                    }
+                }
+            }
+        }
         if info.over_limit {
             // Logged once per sweep, not per connection: a flood must not flood the log.
             core.refused_over_limit += 1;
@@ -838,11 +865,39 @@ impl<A: App> Handler for Reactor<A> {
         }
     }
 
+    fn on_transport_ready(&mut self, ctx: &mut Cx<'_, A>, id: ConnId, _: &mut Conn<A::State>) {
+        let Some(tls) = ctx.transport::<TlsTransport>(id) else {
+            return;
+        };
+        let resumed = tls.resumed() == Some(true);
+        self.core.metrics().tls_handshakes[usize::from(resumed)].inc();
+        log::debug!("tls: {id}: {}", tls.session().describe());
+    }
+
+    fn on_transport_error(
+        &mut self,
+        _: &mut Cx<'_, A>,
+        id: ConnId,
+        _: &mut Conn<A::State>,
+        error: &std::io::Error,
+    ) {
+        let failure = TlsFailure::of(error).unwrap_or(TlsFailure::Protocol);
+        self.core.tls_failed(id, failure, error);
+    }
+
     fn on_timer(&mut self, ctx: &mut Cx<'_, A>, id: ConnId, conn: &mut Conn<A::State>, t: u64) {
         let (app, core) = (&*self.app, &mut self.core);
         match t {
             tag::HEAD => {
                 let Conn::Http(h) = conn else { return };
+                let tls = ctx.transport::<TlsTransport>(id);
+                if tls.is_some_and(|t| t.session().is_handshaking()) {
+                    // The handshake counts against the head timeout: a stalled one is closed
+                    // (no 408: there is no channel to send it on).
+                    core.tls_failed(id, TlsFailure::HandshakeTimeout, &"handshake timeout");
+                    core.finish(app, ctx, id, conn);
+                    return;
+                }
                 if h.body.is_some() {
                     core.publish_refuse(app, ctx, id, conn, 408, "body not complete in time");
                 } else if h.served > 0 && h.partial.is_none() {

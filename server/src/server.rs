@@ -20,6 +20,26 @@ use crate::head::TcpTunnel;
 use crate::http::Endpoints;
 use crate::metrics::Registry;
 use crate::reactor::{Message, Reactor, Shared};
+use crate::tls::{CertStore, ReloadReport};
+
+/// The `--tls-reload-interval` poll: a thread that reloads the certificates whose files
+/// changed, every `every`, until the store is dropped with the server's configuration.
+fn spawn_reload_poll(store: std::sync::Weak<CertStore>, every: Duration) -> io::Result<()> {
+    std::thread::Builder::new()
+        .name("switchyard-tls-reload".to_owned())
+        .spawn(move || loop {
+            std::thread::sleep(every);
+            let Some(store) = store.upgrade() else { return };
+            if let Some(report) = store.reload_if_changed() {
+                log::info!(
+                    "tls: files changed: {} pair(s) reloaded, {} kept",
+                    report.replaced.len(),
+                    report.kept.len()
+                );
+            }
+        })?;
+    Ok(())
+}
 
 /// A thread-safe handle to a running [`Server`]: cheap to clone, usable from any thread, and
 /// still safe to use after the server has stopped (shutdown is then a no-op).
@@ -30,6 +50,7 @@ pub struct ServerHandle {
     metrics: Registry,
     mailboxes: Vec<Mailbox<Message>>,
     cluster: Option<Arc<Engine>>,
+    tls: Option<Arc<CertStore>>,
 }
 
 impl ServerHandle {
@@ -70,6 +91,13 @@ impl ServerHandle {
         }
     }
 
+    /// Re-reads every TLS certificate and key (SIGHUP): new handshakes use the new ones,
+    /// established connections carry on untouched, and a pair whose new files are unusable
+    /// keeps its old certificate (logged). `None` without TLS.
+    pub fn reload_tls(&self) -> Option<ReloadReport> {
+        self.tls.as_ref().map(|store| store.reload())
+    }
+
     /// Every metric in the Prometheus text format, as `GET /metrics` serves it.
     pub fn metrics_text(&self) -> String {
         self.metrics.render()
@@ -106,6 +134,7 @@ impl std::fmt::Debug for ServerHandle {
 pub struct Server {
     reactors: Option<Reactors<Message>>,
     cluster: Option<Arc<Engine>>,
+    tls: Option<Arc<CertStore>>,
     admin: bool,
     local_addrs: Vec<SocketAddr>,
     metrics: Registry,
@@ -213,6 +242,12 @@ impl Server {
         // The admin listener, if any, is the last listen address: its connections are told
         // apart by listener index.
         let mut listen = config.listen.clone();
+        // Then the TLS listeners: their connections are told apart by index too.
+        let tls = config.tls.as_ref().map(|store| {
+            let first = listen.len();
+            listen.extend_from_slice(&config.listen_tls);
+            (first..listen.len(), store.server_config())
+        });
         let admin_listener = config.admin_listen.map(|admin| {
             listen.push(admin);
             listen.len() - 1
@@ -246,7 +281,12 @@ impl Server {
             compression,
             metrics: metrics.clone(),
             cluster: cluster.clone(),
+            tls,
         });
+        let store = shared.config.tls.clone();
+        if let (Some(store), Some(every)) = (&store, shared.config.tls_reload_interval) {
+            spawn_reload_poll(Arc::downgrade(store), every)?;
+        }
         let factory_shared = Arc::clone(&shared);
         let reactors = switchyard_netio::start(net, move |info| {
             Reactor::new(Arc::clone(&app), Arc::clone(&factory_shared), info)
@@ -262,6 +302,7 @@ impl Server {
         Ok(Server {
             reactors: Some(reactors),
             cluster,
+            tls: store,
             admin: admin_listener.is_some(),
             local_addrs,
             metrics,
@@ -286,6 +327,7 @@ impl Server {
             shutdown: self.reactors.as_ref().map(|r| r.shutdown_handle()),
             liveness: self.reactors.as_ref().map(|r| r.liveness()),
             metrics: self.metrics.clone(),
+            tls: self.tls.clone(),
             mailboxes: self
                 .reactors
                 .as_ref()

@@ -1,5 +1,5 @@
 //! SIGINT and SIGTERM: the first starts a graceful shutdown, bounded by a watchdog; a second one
-//! exits at once.
+//! exits at once. SIGHUP reloads the TLS certificates ([`crate::ServerHandle::reload_tls`]).
 //!
 //! signal-hook's iterator runs the handler's real work on an ordinary thread, so the shutdown
 //! may lock, allocate and log (none of which is allowed in a signal handler).
@@ -7,7 +7,7 @@
 use std::io;
 use std::time::Duration;
 
-use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
 use crate::ServerHandle;
@@ -27,15 +27,28 @@ pub const EXIT_WATCHDOG: i32 = 1;
 /// Spawns the signal thread. On the first SIGINT or SIGTERM it starts `server`'s graceful
 /// shutdown and a watchdog: if the process still runs `shutdown_timeout` plus
 /// [`WATCHDOG_GRACE`] later (a reactor that has not come back to its loop), the watchdog logs
-/// the workers that did not stop and exits with [`EXIT_WATCHDOG`]. On a second signal the
+/// the workers that did not stop and exits with [`EXIT_WATCHDOG`]. SIGHUP reloads the TLS
+/// certificates and changes nothing else. On a second SIGINT or SIGTERM the
 /// process exits with [`EXIT_SECOND_SIGNAL`] without waiting for the drain.
 pub fn spawn(server: ServerHandle, shutdown_timeout: Duration) -> io::Result<()> {
-    let mut signals = Signals::new([SIGINT, SIGTERM])?;
+    let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP])?;
     std::thread::Builder::new()
         .name("switchyard-signals".to_owned())
         .spawn(move || {
             let mut first = true;
             for sig in signals.forever() {
+                if sig == SIGHUP {
+                    // Certificate rotation: established connections are not touched.
+                    match server.reload_tls() {
+                        Some(report) => log::info!(
+                            "SIGHUP: TLS certificates reloaded ({} replaced, {} kept after errors)",
+                            report.replaced.len(),
+                            report.kept.len()
+                        ),
+                        None => log::info!("SIGHUP: no TLS certificates to reload"),
+                    }
+                    continue;
+                }
                 let name = if sig == SIGINT { "SIGINT" } else { "SIGTERM" };
                 if !first {
                     log::warn!("{name} again: exiting without waiting");

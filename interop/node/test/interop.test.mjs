@@ -1,5 +1,7 @@
 // Interop tests of the switchyard server with the Node `ws` client (node --test).
 // SWITCHYARD_URL (ws://host:port) names the server; interop/node/run starts one and sets it.
+// With SWITCHYARD_CA (a PEM file) the URL is wss:// and ws trusts that CA, and only it.
+import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
@@ -9,6 +11,7 @@ import WebSocket from 'ws';
 const base = process.env.SWITCHYARD_URL?.replace(/\/$/, '');
 if (!base) throw new Error('SWITCHYARD_URL is not set: run interop/node/run');
 const TIMEOUT = 10_000;
+const tls = process.env.SWITCHYARD_CA ? { ca: readFileSync(process.env.SWITCHYARD_CA) } : {};
 
 function withTimeout(promise, what, ms = TIMEOUT) {
   let timer;
@@ -20,7 +23,7 @@ function withTimeout(promise, what, ms = TIMEOUT) {
 
 // Opens a client with a queue of received messages, so no message is lost between awaits.
 async function open(path = '/echo', options = {}) {
-  const ws = new WebSocket(base + path, { maxPayload: 64 << 20, ...options });
+  const ws = new WebSocket(base + path, { maxPayload: 64 << 20, ...tls, ...options });
   const queue = [];
   const waiters = [];
   ws.on('message', (data, isBinary) => {

@@ -59,6 +59,26 @@ pub struct Common {
     /// No progress line on stderr.
     #[arg(long, global = true)]
     pub quiet: bool,
+    /// Speak wss:// (TLS with rustls over aws-lc-rs, ALPN http/1.1); needs --ca or --insecure.
+    #[arg(long, global = true)]
+    pub tls: bool,
+    /// With --tls: trust the CA certificates (PEM) in FILE.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub ca: Option<std::path::PathBuf>,
+    /// With --tls: accept any server certificate (signatures are still checked).
+    #[arg(long, global = true)]
+    pub insecure: bool,
+    /// With --tls: the server name sent as SNI and checked in the certificate.
+    #[arg(long, global = true, default_value = "localhost")]
+    pub server_name: String,
+    /// With --tls: no session resumption (every handshake full). Default: TLS 1.3 tickets are
+    /// kept and used, so connections after the first resume.
+    #[arg(long, global = true)]
+    pub no_resumption: bool,
+    /// With --tls: offer X25519 alone for the key exchange. Default: aws-lc-rs's list, which
+    /// starts with the post-quantum hybrid X25519MLKEM768, as current browsers do.
+    #[arg(long, global = true)]
+    pub x25519: bool,
 }
 
 /// The scenarios.

@@ -18,6 +18,8 @@ pub struct Counters {
     pub payload_bytes: u64,
     /// Broadcast messages received by every subscriber.
     pub broadcasts_complete: u64,
+    /// TLS handshakes that resumed an earlier session (with --tls).
+    pub tls_resumed: u64,
     /// Failures by kind.
     pub errors: BTreeMap<&'static str, u64>,
 }

@@ -17,6 +17,7 @@ use crate::counters::{connect_error_kind, handshake_error_kind, Counters};
 use crate::net::Connector;
 use crate::output::{push_frame, write_batch, Unsent};
 use crate::payload::{pattern, payload_for};
+use crate::tls::TlsClient;
 
 /// What the engine does with open connections.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,6 +85,9 @@ struct Conn {
     sent: u64,
     /// Send times of the messages in flight, oldest first (echo).
     sent_at: VecDeque<Nanos>,
+    /// The TLS session with --tls: frames are written into it, records read from the socket
+    /// go through it (boxed: about 1 KiB, and absent without --tls).
+    tls: Option<Box<rustls::ClientConnection>>,
 }
 
 /// Bytes read per system call, shared by all connections. A whole window of the 16 KiB echo (16
@@ -131,6 +135,10 @@ pub struct Engine {
     batch: Vec<u8>,
     /// The connection whose events are being handled, if its frames may go to `batch`.
     batch_owner: Option<usize>,
+    /// With --tls: what every connection's session is made from.
+    tls: Option<TlsClient>,
+    /// With --tls: the plaintext of one read, decrypted (reused).
+    plain: Vec<u8>,
     fanout: Fanout,
     /// Connections connecting or upgrading.
     pub in_progress: usize,
@@ -151,6 +159,7 @@ impl Engine {
         host: &'static str,
         path: &'static str,
         mode: Mode,
+        tls: Option<TlsClient>,
     ) -> io::Result<Self> {
         let size = match mode {
             Mode::Echo { size, .. } | Mode::Broadcast { size, .. } => size,
@@ -180,6 +189,8 @@ impl Engine {
             scratch: vec![0; READ_BUFFER],
             batch: Vec::new(),
             batch_owner: None,
+            tls,
+            plain: Vec::new(),
             fanout: Fanout::default(),
             in_progress: 0,
             open: 0,
@@ -241,6 +252,16 @@ impl Engine {
                 return false;
             }
         };
+        let mut session = match &self.tls {
+            Some(tls) => match tls.session() {
+                Ok(session) => Some(Box::new(session)),
+                Err(_) => {
+                    self.error("tls: cannot make a session");
+                    return false;
+                }
+            },
+            None => None,
+        };
         let entry = self.conns.vacant_entry();
         if self
             .poll
@@ -266,12 +287,23 @@ impl Engine {
         debug_assert!(request.is_empty());
         handshake.write_request(request);
         let mut unsent = Unsent::default();
-        let phase = match stream.write(request) {
-            Ok(n) => {
-                unsent.queue().extend_from_slice(&request[n..]);
-                Phase::Upgrading
+        let phase = match session.as_mut() {
+            // The request waits in the session until the handshake is done; the ClientHello
+            // goes now if the socket is connected.
+            Some(session) => {
+                let _ = session.writer().write_all(request);
+                match session.write_tls(&mut &stream) {
+                    Ok(_) => Phase::Upgrading,
+                    Err(_) => Phase::Connecting,
+                }
             }
-            Err(_) => Phase::Connecting,
+            None => match stream.write(request) {
+                Ok(n) => {
+                    unsent.queue().extend_from_slice(&request[n..]);
+                    Phase::Upgrading
+                }
+                Err(_) => Phase::Connecting,
+            },
         };
         request.clear();
         entry.insert(Conn {
@@ -287,6 +319,7 @@ impl Engine {
             received: 0,
             sent: 0,
             sent_at: VecDeque::new(),
+            tls: session,
         });
         self.in_progress += 1;
         true
@@ -368,7 +401,10 @@ impl Engine {
                 return;
             }
             conn.phase = Phase::Upgrading;
-            conn.handshake.write_request(conn.unsent.queue());
+            if conn.tls.is_none() {
+                // (With TLS the request is in the session already.)
+                conn.handshake.write_request(conn.unsent.queue());
+            }
             if !self.flush(key) {
                 return;
             }
@@ -376,7 +412,9 @@ impl Engine {
         if event.is_readable() || event.is_read_closed() || event.is_error() {
             self.on_readable(key, now);
         }
-        if event.is_writable() && self.conns.get(key).is_some_and(|c| !c.unsent.is_empty()) {
+        let waiting =
+            |c: &Conn| !c.unsent.is_empty() || c.tls.as_ref().is_some_and(|tls| tls.wants_write());
+        if event.is_writable() && self.conns.get(key).is_some_and(waiting) {
             self.flush(key);
         }
     }
@@ -386,6 +424,7 @@ impl Engine {
         // Echoes and pongs for this connection are built in the batch and written once at the end.
         self.batch_owner = Some(key);
         let mut scratch = std::mem::take(&mut self.scratch);
+        let mut plain = std::mem::take(&mut self.plain);
         while let Some(conn) = self.conns.get_mut(key) {
             let n = match conn.stream.read(&mut scratch) {
                 Ok(0) => {
@@ -400,13 +439,27 @@ impl Engine {
                     break;
                 }
             };
+            let data = match conn.tls.as_mut() {
+                Some(session) => {
+                    plain.clear();
+                    match decrypt(session, &scratch[..n], &mut plain) {
+                        Ok(()) => &mut plain[..],
+                        Err(kind) => {
+                            self.fail(key, kind);
+                            break;
+                        }
+                    }
+                }
+                None => &mut scratch[..n],
+            };
+            let len = data.len();
             let mut pending = std::mem::take(&mut conn.pending);
             let result = if pending.is_empty() {
-                self.process(key, &mut scratch[..n], now).map(|used| {
-                    pending.extend_from_slice(&scratch[used..n]);
+                self.process(key, data, now).map(|used| {
+                    pending.extend_from_slice(&data[used..len]);
                 })
             } else {
-                pending.extend_from_slice(&scratch[..n]);
+                pending.extend_from_slice(data);
                 self.process(key, &mut pending, now).map(|used| {
                     pending.drain(..used);
                 })
@@ -427,6 +480,8 @@ impl Engine {
             }
         }
         self.scratch = scratch;
+        plain.clear();
+        self.plain = plain;
         if self.conns.contains(key) {
             self.flush(key);
         }
@@ -449,6 +504,10 @@ impl Engine {
                 Err(e) => return Err(handshake_error_kind(&e)),
             }
             conn.phase = Phase::Open;
+            let resumed = conn.tls.as_ref().and_then(|tls| tls.handshake_kind());
+            if resumed == Some(rustls::HandshakeKind::Resumed) {
+                self.counters.tls_resumed += 1;
+            }
             self.in_progress -= 1;
             self.open += 1;
             self.counters.upgraded += 1;
@@ -653,6 +712,29 @@ impl Engine {
     /// connection's. False if the connection failed.
     fn flush(&mut self, key: usize) -> bool {
         let conn = &mut self.conns[key];
+        if let Some(session) = conn.tls.as_mut() {
+            // Plaintext into the session (encrypted there), records out to the socket.
+            conn.unsent
+                .take_all(|bytes| session.writer().write_all(bytes));
+            if self.batch_owner == Some(key) && !self.batch.is_empty() {
+                let _ = session.writer().write_all(&self.batch);
+                self.batch.clear();
+            }
+            let stream = &conn.stream;
+            while session.wants_write() {
+                match session.write_tls(&mut &*stream) {
+                    Ok(0) => break,
+                    Ok(_) => {}
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(_) => {
+                        self.fail(key, "write error (reset)");
+                        return false;
+                    }
+                }
+            }
+            return true;
+        }
         let stream = &conn.stream;
         let mut result = conn.unsent.write_with(|bytes| (&*stream).write(bytes));
         if result.is_ok() && self.batch_owner == Some(key) && !self.batch.is_empty() {
@@ -703,6 +785,35 @@ impl Engine {
             self.retire_broadcasts(self.now());
         }
     }
+}
+
+/// Feeds the records read (`raw`) to `session` and appends the plaintext they held to `plain`.
+fn decrypt(
+    session: &mut rustls::ClientConnection,
+    mut raw: &[u8],
+    plain: &mut Vec<u8>,
+) -> Result<(), &'static str> {
+    while !raw.is_empty() {
+        session
+            .read_tls(&mut raw)
+            .map_err(|_| "tls: cannot take the records")?;
+        let state = session
+            .process_new_packets()
+            .map_err(|_| "tls: handshake or record refused")?;
+        let n = state.plaintext_bytes_to_read();
+        if n > 0 {
+            let start = plain.len();
+            plain.resize(start + n, 0);
+            session
+                .reader()
+                .read_exact(&mut plain[start..])
+                .map_err(|_| "tls: plaintext lost")?;
+        }
+        if state.peer_has_closed() && n == 0 && raw.is_empty() && plain.is_empty() {
+            return Err("server sent close_notify");
+        }
+    }
+    Ok(())
 }
 
 /// Where a frame for connection `key` goes: the batch if it is being built for `key` and nothing

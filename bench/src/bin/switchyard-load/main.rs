@@ -11,6 +11,7 @@ mod output;
 mod payload;
 mod report;
 mod run;
+mod tls;
 
 use clap::Parser;
 

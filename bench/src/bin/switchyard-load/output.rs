@@ -87,6 +87,16 @@ impl Unsent {
         &mut self.buf
     }
 
+    /// Hands everything queued to `take` at once and empties the queue (with --tls, frames go
+    /// into the session, which keeps what the socket does not take).
+    pub fn take_all(&mut self, take: impl FnOnce(&[u8]) -> io::Result<()>) {
+        if !self.is_empty() {
+            let _ = take(&self.buf[self.sent..]);
+        }
+        self.buf.clear();
+        self.sent = 0;
+    }
+
     /// Writes what is queued with `write` until done, a short write or an error. A short write
     /// means the socket buffer is full: rather than spend a system call on EAGAIN, wait for
     /// writability.

@@ -10,6 +10,7 @@ use crate::cli::{Common, Scenario};
 use crate::engine::{Engine, Mode, Role};
 use crate::net::Connector;
 use crate::report::{Held, Report};
+use crate::tls::TlsClient;
 
 /// How long one poll waits at most: the progress line and deadlines are checked this often.
 const TICK: Duration = Duration::from_millis(50);
@@ -132,13 +133,32 @@ pub fn run(scenario: &Scenario, common: &Common) -> io::Result<Report> {
             opcode: text_or_binary(binary),
         },
     };
-    let mut engine = Engine::new(connector, host, path, mode)?;
+    let tls = match common.tls {
+        true => Some(TlsClient::new(
+            &common.server_name,
+            common.ca.as_deref(),
+            common.insecure,
+            !common.no_resumption,
+            common.x25519,
+        )?),
+        false => None,
+    };
+    let mut engine = Engine::new(connector, host, path, mode, tls)?;
     let mut progress = Progress::new(common.quiet);
     let duration = Duration::from_secs_f64(common.duration);
     let mut report = Report::default();
     report.text("scenario", scenario.name());
     let addrs: Vec<String> = common.addr.iter().map(ToString::to_string).collect();
     report.text("server", addrs.join(","));
+    if common.tls {
+        let resumption = if common.no_resumption { "off" } else { "on" };
+        let groups = if common.x25519 {
+            "X25519"
+        } else {
+            "X25519MLKEM768 first"
+        };
+        report.text("tls", format!("rustls, resumption {resumption}, {groups}"));
+    }
 
     let result = match *scenario {
         Scenario::Upgrade { concurrency, count } => {
@@ -285,6 +305,11 @@ pub fn run(scenario: &Scenario, common: &Common) -> io::Result<Report> {
     };
     progress.finish();
     result?;
+    if common.tls {
+        // Upgrades whose TLS handshake resumed a session (all but the first few, with
+        // resumption on and a server that issues tickets).
+        report.count("tls_resumed", engine.counters.tls_resumed, "handshakes");
+    }
     report.count("errors", engine.counters.error_count(), "");
     if !engine.counters.errors.is_empty() {
         let kinds: Vec<String> = engine

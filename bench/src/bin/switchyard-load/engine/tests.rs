@@ -121,7 +121,7 @@ fn serve(mut stream: TcpStream, behaviour: Behaviour) {
 /// Opens `connections` echo connections to `addr` and runs until `ops` echoes, an error, or 30 s.
 fn echo(addr: SocketAddr, connections: usize, mode: Mode, ops: u64) -> (Counters, usize) {
     let connector = Connector::new(addr, 1, true).unwrap();
-    let mut engine = Engine::new(connector, "localhost", "/", mode).unwrap();
+    let mut engine = Engine::new(connector, "localhost", "/", mode, None).unwrap();
     engine.sending = false;
     for _ in 0..connections {
         assert!(engine.connect(Role::Plain));
