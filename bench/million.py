@@ -179,8 +179,10 @@ def run(steps, workers, sources, concurrency, idle_seconds, step_deadline, relea
         started = time.monotonic()
         held_total = 0
         for step in steps:
-            new = []
-            while sum(g["n"] for g in gens) < step:
+            # One load process at a time, each waiting for the last to hold: they share core 1,
+            # and a process starved of CPU would hit switchyard-load's 60 s open timeout and
+            # hold fewer (a first run that started them together stopped at 688,749 so).
+            while not failure and sum(g["n"] for g in gens) < step:
                 n = min(PER_GENERATOR, step - sum(g["n"] for g in gens))
                 argv = ["taskset", "-c", idle100k.LOAD_CPU,
                         os.path.join(release, "switchyard-load"), "--addr", f"127.0.0.1:{PORT}",
@@ -192,28 +194,29 @@ def run(steps, workers, sources, concurrency, idle_seconds, step_deadline, relea
                                      preexec_fn=idle100k.raise_nofile)
                 g = {"proc": p, "n": n, "held": None, "argv": argv}
                 gens.append(g)
-                new.append(g)
                 threading.Thread(target=idle100k.read_lines, args=(p, q, len(gens) - 1),
                                  daemon=True).start()
-            deadline = time.monotonic() + step_deadline
-            while any(g["held"] is None for g in new):
-                try:
-                    i, line = q.get(timeout=max(0.1, deadline - time.monotonic()))
-                except queue.Empty:
-                    failure = (f"step {step:,}: only {sum(1 for g in new if g['held'])} of "
-                               f"{len(new)} new load processes held within {step_deadline} s")
-                    break
-                if line is None:
-                    err = gens[i]["proc"].stderr.read().strip()[-400:]
-                    failure = f"step {step:,}: load process {i} ended before holding: {err}"
-                    break
-                msg = json.loads(line)
-                if msg.get("event") == "held":
-                    gens[i]["held"] = msg
-            if failure:
-                break
-            held_total = sum(g["held"]["open"] for g in gens)
-            errors = sum(g["held"]["errors"] for g in gens)
+                deadline = time.monotonic() + step_deadline
+                while g["held"] is None:
+                    try:
+                        i, line = q.get(timeout=max(0.1, deadline - time.monotonic()))
+                    except queue.Empty:
+                        failure = (f"step {step:,}: load process {len(gens) - 1} did not hold "
+                                   f"within {step_deadline} s")
+                        break
+                    if line is None:
+                        err = gens[i]["proc"].stderr.read().strip()[-400:]
+                        failure = f"step {step:,}: load process {i} ended before holding: {err}"
+                        break
+                    msg = json.loads(line)
+                    if msg.get("event") == "held":
+                        gens[i]["held"] = msg
+                if g["held"] and g["held"]["open"] < n:
+                    failure = (f"step {step:,}: load process {len(gens) - 1} opened "
+                               f"{g['held']['open']:,} of {n:,} ({g['held']['errors']} errors) "
+                               "within switchyard-load's open timeout")
+            held_total = sum(g["held"]["open"] for g in gens if g["held"])
+            errors = sum(g["held"]["errors"] for g in gens if g["held"])
             time.sleep(2)  # let the last upgrades' buffers drain before reading memory
             snap = snapshot(server.pid, [g["proc"].pid for g in gens])
             point = {
@@ -241,8 +244,8 @@ def run(steps, workers, sources, concurrency, idle_seconds, step_deadline, relea
                 f"server {point['server_rss_bytes_per_conn']:.0f} B/conn, kernel "
                 f"{point['kernel_bytes_per_conn']:.0f} B/conn (both ends), load "
                 f"{point['load_rss_mib']:.0f} MiB")
-            if held_total < step:
-                failure = f"step {step:,}: {held_total:,} held, {errors} errors"
+            if failure or held_total < step:
+                failure = failure or f"step {step:,}: {held_total:,} held, {errors} errors"
                 break
         if points:
             log(f"idling {idle_seconds} s at {points[-1]['connections']:,} connections")
