@@ -170,6 +170,25 @@ pub(crate) fn decide_head<'a>(
 }
 
 impl<A: App> Core<A> {
+    /// After an answer on a kept-alive HTTP connection: count it and give the next head a fresh
+    /// head timeout, which also bounds keep-alive idleness.
+    pub(crate) fn answered_keep_alive(
+        &mut self,
+        ctx: &mut Cx<'_, A>,
+        id: ConnId,
+        conn: &mut Conn<A::State>,
+    ) {
+        if let Conn::Http(h) = conn {
+            h.served = h.served.saturating_add(1);
+            ctx.cancel_timer(h.timer);
+            h.timer = ctx.set_timer(
+                id,
+                self.shared.config.head_timeout,
+                crate::reactor::tag::HEAD,
+            );
+        }
+    }
+
     /// Bytes for a connection in the HTTP phase.
     pub(crate) fn on_http_data(
         &mut self,
@@ -388,16 +407,7 @@ impl<A: App> Core<A> {
             self.finish(app, ctx, id, conn);
             return Next::Stop;
         }
-        if let Conn::Http(h) = conn {
-            h.served = h.served.saturating_add(1);
-            // The next head gets a fresh head timeout, which also bounds keep-alive idleness.
-            ctx.cancel_timer(h.timer);
-            h.timer = ctx.set_timer(
-                id,
-                self.shared.config.head_timeout,
-                crate::reactor::tag::HEAD,
-            );
-        }
+        self.answered_keep_alive(ctx, id, conn);
         Next::More(req.head_len())
     }
 }

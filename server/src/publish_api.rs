@@ -257,15 +257,7 @@ impl<A: App> Core<A> {
             self.finish(app, ctx, id, conn);
             return false;
         }
-        if let Conn::Http(h) = conn {
-            h.served = h.served.saturating_add(1);
-            ctx.cancel_timer(h.timer);
-            h.timer = ctx.set_timer(
-                id,
-                self.shared.config.head_timeout,
-                crate::reactor::tag::HEAD,
-            );
-        }
+        self.answered_keep_alive(ctx, id, conn);
         true
     }
 
