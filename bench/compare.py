@@ -76,11 +76,19 @@ def servers():
 
 PEERS = ["tokio-tungstenite", "fastwebsockets", "node-ws"]
 
+# Every server but the null one serves /broadcast (Switchyard's route; the peers' own, see
+# bench/peers). Under a load that offers permessage-deflate (`--deflate`) the peers that cannot
+# compress are left out, and Node's ws is started with it on, no context takeover both ways and
+# messages from 64 B compressed, as Switchyard's default `deflate = "on"`.
+NO_BROADCAST = ("null",)
+NO_DEFLATE = ("null", "tokio-tungstenite", "fastwebsockets")
+DEFLATE_ENV = {"PERMESSAGE_DEFLATE": "no-context-takeover", "PERMESSAGE_DEFLATE_THRESHOLD": "64"}
+
 
 class Server:
     """A server process pinned to SERVER_CPU, started fresh for one run."""
 
-    def __init__(self, name, wrap=None):
+    def __init__(self, name, wrap=None, env=None):
         self.name = name
         self.port, argv = servers()[name]
         argv = ["taskset", "-c", SERVER_CPU] + argv
@@ -89,7 +97,8 @@ class Server:
         self.log_path = f"/tmp/switchyard-compare-{name}.log"
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(argv, stdout=self.log, stderr=self.log,
-                                     preexec_fn=raise_nofile)
+                                     preexec_fn=raise_nofile,
+                                     env=dict(os.environ, **env) if env else None)
         try:
             idle100k.wait_for_port(self.port, self.proc)
         except Exception:
@@ -164,7 +173,7 @@ def load_argv(server, args):
 
 
 def run_one(name, args):
-    server = Server(name)
+    server = Server(name, env=DEFLATE_ENV if "--deflate" in args else None)
     try:
         time.sleep(0.2)
         argv = load_argv(server, args)
@@ -463,7 +472,8 @@ def write_markdown(path, summary, scen_list, servers_order, meta, chart_name, st
              "then the next round). Figures are medians, with (min-max) over the rounds.")
     L.append("- Server CPU per operation: utime+stime of the server process from "
              "`/proc/PID/stat` over the measurement window, divided by the operations in it.")
-    L.append("- Peers: tokio-tungstenite and fastwebsockets echo servers on a tokio "
+    L.append("- Peers: tokio-tungstenite and fastwebsockets echo servers (and `/broadcast`: "
+             "every message to every connection on it, sender included) on a tokio "
              "`current_thread` runtime (`bench/peers/`), Node's `ws` (`bench/peers/node/`), and "
              "`switchyard-null` (`bench/src/bin/switchyard-null.rs`): one mio thread, reads to "
              "the blank line, fixed 101, unmask and rewrite header, no validation.")
@@ -878,7 +888,7 @@ def main():
             "busy_before": busy_processes(),
             "invocation": "python3 bench/compare.py " + " ".join(sys.argv[1:])}
     scen_list = scenarios(a.quick)
-    if "switchyard" in names:
+    if any(n not in NO_BROADCAST for n in names):
         scen_list.append(broadcast_scenario(a.quick))
     if a.scenarios:
         keep = a.scenarios.split(",")
@@ -889,8 +899,10 @@ def main():
         for r in range(rounds):
             for scen, label, args, _unit in scen_list:
                 for name in names:
-                    if scen == "broadcast" and name not in ("switchyard", "switchyard-base"):
-                        continue  # only Switchyard has a broadcast route
+                    if scen == "broadcast" and name in NO_BROADCAST:
+                        continue
+                    if isinstance(args, list) and "--deflate" in args and name in NO_DEFLATE:
+                        continue
                     if isinstance(args, dict) and name not in ("switchyard", "null"):
                         continue  # idle100k.py drives Switchyard and the null server only
                     log(f"round {r + 1}/{rounds} {scen} {name}")
