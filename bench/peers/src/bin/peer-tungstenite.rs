@@ -6,8 +6,8 @@
 //!
 //! `/broadcast` follows tokio-tungstenite's chat example (`examples/server.rs`): a shared map of
 //! peers, each with an unbounded channel; a message read from one connection is cloned into every
-//! peer's channel, and each connection's task forwards its channel into its sink (again batched:
-//! flushed when the channel is empty). Unlike the example, the sender gets its own message too,
+//! peer's channel, and a writer task per connection forwards its channel into its sink (again
+//! batched: flushed when the channel is empty). Unlike the example, the sender gets its own message too,
 //! as Switchyard's default `broadcast` route does. A `Message` holds `Bytes`, so a clone is a
 //! reference count, not a copy of the payload; tungstenite then frames it into each connection's
 //! write buffer (it has no API to write a frame encoded once).
@@ -22,7 +22,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use futures_util::{future, pin_mut, SinkExt, StreamExt, TryStreamExt};
+use futures_util::{future, SinkExt, StreamExt, TryStreamExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedSender};
 use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
@@ -54,16 +54,11 @@ async fn handle_connection(stream: TcpStream, id: u64, peers: PeerMap) {
     let (tx, mut rx) = unbounded_channel();
     peers.lock().unwrap().insert(id, tx);
 
-    let incoming = stream.try_for_each(|msg| {
-        if msg.is_text() || msg.is_binary() {
-            // Everyone on the path, the sender included (Switchyard's default).
-            for peer in peers.lock().unwrap().values() {
-                let _ = peer.send(msg.clone());
-            }
-        }
-        future::ok(())
-    });
-    let outgoing = async move {
+    // The writer is its own task (as in axum's chat example) rather than `select`ed with the
+    // reader as in tokio-tungstenite's example: polled together, every delivery would also poll
+    // the reader, and tungstenite zeroes its whole read buffer (128 KiB) before each read
+    // attempt, ready or not. Apart, the reader is polled only when the socket is readable.
+    let writer = tokio::spawn(async move {
         while let Some(msg) = rx.recv().await {
             sink.feed(msg).await?;
             // Everything already queued goes out in the same write.
@@ -73,10 +68,21 @@ async fn handle_connection(stream: TcpStream, id: u64, peers: PeerMap) {
             sink.flush().await?;
         }
         Ok::<_, tokio_tungstenite::tungstenite::Error>(())
-    };
-    pin_mut!(incoming, outgoing);
-    future::select(incoming, outgoing).await;
+    });
+    let _ = stream
+        .try_for_each(|msg| {
+            if msg.is_text() || msg.is_binary() {
+                // Everyone on the path, the sender included (Switchyard's default).
+                for peer in peers.lock().unwrap().values() {
+                    let _ = peer.send(msg.clone());
+                }
+            }
+            future::ok(())
+        })
+        .await;
+    // Dropping the sender ends the writer once it has sent what is queued.
     peers.lock().unwrap().remove(&id);
+    let _ = writer.await;
 }
 
 fn main() -> std::io::Result<()> {
