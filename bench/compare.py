@@ -79,10 +79,11 @@ PEERS = ["tokio-tungstenite", "fastwebsockets", "node-ws"]
 # Every server but the null one serves /broadcast (Switchyard's route; the peers' own, see
 # bench/peers). Under a load that offers permessage-deflate (`--deflate`) the peers that cannot
 # compress are left out, and Node's ws is started with it on, no context takeover both ways and
-# messages from 64 B compressed, as Switchyard's default `deflate = "on"`.
+# messages from 64 B compressed at zlib level 1, as Switchyard's default `deflate = "on"`.
 NO_BROADCAST = ("null",)
 NO_DEFLATE = ("null", "tokio-tungstenite", "fastwebsockets")
-DEFLATE_ENV = {"PERMESSAGE_DEFLATE": "no-context-takeover", "PERMESSAGE_DEFLATE_THRESHOLD": "64"}
+DEFLATE_ENV = {"PERMESSAGE_DEFLATE": "no-context-takeover", "PERMESSAGE_DEFLATE_THRESHOLD": "64",
+               "PERMESSAGE_DEFLATE_LEVEL": "1"}
 
 
 class Server:

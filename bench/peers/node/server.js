@@ -14,7 +14,9 @@
 // ws's defaults (context takeover both ways, zlib level, messages under 1024 bytes sent
 // uncompressed); PERMESSAGE_DEFLATE=no-context-takeover asks for no context takeover both ways
 // (Switchyard's `deflate = "on"`); PERMESSAGE_DEFLATE_THRESHOLD=N sets the size under which
-// messages go uncompressed (Switchyard's is 64). ws compresses each client's copy on its own.
+// messages go uncompressed (Switchyard's is 64); PERMESSAGE_DEFLATE_LEVEL=N the zlib level (ws:
+// zlib's default, 6; Switchyard's is 1). ws compresses each client's copy on its own, through
+// zlib on libuv's thread pool (pinned to the same core by taskset).
 'use strict';
 const fs = require('fs');
 const http = require('http');
@@ -36,6 +38,9 @@ function deflateOption() {
   }
   if (process.env.PERMESSAGE_DEFLATE_THRESHOLD) {
     opts.threshold = Number(process.env.PERMESSAGE_DEFLATE_THRESHOLD);
+  }
+  if (process.env.PERMESSAGE_DEFLATE_LEVEL) {
+    opts.zlibDeflateOptions = { level: Number(process.env.PERMESSAGE_DEFLATE_LEVEL) };
   }
   return Object.keys(opts).length ? opts : true;
 }
