@@ -36,7 +36,8 @@ SERVERS = {
     "switchyard": lambda addr: [os.path.join(RELEASE, "switchyard"), "--listen", addr,
                                 "--workers", "1", "--cpus", "0", "--log-level", "warn"],
 }
-# Node's ws with permessage-deflate as Switchyard's default (no context takeover, from 64 B, level 1).
+# Node's ws with permessage-deflate as Switchyard's default (no context takeover, from 64 B,
+# level 1).
 DEFLATE_ENV = {"PERMESSAGE_DEFLATE": "no-context-takeover", "PERMESSAGE_DEFLATE_THRESHOLD": "64",
                "PERMESSAGE_DEFLATE_LEVEL": "1"}
 
