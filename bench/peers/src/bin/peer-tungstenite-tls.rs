@@ -1,15 +1,18 @@
-//! Echo server over TLS with tokio-tungstenite and tokio-rustls (rustls 0.23 over aws-lc-rs,
-//! like Switchyard): the usual shape, a `TlsAcceptor` in front of `accept_async`, then every
-//! text and binary message forwarded back. TLS 1.3 tickets and the session cache are rustls's
+//! Echo and broadcast server over TLS with tokio-tungstenite and tokio-rustls (rustls 0.23 over
+//! aws-lc-rs, like Switchyard): the usual shape, a `TlsAcceptor` in front of the WebSocket
+//! handshake, then on `/broadcast` every message to every connection on it, sender included
+//! (`switchyard_peers::tungstenite_broadcast`, as `peer-tungstenite`), and on every other path
+//! every text and binary message forwarded back. TLS 1.3 tickets and the session cache are rustls's
 //! defaults for a `ServerConfig` (resumption on). ALPN http/1.1.
 //! Usage: peer-tungstenite-tls ADDR:PORT CERT.pem KEY.pem
 
 use std::sync::Arc;
 
-use futures_util::{future, StreamExt, TryStreamExt};
+use switchyard_peers::tungstenite_broadcast::{self as broadcast, PeerMap};
 use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
 
 fn main() -> std::io::Result<()> {
     let addr = switchyard_peers::listen_addr();
@@ -35,25 +38,37 @@ fn main() -> std::io::Result<()> {
     // session cache but issues no tickets).
     config.ticketer = rustls::crypto::aws_lc_rs::Ticketer::new().expect("ticketer");
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let peers = PeerMap::default();
     switchyard_peers::runtime().block_on(async move {
         let listener = switchyard_peers::bind(addr)?;
-        eprintln!("peer-tungstenite-tls listening on {addr}");
+        eprintln!(
+            "peer-tungstenite-tls listening on {addr} (broadcast on {})",
+            broadcast::PATH
+        );
+        let mut next_id = 0u64;
         loop {
             let (stream, _) = listener.accept().await?;
             stream.set_nodelay(true)?;
             let acceptor = acceptor.clone();
+            next_id += 1;
+            let (id, peers) = (next_id, peers.clone());
             tokio::spawn(async move {
                 let Ok(tls) = acceptor.accept(stream).await else {
                     return;
                 };
-                let Ok(ws) = tokio_tungstenite::accept_async(tls).await else {
+                let mut path = String::new();
+                let callback = |req: &Request, resp: Response| {
+                    path = req.uri().path().to_owned();
+                    Ok(resp)
+                };
+                let Ok(ws) = tokio_tungstenite::accept_hdr_async(tls, callback).await else {
                     return;
                 };
-                let (sink, stream) = ws.split();
-                let _ = stream
-                    .try_filter(|msg| future::ready(msg.is_text() || msg.is_binary()))
-                    .forward(sink)
-                    .await;
+                if path == broadcast::PATH {
+                    broadcast::serve(ws, id, peers).await;
+                } else {
+                    broadcast::echo(ws).await;
+                }
             });
         }
     })

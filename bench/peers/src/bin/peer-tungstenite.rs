@@ -16,22 +16,15 @@
 //! read grows its queue in memory while the others (and the publisher) carry on; nothing blocks
 //! the server on one connection.
 //!
+//! The broadcast code is `switchyard_peers::tungstenite_broadcast`, shared with
+//! `peer-tungstenite-tls`.
+//!
 //! tungstenite 0.28 has no permessage-deflate (no `deflate` feature; upstream's PR is not
 //! merged), so this peer runs without compression and cannot join deflate scenarios.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-
-use futures_util::{future, SinkExt, StreamExt, TryStreamExt};
+use switchyard_peers::tungstenite_broadcast::{self as broadcast, PeerMap};
 use tokio::net::TcpStream;
-use tokio::sync::mpsc::{unbounded_channel, UnboundedSender};
 use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
-use tokio_tungstenite::tungstenite::Message;
-
-/// The broadcast subscribers: connection number -> its channel.
-type PeerMap = Arc<Mutex<HashMap<u64, UnboundedSender<Message>>>>;
-
-const BROADCAST_PATH: &str = "/broadcast";
 
 async fn handle_connection(stream: TcpStream, id: u64, peers: PeerMap) {
     let mut path = String::new();
@@ -42,47 +35,11 @@ async fn handle_connection(stream: TcpStream, id: u64, peers: PeerMap) {
     let Ok(ws) = tokio_tungstenite::accept_hdr_async(stream, callback).await else {
         return;
     };
-    let (mut sink, stream) = ws.split();
-    if path != BROADCAST_PATH {
-        let _ = stream
-            .try_filter(|msg| future::ready(msg.is_text() || msg.is_binary()))
-            .forward(sink)
-            .await;
-        return;
+    if path == broadcast::PATH {
+        broadcast::serve(ws, id, peers).await;
+    } else {
+        broadcast::echo(ws).await;
     }
-
-    let (tx, mut rx) = unbounded_channel();
-    peers.lock().unwrap().insert(id, tx);
-
-    // The writer is its own task (as in axum's chat example) rather than `select`ed with the
-    // reader as in tokio-tungstenite's example: polled together, every delivery would also poll
-    // the reader, and tungstenite zeroes its whole read buffer (128 KiB) before each read
-    // attempt, ready or not. Apart, the reader is polled only when the socket is readable.
-    let writer = tokio::spawn(async move {
-        while let Some(msg) = rx.recv().await {
-            sink.feed(msg).await?;
-            // Everything already queued goes out in the same write.
-            while let Ok(msg) = rx.try_recv() {
-                sink.feed(msg).await?;
-            }
-            sink.flush().await?;
-        }
-        Ok::<_, tokio_tungstenite::tungstenite::Error>(())
-    });
-    let _ = stream
-        .try_for_each(|msg| {
-            if msg.is_text() || msg.is_binary() {
-                // Everyone on the path, the sender included (Switchyard's default).
-                for peer in peers.lock().unwrap().values() {
-                    let _ = peer.send(msg.clone());
-                }
-            }
-            future::ok(())
-        })
-        .await;
-    // Dropping the sender ends the writer once it has sent what is queued.
-    peers.lock().unwrap().remove(&id);
-    let _ = writer.await;
 }
 
 fn main() -> std::io::Result<()> {
@@ -90,7 +47,10 @@ fn main() -> std::io::Result<()> {
     let peers = PeerMap::default();
     switchyard_peers::runtime().block_on(async move {
         let listener = switchyard_peers::bind(addr)?;
-        eprintln!("peer-tungstenite listening on {addr} (broadcast on {BROADCAST_PATH})");
+        eprintln!(
+            "peer-tungstenite listening on {addr} (broadcast on {})",
+            broadcast::PATH
+        );
         let mut next_id = 0u64;
         loop {
             let (stream, _) = listener.accept().await?;
