@@ -479,7 +479,7 @@ fn coordinate(plan: &Plan<'_>, main: &mut Main<'_>, report: &mut Report) -> io::
                     server_cpu_open,
                     rss,
                     held,
-                    hold: (!hold.is_zero()).then(|| hold.as_secs_f64()),
+                    hold: (!hold.is_zero()).then_some(hold.as_secs_f64()),
                 }),
                 ..Window::default()
             })
