@@ -251,6 +251,11 @@ pub enum Scenario {
         /// exclude-sender, to itself: its own message coming back closes its window).
         #[arg(long)]
         all_publish: bool,
+        /// The route is `broadcast:exclude-sender`: a client never gets its own messages, so a
+        /// message makes N - 1 deliveries. With --all-publish it needs --rate (the closed loop
+        /// counts on a client's own messages coming back).
+        #[arg(long)]
+        exclude_sender: bool,
     },
 }
 

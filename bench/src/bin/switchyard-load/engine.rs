@@ -50,6 +50,8 @@ pub enum Mode {
         opcode: OpCode,
         /// Every connection publishes and subscribes (N x N).
         all_publish: bool,
+        /// The route does not send a message back to its sender (`broadcast:exclude-sender`).
+        exclude_sender: bool,
     },
 }
 
@@ -598,6 +600,11 @@ impl Engine {
         self.batch_owner = None;
     }
 
+    /// Messages published by every thread's clients so far (--all-publish).
+    pub fn published_total(&self) -> u64 {
+        self.shared.published.load(Ordering::Relaxed)
+    }
+
     /// Whether the broadcast publisher is open on this thread.
     pub fn publisher_open(&self) -> bool {
         self.fanout
@@ -866,6 +873,7 @@ impl Engine {
                 size,
                 opcode,
                 all_publish,
+                exclude_sender,
                 ..
             } => {
                 let conn = &mut self.conns[key];
@@ -888,6 +896,9 @@ impl Engine {
                 conn.received += 1;
                 let node = conn.node;
                 let own = all_publish && stamp.publisher == conn.publisher_id;
+                if own && exclude_sender {
+                    return Err("own message back although --exclude-sender");
+                }
                 if own {
                     conn.own_back += 1;
                 }
@@ -976,6 +987,8 @@ impl Engine {
         .expect("a text or binary message can always be sent while open");
         if self.fanout.publisher == Some(key) {
             self.fanout.published += 1;
+        } else {
+            self.shared.published.fetch_add(1, Ordering::Relaxed);
         }
     }
 

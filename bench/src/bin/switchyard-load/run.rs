@@ -82,9 +82,15 @@ pub fn run(scenario: &Scenario, common: &Common) -> io::Result<Report> {
             size,
             binary,
             all_publish,
+            exclude_sender,
             publish_addr: to,
             ..
         } => {
+            if all_publish && exclude_sender && common.rate.is_none() {
+                return Err(invalid(
+                    "--all-publish with --exclude-sender needs --rate (open loop)".into(),
+                ));
+            }
             if size < stamp::OVERHEAD {
                 return Err(invalid(format!(
                     "broadcast messages carry a {}-byte stamp: -s must be at least that",
@@ -103,6 +109,7 @@ pub fn run(scenario: &Scenario, common: &Common) -> io::Result<Report> {
                 size,
                 opcode: text_or_binary(binary),
                 all_publish,
+                exclude_sender,
             }
         }
     };
@@ -269,6 +276,8 @@ struct Window {
     self_cpu: Duration,
     /// Idle: figures measured by the main thread, added to the report at the end.
     idle: Option<IdleFigures>,
+    /// Broadcast with --all-publish: clients that receive each message.
+    receivers: u64,
 }
 
 struct IdleFigures {
@@ -407,6 +416,7 @@ fn coordinate(plan: &Plan<'_>, main: &mut Main<'_>, report: &mut Report) -> io::
             redis_pid,
             settle,
             all_publish,
+            exclude_sender,
             ..
         } => {
             if plan.several {
@@ -438,7 +448,13 @@ fn coordinate(plan: &Plan<'_>, main: &mut Main<'_>, report: &mut Report) -> io::
             let settle = settle.unwrap_or(if plan.several { 0.5 } else { 0.0 });
             let from =
                 go + Duration::from_secs_f64(settle) + ramp + Duration::from_secs_f64(warmup);
-            window(main, pids, from, duration, redis_pid)
+            let mut window = window(main, pids, from, duration, redis_pid)?;
+            if all_publish {
+                main.wait_for("draining", |c| c.all_arrived(2))?;
+                window.receivers = main.open() as u64 - u64::from(exclude_sender);
+                main.control.open_gate(2);
+            }
+            Ok(window)
         }
         Scenario::Idle {
             connections,
@@ -514,6 +530,7 @@ fn window(
             .map(|(a, b)| a.saturating_sub(b)),
         self_cpu,
         idle: None,
+        receivers: 0,
     })
 }
 
@@ -657,6 +674,7 @@ fn worker(
             warmup,
             settle,
             all_publish,
+            exclude_sender,
             ..
         } => {
             w.engine.sending = false;
@@ -695,6 +713,27 @@ fn worker(
                 true,
             )?;
             result.publisher_open = publisher_open;
+            if all_publish {
+                // Every thread has stopped publishing once gate 2 opens: then read until every
+                // message reached every client (or 5 s passed: some were lost).
+                control.arrive();
+                if control.wait(2, &mut w)?.is_some() {
+                    let receivers = |w: &Worker<'_>| -> u64 {
+                        let open: usize = control
+                            .live
+                            .iter()
+                            .map(|l| l.open.load(Ordering::Relaxed))
+                            .sum();
+                        open.saturating_sub(usize::from(exclude_sender)) as u64
+                            * w.engine_published()
+                    };
+                    let until = Instant::now() + Duration::from_secs(5);
+                    while Instant::now() < until && w.all_ops() < receivers(&w) {
+                        w.step(Duration::from_millis(5))?;
+                    }
+                }
+                result.total_ops = w.engine.counters.ops;
+            }
             Ok(result)
         }
         Scenario::Idle {
@@ -859,6 +898,16 @@ fn finish(
             if ops > 0 {
                 report.num("redis_cpu_us_per_op", cpu * 1e6 / ops as f64, 3, "us");
             }
+        }
+        if *all_publish {
+            // Over the whole run, drain included: every message must reach every receiver.
+            let published = plan.shared.published.load(Ordering::Relaxed);
+            let delivered: u64 = results.iter().map(|r| r.total_ops).sum();
+            let expected = published * window.receivers;
+            report.count("published_total", published, "messages (whole run)");
+            report.count("receivers", window.receivers, "clients per message");
+            report.count("delivered_total", delivered, "deliveries (whole run, drained)");
+            report.count("deliveries_missing", expected.saturating_sub(delivered), "");
         }
         if !all_publish && common.rate.is_none() {
             report.count("broadcasts_complete", end.broadcasts_complete, "messages");

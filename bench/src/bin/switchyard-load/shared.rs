@@ -28,6 +28,8 @@ pub struct Shared {
     pub publisher_waker: OnceLock<mio::Waker>,
     /// Broadcast with --all-publish: the number of clients (publisher numbers are below it).
     pub clients: usize,
+    /// Broadcast with --all-publish: messages published by every thread.
+    pub published: AtomicU64,
 }
 
 impl Shared {
@@ -41,6 +43,7 @@ impl Shared {
             live: AtomicUsize::new(0),
             publisher_waker: OnceLock::new(),
             clients,
+            published: AtomicU64::new(0),
         })
     }
 

@@ -190,6 +190,20 @@ impl<'a> Worker<'a> {
         }
     }
 
+    /// Messages published by every thread so far (--all-publish).
+    pub fn engine_published(&self) -> u64 {
+        self.engine.published_total()
+    }
+
+    /// Operations over all threads so far.
+    pub fn all_ops(&self) -> u64 {
+        self.control
+            .live
+            .iter()
+            .map(|l| l.ops.load(Ordering::Relaxed))
+            .sum()
+    }
+
     /// Steps until `deadline` (or the run is stopped).
     pub fn run_until(&mut self, deadline: Instant) -> std::io::Result<()> {
         loop {
@@ -249,6 +263,8 @@ pub struct ThreadResult {
     pub open: usize,
     /// The broadcast publisher was open on this thread when publishing started.
     pub publisher_open: bool,
+    /// Operations over the whole run, drain included (--all-publish counts every delivery).
+    pub total_ops: u64,
 }
 
 impl ThreadResult {
@@ -261,6 +277,7 @@ impl ThreadResult {
             node_latency: worker.engine.node_latency.clone(),
             open: worker.engine.open,
             publisher_open,
+            total_ops: worker.engine.counters.ops,
         }
     }
 }
