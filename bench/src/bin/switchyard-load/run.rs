@@ -906,7 +906,11 @@ fn finish(
             let expected = published * window.receivers;
             report.count("published_total", published, "messages (whole run)");
             report.count("receivers", window.receivers, "clients per message");
-            report.count("delivered_total", delivered, "deliveries (whole run, drained)");
+            report.count(
+                "delivered_total",
+                delivered,
+                "deliveries (whole run, drained)",
+            );
             report.count("deliveries_missing", expected.saturating_sub(delivered), "");
         }
         if !all_publish && common.rate.is_none() {

@@ -11,9 +11,9 @@ use switchyard_bench::accept::accept_value;
 use switchyard_frame::{Config, Connection, Event, OpCode, Role as CodecRole};
 
 use super::{Engine, Mode, Role, Schedule, Setup};
-use crate::shared::{Offer, Shared};
 use crate::counters::Counters;
 use crate::net::Connector;
+use crate::shared::{Offer, Shared};
 
 /// What a test server does on each connection.
 #[derive(Clone, Copy)]
@@ -296,7 +296,10 @@ fn open_loop_latency_counts_from_the_intended_time_through_a_stall() {
         "{slow} messages over 100 ms; p99 {} us",
         engine.latency.value_at_quantile(0.99) / 1000
     );
-    assert!(engine.latency.max() >= 250_000_000, "the first one waited the whole stall");
+    assert!(
+        engine.latency.max() >= 250_000_000,
+        "the first one waited the whole stall"
+    );
 }
 
 #[test]
@@ -309,7 +312,10 @@ fn the_schedule_ramps_up_linearly_then_keeps_the_rate() {
     // During a 2 s ramp to 1,000/s, 1,000 messages are due (the area under the ramp).
     assert_eq!(s.due(0), 1_000);
     let at_ramp_end = s.due(1000);
-    assert!((at_ramp_end as i64 - 2_000_001_000).abs() < 1_000, "{at_ramp_end}");
+    assert!(
+        (at_ramp_end as i64 - 2_000_001_000).abs() < 1_000,
+        "{at_ramp_end}"
+    );
     // Half the ramp's messages are due at 1/sqrt(2) of it.
     let half = s.due(500) as f64 / 1e9;
     assert!((half - 2.0 / 2f64.sqrt()).abs() < 1e-3, "{half}");
