@@ -187,4 +187,75 @@ mod tests {
             Err(ClientError::UnexpectedStatus { status: 400 })
         );
     }
+
+    #[test]
+    fn the_agreement_names_the_subprotocol_and_checks_the_deflate_answer() {
+        let mut rng = FastRng::new(9);
+        let offer = no_takeover_offer();
+        let mut buf = [0u8; 128];
+        let value = offer.write(&mut buf).unwrap();
+        assert_eq!(
+            value,
+            "permessage-deflate; server_no_context_takeover; client_no_context_takeover"
+        );
+        let protocols = ["a", "b"];
+        let request = ClientRequest::new("127.0.0.1", "/")
+            .subprotocols(&protocols)
+            .extensions(value);
+        let hs = ClientHandshake::with_request(request, &mut rng).unwrap();
+        let mut req = Vec::new();
+        hs.write_request(&mut req);
+        let text = String::from_utf8(req).unwrap();
+        assert!(text.contains("Sec-WebSocket-Protocol: a, b\r\n"), "{text}");
+        assert!(
+            text.contains(&format!("Sec-WebSocket-Extensions: {value}\r\n")),
+            "{text}"
+        );
+        let key = text
+            .lines()
+            .find_map(|l| l.strip_prefix("Sec-WebSocket-Key: "))
+            .unwrap();
+        let accept =
+            String::from_utf8(crate::accept::accept_value(key.as_bytes()).to_vec()).unwrap();
+        let response = |extra: &str| {
+            format!(
+                "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
+                 Connection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n{extra}\r\n"
+            )
+        };
+        let agreed = response(
+            "Sec-WebSocket-Protocol: b\r\nSec-WebSocket-Extensions: permessage-deflate; \
+             server_no_context_takeover; client_no_context_takeover\r\n",
+        );
+        let agreement = hs
+            .clone()
+            .read_agreement(agreed.as_bytes(), Some(&offer))
+            .unwrap()
+            .unwrap();
+        assert_eq!(agreement.head_len, agreed.len());
+        assert_eq!(agreement.subprotocol.as_deref(), Some("b"));
+        let params = agreement.deflate.unwrap();
+        assert!(params.server_no_context_takeover && params.client_no_context_takeover);
+        // Declined: no deflate, not an error.
+        let declined = response("");
+        let agreement = hs
+            .clone()
+            .read_agreement(declined.as_bytes(), Some(&offer))
+            .unwrap()
+            .unwrap();
+        assert_eq!((agreement.subprotocol, agreement.deflate), (None, None));
+        // We asked for server_no_context_takeover: an answer without it fails (RFC 7692 7.1.1.1).
+        let bad = response("Sec-WebSocket-Extensions: permessage-deflate\r\n");
+        assert_eq!(
+            hs.clone().read_agreement(bad.as_bytes(), Some(&offer)),
+            Err(ResponseError::Deflate(
+                DeflateResponseError::ServerNoContextTakeoverMissing
+            ))
+        );
+        let unoffered = response("Sec-WebSocket-Protocol: c\r\n");
+        assert_eq!(
+            hs.clone().read_agreement(unoffered.as_bytes(), None),
+            Err(ResponseError::Handshake(ClientError::UnofferedSubprotocol))
+        );
+    }
 }

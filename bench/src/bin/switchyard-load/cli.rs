@@ -17,7 +17,7 @@ use clap::{Args, Parser, Subcommand};
 pub struct Cli {
     /// Target URL, `ws://HOST:PORT/PATH` or `wss://...` (HOST an IP literal); same as --url.
     #[arg(value_name = "URL")]
-    pub url: Option<String>,
+    pub target: Option<String>,
     /// What to measure.
     #[command(subcommand)]
     pub scenario: Scenario,
@@ -31,7 +31,7 @@ impl Cli {
     /// address (default the server's, 127.0.0.1:8080), Host, path, and TLS for `wss://`.
     pub fn resolve(&mut self) -> Result<(), String> {
         let common = &mut self.common;
-        let url = match (self.url.take(), common.url.take()) {
+        let url = match (self.target.take(), common.url.take()) {
             (Some(_), Some(_)) => return Err("give the URL once (positional or --url)".into()),
             (a, b) => a.or(b),
         };
@@ -268,5 +268,54 @@ impl Scenario {
             Self::Idle { .. } => "idle",
             Self::Broadcast { .. } => "broadcast",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    fn parsed(args: &[&str]) -> Result<Cli, String> {
+        let mut cli = Cli::try_parse_from(args).map_err(|e| e.to_string())?;
+        cli.resolve()?;
+        Ok(cli)
+    }
+
+    #[test]
+    fn a_url_sets_address_host_path_and_tls() {
+        let cli = parsed(&["load", "wss://127.0.0.1:8443/chat?x=1", "echo"]).unwrap();
+        assert_eq!(cli.common.addr, vec!["127.0.0.1:8443".parse().unwrap()]);
+        assert_eq!(cli.common.path.as_deref(), Some("/chat?x=1"));
+        assert_eq!(cli.common.host.as_deref(), Some("127.0.0.1"));
+        assert!(cli.common.tls);
+        let cli = parsed(&[
+            "load",
+            "echo",
+            "--url",
+            "ws://127.0.0.1:9/b",
+            "--path",
+            "/own",
+        ])
+        .unwrap();
+        assert_eq!(cli.common.path.as_deref(), Some("/own"), "--path wins");
+        assert!(!cli.common.tls);
+        let cli = parsed(&["load", "idle"]).unwrap();
+        assert_eq!(cli.common.addr, vec!["127.0.0.1:8080".parse().unwrap()]);
+        assert!(parsed(&[
+            "load",
+            "ws://127.0.0.1:1/",
+            "--url",
+            "ws://127.0.0.1:2/",
+            "idle"
+        ])
+        .is_err());
+        assert!(parsed(&["load", "ws://127.0.0.1:1/", "--addr", "127.0.0.1:2", "idle"]).is_err());
+        assert!(parsed(&["load", "ws://localhost:1/", "idle"]).is_err());
     }
 }
