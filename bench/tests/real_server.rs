@@ -328,7 +328,11 @@ fn the_timeline_has_one_line_per_second() {
     }
     let text = std::fs::read_to_string(&path).unwrap();
     let lines: Vec<Value> = text.lines().map(parse).collect();
-    // About 3.2 s of traffic after the opening: 3 whole seconds at least, at most 4.
+    // The baseline (second 0), then about 3.2 s of traffic after the opening: 3 whole seconds
+    // at least, at most 4.
+    assert_eq!(lines[0]["t"], 0, "{text}");
+    assert_eq!(lines[0]["open"], 0, "{text}");
+    let lines = &lines[1..];
     assert!((3..=4).contains(&lines.len()), "{text}");
     for (i, line) in lines.iter().enumerate() {
         assert_eq!(line["t"], i as u64 + 1, "{text}");
@@ -349,7 +353,8 @@ fn the_timeline_has_one_line_per_second() {
         "{csv}"
     );
     let rows: Vec<&str> = rows.collect();
-    assert!((3..=4).contains(&rows.len()), "{csv}");
+    assert!(rows[0].starts_with("0,0,"), "{csv}");
+    assert!((4..=5).contains(&rows.len()), "{csv}");
     assert!(rows.iter().all(|r| r.split(',').count() == 10), "{csv}");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -1,4 +1,5 @@
-//! `--timeline FILE`: one record per second of the run, merged over the threads.
+//! `--timeline FILE`: one record per second of the run, merged over the threads, after a
+//! baseline record for second 0 (no connection yet: the server's memory at rest).
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -63,14 +64,35 @@ impl Timeline {
                 cpus.join(",")
             )?;
         }
-        Ok(Self {
+        let mut timeline = Self {
             out,
             format,
             threads,
             pending: BTreeMap::new(),
             server_pids: server_pids.to_vec(),
             last_server: server_cpu(server_pids).map(|cpu| (Instant::now(), cpu)),
-        })
+        };
+        // Second 0: the baseline before any connection (the server's memory at rest).
+        let baseline = Record {
+            t: 0,
+            ops_per_s: 0,
+            latency_p50_us: None,
+            latency_p99_us: None,
+            latency_p999_us: None,
+            open: 0,
+            server_rss_kib: timeline.server_rss_kib(),
+            server_cpu_pct: None,
+            load_cpu_pct: vec![0.0; threads],
+        };
+        timeline.write(&baseline)?;
+        Ok(timeline)
+    }
+
+    fn server_rss_kib(&self) -> Option<u64> {
+        self.server_pids
+            .first()
+            .and_then(|&pid| procfs::rss_bytes(pid).ok())
+            .map(|b| b / 1024)
     }
 
     /// Takes one thread's tick; writes every second all threads have now reported.
@@ -111,11 +133,7 @@ impl Timeline {
             latency_p99_us: q(0.99),
             latency_p999_us: q(0.999),
             open: ticks.iter().map(|t| t.open).sum(),
-            server_rss_kib: self
-                .server_pids
-                .first()
-                .and_then(|&pid| procfs::rss_bytes(pid).ok())
-                .map(|b| b / 1024),
+            server_rss_kib: self.server_rss_kib(),
             server_cpu_pct,
             // A tick covers about one second of its thread.
             load_cpu_pct: ticks.iter().map(|t| 100.0 * t.cpu.as_secs_f64()).collect(),
