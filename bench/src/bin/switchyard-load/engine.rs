@@ -55,35 +55,6 @@ pub enum Mode {
     },
 }
 
-/// Open loop: messages leave on a fixed schedule, `rate` per second from `start` (after a linear
-/// ramp from 0 over `ramp` nanoseconds), whatever comes back.
-#[derive(Debug, Clone, Copy)]
-pub struct Schedule {
-    /// When message 0 is due.
-    pub start: Nanos,
-    /// Messages per second at full rate (this thread's share).
-    pub rate: f64,
-    /// Nanoseconds of linear ramp-up.
-    pub ramp: Nanos,
-}
-
-impl Schedule {
-    /// When message `k` is due: during the ramp the rate grows as `rate * t / ramp`, so `k`
-    /// messages are due by `t = sqrt(2 * ramp * k / rate)`; after it, one every `1 / rate`.
-    pub fn due(&self, k: u64) -> Nanos {
-        let per_ns = self.rate / 1e9;
-        let ramp = self.ramp as f64;
-        let in_ramp = per_ns * ramp / 2.0;
-        let k = k as f64;
-        let t = if k < in_ramp {
-            (2.0 * ramp * k / per_ns).sqrt()
-        } else {
-            ramp + (k - in_ramp) / per_ns
-        };
-        self.start + t as Nanos
-    }
-}
-
 /// A time stamp: nanoseconds since the run's shared start (`u64` lasts 584 years).
 pub type Nanos = u64;
 
@@ -478,107 +449,6 @@ impl Engine {
         result
     }
 
-    /// Open loop: how long until the next message is due (None: closed loop).
-    pub fn until_due(&self) -> Option<Duration> {
-        let (schedule, next) = self.schedule?;
-        Some(Duration::from_nanos(
-            schedule.due(next).saturating_sub(self.now()),
-        ))
-    }
-
-    /// Open loop from now on: messages leave by `schedule`, on every open connection that sends
-    /// (echo: all; broadcast: the publisher, or every client with --all-publish), in turn.
-    pub fn start_open_loop(&mut self, schedule: Schedule) {
-        self.sending = true;
-        self.senders = match self.mode {
-            Mode::Echo { .. }
-            | Mode::Broadcast {
-                all_publish: true, ..
-            } => self
-                .conns
-                .iter()
-                .filter(|(_, c)| c.phase == Phase::Open)
-                .map(|(key, _)| key)
-                .collect(),
-            Mode::Broadcast { .. } => self.fanout.publisher.into_iter().collect(),
-            Mode::Upgrade | Mode::Idle => Vec::new(),
-        };
-        if !self.senders.is_empty() && schedule.rate > 0.0 {
-            self.schedule = Some((schedule, 0));
-        }
-    }
-
-    /// Open loop: sends every message whose time has come, each stamped (broadcast) or timed
-    /// (echo) with its intended send time, not the time it actually leaves.
-    fn send_due(&mut self) {
-        let Some((schedule, mut next)) = self.schedule else {
-            return;
-        };
-        if !self.sending {
-            return;
-        }
-        let now = self.now();
-        let mut turn = next as usize;
-        let mut touched = Vec::new();
-        while schedule.due(next) <= now && !self.senders.is_empty() {
-            let key = self.senders[turn % self.senders.len()];
-            turn += 1;
-            if !self.conns.contains(key) {
-                self.senders.retain(|&k| k != key);
-                continue;
-            }
-            let intended = schedule.due(next);
-            next += 1;
-            match self.mode {
-                Mode::Echo { .. } => self.send_echo(key, intended),
-                _ => self.publish_from(key, intended),
-            }
-            if touched.last() != Some(&key) {
-                touched.push(key);
-            }
-        }
-        self.schedule = Some((schedule, next));
-        touched.sort_unstable();
-        touched.dedup();
-        for key in touched {
-            if self.conns.contains(key) {
-                self.flush(key);
-            }
-        }
-    }
-
-    /// Broadcast, closed loop: the publisher (or with --all-publish every client of this
-    /// thread) starts publishing (`in_flight` messages).
-    pub fn start_publishing(&mut self) {
-        let Mode::Broadcast {
-            in_flight,
-            all_publish,
-            ..
-        } = self.mode
-        else {
-            return;
-        };
-        self.sending = true;
-        let now = self.now();
-        let keys: Vec<usize> = if all_publish {
-            self.conns
-                .iter()
-                .filter(|(_, c)| c.phase == Phase::Open)
-                .map(|(key, _)| key)
-                .collect()
-        } else {
-            self.fanout.publisher.into_iter().collect()
-        };
-        for key in keys {
-            self.batch_owner = Some(key);
-            for _ in 0..in_flight {
-                self.publish_from(key, now);
-            }
-            self.flush(key);
-        }
-        self.batch_owner = None;
-    }
-
     /// Echo: every open connection starts its `in_flight` messages (connections are all opened
     /// first, so that early ones do not starve the handshakes of later ones).
     pub fn start_echo(&mut self) {
@@ -927,71 +797,6 @@ impl Engine {
         Ok(())
     }
 
-    /// The single publisher's thread, closed loop: retires messages every live subscriber (on
-    /// any thread) has received, and publishes one more for each.
-    fn retire_broadcasts(&mut self, now: Nanos) {
-        let Some(key) = self.fanout.publisher else {
-            return;
-        };
-        if matches!(
-            self.mode,
-            Mode::Broadcast {
-                all_publish: true,
-                ..
-            }
-        ) {
-            return;
-        }
-        while self.fanout.base < self.fanout.published && self.shared.is_complete(self.fanout.base)
-        {
-            self.shared.retire(self.fanout.base);
-            self.fanout.base += 1;
-            self.counters.broadcasts_complete += 1;
-            if self.sending {
-                self.publish_from(key, now);
-            }
-        }
-    }
-
-    /// Publishes the next message of connection `key`, stamped with its publisher number, its
-    /// sequence number and `sent` (when it was meant to leave).
-    fn publish_from(&mut self, key: usize, sent: Nanos) {
-        let Mode::Broadcast { size, opcode, .. } = self.mode else {
-            return;
-        };
-        let Some(conn) = self.conns.get_mut(key) else {
-            return;
-        };
-        let seq = conn.sent;
-        conn.sent += 1;
-        self.stamped.clear();
-        stamp::write(
-            &mut self.stamped,
-            &self.pattern,
-            size,
-            stamp::Stamp {
-                publisher: conn.publisher_id,
-                seq,
-                sent,
-            },
-        );
-        let codec = conn
-            .codec
-            .get_or_insert_with(|| Connection::new(CodecRole::Client, Config::default()));
-        push_frame(
-            codec,
-            opcode,
-            &self.stamped,
-            output(&mut self.batch, self.batch_owner, key, &mut conn.unsent),
-        )
-        .expect("a text or binary message can always be sent while open");
-        if self.fanout.publisher == Some(key) {
-            self.fanout.published += 1;
-        } else {
-            self.shared.published.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
     fn send_echo(&mut self, key: usize, now: Nanos) {
         let Mode::Echo { size, opcode, .. } = self.mode else {
             return;
@@ -1140,5 +945,9 @@ fn output<'a>(
     }
 }
 
+mod broadcast;
+mod open_loop;
 #[cfg(test)]
 mod tests;
+
+pub use open_loop::Schedule;
