@@ -103,7 +103,8 @@ pub struct Common {
     #[arg(long, global = true, value_name = "MSGS_PER_S")]
     pub rate: Option<f64>,
     /// With --rate: raise the rate linearly from 0 over this many seconds before the warm-up
-    /// and the measurement (which run at the full rate).
+    /// and the measurement (which run at the full rate). Without --rate: open the connections
+    /// linearly over this many seconds (echo, broadcast subscribers, idle).
     #[arg(long, global = true, default_value_t = 0.0, value_name = "SECS")]
     pub ramp_up: f64,
     /// Write one record per second of the run to FILE: time, ops/s, latency p50/p99/p99.9 of

@@ -364,7 +364,11 @@ fn coordinate(plan: &Plan<'_>, main: &mut Main<'_>, report: &mut Report) -> io::
     let common = plan.common;
     let pids = &common.server_pid;
     let duration = Duration::from_secs_f64(common.duration);
-    let ramp = Duration::from_secs_f64(common.ramp_up);
+    // With --rate, the ramp comes before the warm-up; without, it is spent opening connections.
+    let ramp = match common.rate {
+        Some(_) => Duration::from_secs_f64(common.ramp_up),
+        None => Duration::ZERO,
+    };
     match *plan.scenario {
         Scenario::Upgrade { concurrency, count } => {
             report.count("concurrency", concurrency as u64, "");

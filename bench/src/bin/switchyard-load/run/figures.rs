@@ -109,7 +109,12 @@ pub(super) fn finish(
             .iter()
             .map(|(name, n)| format!("{n} x {name}"))
             .collect();
-        report.text("subprotocols", chosen.join("; "));
+        let chosen = if chosen.is_empty() {
+            "none".to_owned()
+        } else {
+            chosen.join("; ")
+        };
+        report.text("subprotocols", chosen);
         report.count("subprotocol_none", end.subprotocol_none, "connections");
     }
     if common.tls {

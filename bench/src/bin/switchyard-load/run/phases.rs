@@ -63,7 +63,12 @@ pub(super) fn worker(
     let share = |n: usize| n / threads + usize::from(i < n % threads);
     let per_thread = |n: usize| n.div_ceil(threads).max(1);
     let duration = Duration::from_secs_f64(common.duration);
-    let ramp = Duration::from_secs_f64(common.ramp_up);
+    // --ramp-up: with --rate the rate ramps up (before the warm-up); without, the connections
+    // open linearly over it.
+    let (ramp, open_ramp) = match common.rate {
+        Some(_) => (Duration::from_secs_f64(common.ramp_up), Duration::ZERO),
+        None => (Duration::ZERO, Duration::from_secs_f64(common.ramp_up)),
+    };
     let nanos = |at: Instant| at.saturating_duration_since(plan.shared.epoch).as_nanos() as u64;
     let schedule = |at: Instant, rate: f64| Schedule {
         start: nanos(at),
@@ -95,6 +100,7 @@ pub(super) fn worker(
                 share(connections),
                 per_thread(256),
                 Role::Plain,
+                open_ramp,
             )?;
             control.arrive();
             let Some(go) = control.wait(1, &mut w)? else {
@@ -127,9 +133,10 @@ pub(super) fn worker(
                 share(subscribers),
                 per_thread(256),
                 Role::Plain,
+                open_ramp,
             )?;
             if i == 0 && !all_publish {
-                open_all(&mut w, control, 1, 1, Role::Publisher)?;
+                open_all(&mut w, control, 1, 1, Role::Publisher, Duration::ZERO)?;
                 if plan.shared.delivered.len() == RING {
                     w.engine.register_publisher_waker()?;
                 }
@@ -191,6 +198,7 @@ pub(super) fn worker(
                 share(connections),
                 per_thread(concurrency),
                 Role::Plain,
+                open_ramp,
             )?;
             control.arrive();
             let Some(go) = control.wait(1, &mut w)? else {
@@ -232,15 +240,31 @@ fn open_all(
     count: usize,
     concurrency: usize,
     role: Role,
+    ramp: Duration,
 ) -> io::Result<()> {
     let start = Instant::now();
-    let target_attempts = w.engine.counters.attempted + count as u64;
+    let first_attempt = w.engine.counters.attempted;
+    let target_attempts = first_attempt + count as u64;
+    // With a ramp, attempts are spread linearly over it: by time t, count * t / ramp.
+    let allowed = |now: Instant| -> u64 {
+        let t = (now - start).as_secs_f64();
+        match ramp.as_secs_f64() {
+            r if r > 0.0 && t < r => first_attempt + (count as f64 * t / r).ceil() as u64,
+            _ => target_attempts,
+        }
+    };
+    let tick = if ramp.is_zero() {
+        TICK
+    } else {
+        TICK.min(Duration::from_millis(5))
+    };
     // Connections that could not even be started (no free port, no descriptor) in a row: past
     // this many, the resource is exhausted and the rest are given up rather than retried.
     let mut failed_in_a_row = 0;
-    while Instant::now() - start < OPEN_TIMEOUT && !control.stop.load(Ordering::Acquire) {
+    while Instant::now() - start < OPEN_TIMEOUT + ramp && !control.stop.load(Ordering::Acquire) {
+        let allowed = allowed(Instant::now());
         while w.engine.in_progress < concurrency
-            && w.engine.counters.attempted < target_attempts
+            && w.engine.counters.attempted < allowed
             && failed_in_a_row < GIVE_UP_AFTER
         {
             if w.engine.connect(role) {
@@ -254,7 +278,7 @@ fn open_all(
         if done && w.engine.in_progress == 0 {
             break;
         }
-        w.step(TICK)?;
+        w.step(tick)?;
     }
     Ok(())
 }
