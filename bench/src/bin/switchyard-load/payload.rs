@@ -73,7 +73,7 @@ pub mod stamp {
         out.extend_from_slice(END);
     }
 
-    /// Reads the stamp of `message` and checks every other byte against what [`write`] would
+    /// Reads the stamp of `message` and checks every other byte against what [`write()`] would
     /// have written for it (`size` bytes from `pattern`); `None` if anything differs.
     pub fn check(message: &[u8], pattern: &[u8], size: usize) -> Option<Stamp> {
         if message.len() != size || size < OVERHEAD {
