@@ -358,3 +358,33 @@ fn the_timeline_has_one_line_per_second() {
     assert!(rows.iter().all(|r| r.split(',').count() == 10), "{csv}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn ramp_up_without_rate_opens_connections_linearly() {
+    let server = Server::start(&[]);
+    let dir = std::env::temp_dir().join(format!("switchyard-ramp-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("idle.jsonl");
+    let report = load(&[
+        "--ramp-up",
+        "2",
+        "--threads",
+        "2",
+        "--timeline",
+        path.to_str().unwrap(),
+        &format!("ws://{}/", server.addr),
+        "idle",
+        "-c",
+        "1000",
+        "--settle",
+        "1.2",
+    ]);
+    assert_eq!(count(&report, "open"), 1000, "{report}");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let lines: Vec<Value> = text.lines().map(parse).collect();
+    // Half way through the 2 s ramp, about half are open; all of them after it.
+    let at_1s = lines[1]["open"].as_u64().unwrap();
+    assert!((300..=700).contains(&at_1s), "{text}");
+    assert_eq!(lines.last().unwrap()["open"], 1000, "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
