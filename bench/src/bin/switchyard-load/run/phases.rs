@@ -109,7 +109,11 @@ pub(super) fn worker(
             match common.rate {
                 Some(rate) => w
                     .engine
-                    .start_open_loop(schedule(go, rate / threads as f64)),
+                    // This thread's share of the rate: its share of the connections.
+                    .start_open_loop(schedule(
+                        go,
+                        rate * share(connections) as f64 / connections.max(1) as f64,
+                    )),
                 None => w.engine.start_echo(),
             }
             measure(
@@ -150,9 +154,10 @@ pub(super) fn worker(
             let publish_at = go + Duration::from_secs_f64(settle);
             w.run_until(publish_at)?;
             match common.rate {
-                Some(rate) if all_publish => w
-                    .engine
-                    .start_open_loop(schedule(publish_at, rate / threads as f64)),
+                Some(rate) if all_publish => w.engine.start_open_loop(schedule(
+                    publish_at,
+                    rate * share(subscribers) as f64 / subscribers.max(1) as f64,
+                )),
                 Some(rate) => w.engine.start_open_loop(schedule(publish_at, rate)),
                 None => w.engine.start_publishing(),
             }
