@@ -277,6 +277,40 @@ fn deflate_is_agreed_and_compressed_echoes_are_checked() {
     assert_eq!(count(&report, "compressed_messages"), 0, "{report}");
 }
 
+/// Broadcasts reach deflate subscribers compressed (once per message on the server, shared):
+/// every delivery of a compressible 200-byte message arrives compressed, on two threads.
+#[test]
+fn deflate_broadcasts_arrive_compressed_and_checked() {
+    let server = Server::start(&[]);
+    let report = load(&[
+        "--deflate",
+        "--threads",
+        "2",
+        "--cpus",
+        "0,0",
+        &format!("ws://{}/broadcast", server.addr),
+        "broadcast",
+        "-c",
+        "20",
+        "-w",
+        "2",
+        "-s",
+        "200",
+        "--duration",
+        "0.5",
+        "--warmup",
+        "0.1",
+    ]);
+    assert_eq!(count(&report, "errors"), 0, "{report}");
+    assert_eq!(count(&report, "deflate_agreed"), 21, "{report}");
+    let (ops, compressed) = (count(&report, "ops"), count(&report, "compressed_messages"));
+    assert!(ops > 0 && compressed >= ops, "{report}");
+    assert!(
+        count(&report, "compressed_wire_bytes") < count(&report, "compressed_inflated_bytes"),
+        "{report}"
+    );
+}
+
 #[test]
 fn subprotocols_are_offered_and_the_choice_counted() {
     let server = Server::start(&["--subprotocol", "chat.v2"]);
