@@ -162,7 +162,8 @@ def broadcast_scenario(quick):
 # publisher -> N subscribers, nxn<N> is N clients each publishing to all (N x N deliveries per
 # round), -deflate offers permessage-deflate (the generator decompresses what comes compressed).
 FANOUT = ["bcast100", "bcast1k", "bcast10k", "bcast1k-4k", "nxn100", "nxn1k",
-          "bcast100-deflate", "bcast1k-deflate", "nxn100-deflate", "nxn1k-deflate"]
+          "bcast100-deflate", "bcast1k-deflate", "bcast1k-4k-deflate", "nxn100-deflate",
+          "nxn1k-deflate"]
 
 
 def fanout_scenarios(quick):
