@@ -167,9 +167,49 @@ def broadcast_scenario(quick):
              "--warmup", "0.5", "--duration", d], "deliveries")
 
 
+# Fan-out scenarios (Switchyard's /broadcast route: the sender hears its own message too), run
+# only when named in --scenarios (or all of them with --scenarios fanout): bcast<N> is one
+# publisher -> N subscribers, nxn<N> is N clients each publishing to all (N x N deliveries per
+# round), -deflate offers permessage-deflate (the generator decompresses what comes compressed).
+FANOUT = ["bcast100", "bcast1k", "bcast10k", "bcast1k-4k", "nxn100", "nxn1k",
+          "bcast100-deflate", "bcast1k-deflate", "bcast1k-4k-deflate", "nxn100-deflate",
+          "nxn1k-deflate"]
+
+
+def fanout_scenarios(quick):
+    d = "2" if quick else "3"
+    out = []
+    for name in FANOUT:
+        base = name.removesuffix("-deflate")
+        deflate = name.endswith("-deflate")
+        size = 4096 if base.endswith("-4k") else 64
+        n = {"100": 100, "1k": 1000, "10k": 10_000}[
+            base.removeprefix("bcast").removeprefix("nxn").removesuffix("-4k")]
+        if base.startswith("nxn"):
+            label = f"N x N broadcast {size} B, {n:,} clients each publishing to all, 1 in flight each"
+            args = ["broadcast", "--all-publish", "-c", str(n), "-w", "1"]
+        else:
+            label = f"Broadcast {size:,} B, 1 publisher -> {n:,} subscribers, 4 in flight"
+            args = ["broadcast", "-c", str(n), "-w", "4"]
+        args += ["-s", str(size), "--path", "/broadcast", "--warmup", "0.5", "--duration", d]
+        if deflate:
+            label += ", permessage-deflate offered"
+            args = ["--deflate"] + args
+        out.append((name, label, args, "deliveries"))
+    return out
+
+
+# The generator's threads and their CPUs (--load-threads, --load-cpus): set in main().
+LOAD_THREADS = 1
+LOAD_CPUS = LOAD_CPU
+# Over this share of a core on its busiest thread, the generator limited the figure.
+GENERATOR_BOUND = 0.90
+
+
 def load_argv(server, args):
-    return (["taskset", "-c", LOAD_CPU, os.path.join(RELEASE, "switchyard-load"),
+    return (["taskset", "-c", LOAD_CPUS, os.path.join(RELEASE, "switchyard-load"),
              "--addr", f"127.0.0.1:{server.port}", "--server-pid", str(server.pid),
+             "--threads", str(LOAD_THREADS), "--cpus", LOAD_CPUS,
              "--json", "--quiet"] + args)
 
 
@@ -183,6 +223,8 @@ def run_one(name, args):
             raise RuntimeError(f"load failed: {res.stderr.strip()[-500:]}")
         result = json.loads(res.stdout)
         result["command"] = " ".join(argv)
+        busy = result.get("generator_cpu_busy")
+        result["generator_bound"] = busy is not None and busy > GENERATOR_BOUND
         return result
     finally:
         server.stop()
@@ -300,7 +342,7 @@ def summarize(results):
     keys = ["ops_per_s", "server_cpu_us_per_op", "latency_p50_us", "latency_p99_us",
             "latency_p999_us", "server_cpu_pct", "load_cpu_pct", "payload_mib_per_s",
             "server_rss_per_conn_bytes", "upgrades_per_s", "server_cpu_us_per_conn", "open",
-            "errors", "server_rss_before_kib", "server_rss_after_kib"]
+            "errors", "server_rss_before_kib", "server_rss_after_kib", "generator_cpu_busy"]
     out = {}
     for scen, per_server in results.items():
         out[scen] = {}
@@ -326,6 +368,15 @@ def best_peer(summary, scen, key, higher_is_better=True):
     if not vals:
         return None, None
     return (max(vals) if higher_is_better else min(vals))
+
+
+def generator_cell(s):
+    """The generator's busiest thread, median (max) share of wall time; 'generator-bound' if any
+    run went over GENERATOR_BOUND: that figure measures the generator, not the server."""
+    if s is None:
+        return "-"
+    cell = f"{s['median']:.2f} ({s['max']:.2f})"
+    return cell + " **generator-bound**" if s["max"] > GENERATOR_BOUND else cell
 
 
 def svg_chart(summary, scen_list, servers_order):
@@ -507,8 +558,11 @@ def write_markdown(path, summary, scen_list, servers_order, meta, chart_name, st
         srv = "null" if "null" in summary[scen] else "switchyard"
         sc = med(summary, scen, srv, "server_cpu_pct")
         lc = med(summary, scen, srv, "load_cpu_pct")
+        busy = med(summary, scen, srv, "generator_cpu_busy")
         if sc is None or lc is None:
             reading = "-"
+        elif busy is not None and busy > GENERATOR_BOUND:
+            reading = "generator-bound (busiest generator thread over 90%)"
         elif sc >= 90 and lc < sc:
             reading = "server saturated, generator has headroom"
         elif sc >= 90:
@@ -575,8 +629,9 @@ def write_markdown(path, summary, scen_list, servers_order, meta, chart_name, st
         null_cpu = med(summary, scen, "null", "server_cpu_us_per_op")
         L.append(f"| server | {unit}/s | server CPU/op (us) | CPU/op vs null | "
                  f"throughput vs best peer ({bpn or '-'}) | throughput vs null | p50 (us) | "
-                 f"p99 (us) | p99.9 (us) | server core % | load core % | errors |")
-        L.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
+                 f"p99 (us) | p99.9 (us) | server core % | load core % | generator busy | "
+                 f"errors |")
+        L.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
         for s in servers_order:
             d = summary[scen].get(s)
             if not d:
@@ -591,6 +646,7 @@ def write_markdown(path, summary, scen_list, servers_order, meta, chart_name, st
                      f"{fmt(med(summary, scen, s, 'latency_p999_us'))} | "
                      f"{fmt(med(summary, scen, s, 'server_cpu_pct'), 0)} | "
                      f"{fmt(med(summary, scen, s, 'load_cpu_pct'), 0)} | "
+                     f"{generator_cell(d.get('generator_cpu_busy'))} | "
                      f"{fmt(med(summary, scen, s, 'errors'), 0)} |")
         L.append("")
     if strace_rows:
@@ -812,7 +868,12 @@ def main():
     ap.add_argument("--rounds", type=int, help="rounds (default 5, quick 1)")
     ap.add_argument("--servers", default="switchyard,null,tokio-tungstenite,fastwebsockets,node-ws",
                     help="comma-separated subset")
-    ap.add_argument("--scenarios", help="comma-separated subset of scenario names")
+    ap.add_argument("--scenarios", help="comma-separated subset of scenario names; the fan-out "
+                    "ones (" + ", ".join(FANOUT) + "; all of them: fanout) run only when named")
+    ap.add_argument("--load-threads", type=int, default=1, metavar="N",
+                    help="switchyard-load --threads (default 1: one core for the load here)")
+    ap.add_argument("--load-cpus", default=LOAD_CPU, metavar="LIST",
+                    help=f"CPUs of the load generator, comma-separated (default {LOAD_CPU})")
     ap.add_argument("--baseline", metavar="BIN",
                     help="another switchyard binary (e.g. an older commit's, built beside this "
                     "one), run as server 'switchyard-base' in the same rounds: before/after")
@@ -838,6 +899,8 @@ def main():
     a = ap.parse_args()
     global BASELINE
     BASELINE = os.path.abspath(a.baseline) if a.baseline else None
+    global LOAD_THREADS, LOAD_CPUS
+    LOAD_THREADS, LOAD_CPUS = a.load_threads, a.load_cpus
     names = [n for n in a.servers.split(",") if n]
     for n in names:
         if n not in servers():
@@ -855,6 +918,7 @@ def main():
         scen_list = scenarios(meta["quick"])
         if "broadcast" in results:
             scen_list.append(broadcast_scenario(meta["quick"]))
+        scen_list += fanout_scenarios(meta["quick"])
         scen_list = [sc for sc in scen_list if sc[0] in results]
         names = [n for n in servers() if any(n in per for per in results.values())]
         meta["notes"] = read_notes(a.notes)
@@ -893,14 +957,16 @@ def main():
         scen_list.append(broadcast_scenario(a.quick))
     if a.scenarios:
         keep = a.scenarios.split(",")
-        scen_list = [s for s in scen_list if s[0] in keep]
+        if "fanout" in keep:
+            keep += FANOUT
+        scen_list = [s for s in scen_list + fanout_scenarios(a.quick) if s[0] in keep]
     results = {s[0]: {} for s in scen_list}
     commands = {}
     if not a.strace_only:
         for r in range(rounds):
             for scen, label, args, _unit in scen_list:
                 for name in names:
-                    if scen == "broadcast" and name in NO_BROADCAST:
+                    if (scen == "broadcast" or scen in FANOUT) and name in NO_BROADCAST:
                         continue
                     if isinstance(args, list) and "--deflate" in args and name in NO_DEFLATE:
                         continue

@@ -20,6 +20,13 @@ pub fn self_cpu_time() -> io::Result<Duration> {
     cpu_time(std::process::id())
 }
 
+/// CPU time of the calling thread (`/proc/thread-self/stat`: utime+stime of this thread only).
+pub fn thread_cpu_time() -> io::Result<Duration> {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat")?;
+    parse_cpu_time(&stat)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "unparsable /proc stat"))
+}
+
 /// Parses utime and stime (fields 14 and 15) out of a `/proc/<pid>/stat` line. The command name
 /// (field 2) is in parentheses and may contain spaces, so fields are counted after the last ')'.
 fn parse_cpu_time(stat: &str) -> Option<Duration> {

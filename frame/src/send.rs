@@ -346,7 +346,7 @@ pub fn encode_shared_frame(
 }
 
 #[inline]
-fn data_header(
+pub(crate) fn data_header(
     opcode: OpCode,
     fin: bool,
     rsv1: bool,

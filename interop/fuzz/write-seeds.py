@@ -164,3 +164,13 @@ w('server', 'cluster_wire', 'short', '\x10' + '\x01\x01node')
 w('server', 'cluster_wire', 'channel', '\x10' + 'switchyard:/rooms/a')
 w('server', 'cluster_wire', 'frame-126', '\x10' + '\x82\x7e\x00\x80' + 'z' * 128)
 w('server', 'cluster_wire', 'frame-127-long-form', '\x10' + '\x81\x7f' + '\x00' * 7 + '\x02' + 'hi')
+
+# server/tls: mode (bit 0 a real client, bit 1 flip a byte), cut seed, flip position and mask,
+# then the bytes (mode 0) or the client's plaintext (mode 1).
+w('server', 'tls', 'client-upgrade-request', '\x01\x05\x00\x00' + req(['GET /chat HTTP/1.1', 'Host: x']))
+w('server', 'tls', 'client-one-byte-reads', '\x01\x00\x00\x00' + 'hello, world')
+w('server', 'tls', 'client-flipped-record', '\x03\x07\x80\x01' + 'x' * 300)
+w('server', 'tls', 'client-flipped-header', '\x03\x07\x00\x10' + 'y' * 40)
+w('server', 'tls', 'garbage-hello-prefix', '\x00\x10\x00\x00' + '\x16\x03\x01\x00\x05\x01\x00\x00\x01\x00')
+w('server', 'tls', 'plain-http', '\x00\x00\x00\x00' + 'GET / HTTP/1.1\r\nHost: x\r\n\r\n')
+w('server', 'tls', 'huge-record-length', '\x00\x03\x00\x00' + '\x17\x03\x03\xff\xff' + 'z' * 64)

@@ -68,6 +68,10 @@ pub struct WsConn<S> {
     /// Index of its subscription list in the reactor's topics (`NO_SUBSCRIPTIONS` when it
     /// subscribes to nothing, as most connections).
     pub subs: u32,
+    /// The permessage-deflate window (9..=15) of the compressed broadcast frames it takes,
+    /// shared with every subscriber that agreed the same (no server context takeover); 0 for
+    /// the plain frames (no deflate, or context takeover). See `published.rs`.
+    pub shared_deflate: u8,
     /// The app's state.
     pub state: S,
 }

@@ -121,6 +121,7 @@ mod head;
 mod http;
 mod metrics;
 mod publish_api;
+mod published;
 mod reactor;
 mod server;
 mod slots;

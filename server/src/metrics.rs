@@ -197,6 +197,9 @@ pub struct CoreMetrics {
     pub closes_by_server: Labeled<12>,
     /// Broadcast messages skipped for a slow subscriber.
     pub broadcast_skipped: Counter,
+    /// Broadcast messages compressed (once per message and deflate window, shared by the
+    /// subscribers that agreed it).
+    pub broadcast_compressions: Counter,
     /// Times a sender stopped being read because a receiver's queue was over its cap.
     pub backpressure_pauses: Counter,
     /// Bridge backend connections that failed (refused, errored or timed out).
@@ -245,6 +248,7 @@ impl Default for CoreMetrics {
             closes_by_client: Labeled::new(&CLOSE_CODES),
             closes_by_server: Labeled::new(&CLOSE_CODES),
             broadcast_skipped: Counter::default(),
+            broadcast_compressions: Counter::default(),
             backpressure_pauses: Counter::default(),
             bridge_connect_failures: Counter::default(),
             tunnel_idle_closes: Counter::default(),
@@ -520,6 +524,12 @@ impl Registry {
                 "switchyard_broadcast_skipped_total",
                 "Broadcast messages skipped for a subscriber over its outbound cap.",
                 |c| c.broadcast_skipped.get(),
+            ),
+            (
+                "switchyard_broadcast_compressions_total",
+                "Broadcast messages compressed for permessage-deflate subscribers (once per \
+                 message and window, the frame shared by all of them).",
+                |c| c.broadcast_compressions.get(),
             ),
             (
                 "switchyard_backpressure_pauses_total",

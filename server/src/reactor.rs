@@ -10,9 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use switchyard_handshake::Acceptor;
-use switchyard_netio::{
-    Accepted, Close, CloseReason, ConnId, Ctx, Handler, Pressure, ReactorInfo, SharedBytes,
-};
+use switchyard_netio::{Accepted, Close, CloseReason, ConnId, Ctx, Handler, Pressure, ReactorInfo};
 
 use switchyard_frame::{CloseCode, CloseState, Decoder, Session};
 
@@ -23,6 +21,7 @@ use crate::config::{Config, SlowSubscriber};
 use crate::conn::{Conn, HttpConn, WsConn, WsParts};
 use crate::http;
 use crate::metrics::{CloseBy, CoreMetrics, Registry};
+use crate::published::Published;
 use crate::slots::SlotTable;
 use crate::tls::{TlsFailure, TlsSession, TlsTransport};
 use crate::topics::{TopicId, Topics, NO_SUBSCRIPTIONS};
@@ -67,9 +66,10 @@ pub enum Message {
     Publish {
         /// The topic's name.
         topic: Arc<str>,
-        /// The whole frame, header and payload. (A sender that asked not to get its own
-        /// message is on the publishing reactor: connection ids mean nothing elsewhere.)
-        frame: SharedBytes,
+        /// The message, encoded once (and compressed once per deflate window, on first need).
+        /// (A sender that asked not to get its own message is on the publishing reactor:
+        /// connection ids mean nothing elsewhere.)
+        frame: Published,
     },
 }
 
@@ -239,6 +239,7 @@ impl<A: App> Core<A> {
             decoder: None,
             keepalive,
             subs: NO_SUBSCRIPTIONS,
+            shared_deflate: 0,
             state,
         }
     }
@@ -548,7 +549,7 @@ impl<A: App> Core<A> {
         // frame goes to the other reactors only.
         let name: Arc<str> = Arc::from(topic);
         if let Some(cluster) = &self.shared.cluster {
-            cluster.forward(&name, &frame);
+            cluster.forward(&name, frame.plain());
         }
         let me = ctx.reactor_index();
         for mailbox in ctx.mailboxes() {
@@ -592,12 +593,12 @@ impl<A: App> Core<A> {
         &mut self,
         ctx: &mut Cx<'_, A>,
         topic: TopicId,
-        frame: &SharedBytes,
+        frame: &Published,
         exclude: Option<ConnId>,
     ) -> u64 {
         if let Some(name) = self.topics.name(topic) {
             if let Some(cluster) = &self.shared.cluster {
-                cluster.forward(name, frame);
+                cluster.forward(name, frame.plain());
             }
             let me = ctx.reactor_index();
             for mailbox in ctx.mailboxes() {
@@ -612,15 +613,17 @@ impl<A: App> Core<A> {
         self.deliver(ctx, topic, frame, exclude)
     }
 
-    /// Delivers a published frame to this reactor's subscribers of `topic`, as deferred
-    /// writes (netio's `Ctx::write_shared_deferred`): sent at the end of the reactor's loop turn, one
-    /// write per subscriber for all the frames of the turn. Per subscriber: a reference count,
-    /// two slab lookups (state, write) and, with the skip policy, the queue length.
+    /// Delivers a published message to this reactor's subscribers of `topic`, as deferred
+    /// writes (netio's `Ctx::write_shared_deferred`): sent at the end of the reactor's loop turn,
+    /// one write per subscriber for all the frames of the turn. Per subscriber: a reference
+    /// count, two slab lookups (state, write) and, with the skip policy, the queue length; a
+    /// subscriber that agreed permessage-deflate without context takeover gets the compressed
+    /// frame for its window, made once per message (`published.rs`).
     pub(crate) fn deliver(
         &mut self,
         ctx: &mut Cx<'_, A>,
         topic: TopicId,
-        frame: &SharedBytes,
+        message: &Published,
         exclude: Option<ConnId>,
     ) -> u64 {
         let mut ids = std::mem::take(&mut self.ids);
@@ -632,8 +635,8 @@ impl<A: App> Core<A> {
         );
         let skip = self.shared.config.slow_subscriber == SlowSubscriber::Skip;
         let cap = self.shared.config.outbound_cap;
-        let mut sent = 0u64;
-        let len = frame.len() as u64;
+        let policy = self.shared.compression;
+        let (mut sent, mut bytes, mut compressions) = (0u64, 0u64, 0u64);
         for &(slot, id) in &ids {
             if Some(id) == exclude {
                 continue;
@@ -643,16 +646,25 @@ impl<A: App> Core<A> {
                 continue;
             }
             // The sender's own state is out of the table while its read is handled (`None`):
-            // it is sending, so it is open.
+            // it is sending, so it is open, and it takes the plain frame.
+            let mut window = 0;
             if let Some(Conn::Ws(ws)) = ctx.state(id) {
                 if !ws.session.can_send_message() {
                     continue;
                 }
+                window = ws.shared_deflate;
             }
+            let frame = if window == 0 {
+                message.plain()
+            } else {
+                message.for_window(window, policy, &mut compressions)
+            };
+            let len = frame.len() as u64;
             // Deferred: every frame a subscriber gets in this loop turn (from this read, from
             // the other reactors' mailbox messages drained in the turn) leaves in one write.
             if ctx.write_shared_deferred(id, frame.clone()).is_ok() {
                 sent += 1;
+                bytes += len;
                 if self.access.enabled() {
                     self.access.count(slot, 0, 0, (1, len));
                 }
@@ -661,7 +673,10 @@ impl<A: App> Core<A> {
         self.ids = ids;
         let m = self.metrics();
         m.messages_out.add(sent);
-        m.bytes_out.add(sent * len);
+        m.bytes_out.add(bytes);
+        if compressions > 0 {
+            m.broadcast_compressions.add(compressions);
+        }
         sent
     }
 

@@ -10,7 +10,7 @@ use switchyard_frame::deflate::CompressionPolicy;
 use switchyard_handshake::{
     Acceptor, DeflateNegotiator, DeflatePolicy, Limits, OriginPolicy, WebSocketConfig,
 };
-use switchyard_netio::{Liveness, Mailbox, Reactors, SharedBytes, ShutdownHandle};
+use switchyard_netio::{Liveness, Mailbox, Reactors, ShutdownHandle};
 
 use crate::app::{App, Message as AppMessage};
 use crate::apps::Builtin;
@@ -19,6 +19,7 @@ use crate::config::{Config, DeflateMode};
 use crate::head::TcpTunnel;
 use crate::http::Endpoints;
 use crate::metrics::Registry;
+use crate::published::Published;
 use crate::reactor::{Message, Reactor, Shared};
 use crate::tls::{CertStore, ReloadReport};
 
@@ -61,15 +62,10 @@ impl ServerHandle {
         if self.mailboxes.is_empty() {
             return 0;
         }
-        let payload = message.payload();
-        let mut frame = vec![0; switchyard_frame::shared_frame_len(payload.len())];
-        let len = switchyard_frame::encode_shared_frame(message.opcode(), payload, &mut frame)
-            .unwrap_or(0);
-        frame.truncate(len);
-        let frame = SharedBytes::new(Arc::from(frame));
+        let frame = Published::encode(message.opcode(), message.payload(), &mut Vec::new());
         let topic: Arc<str> = Arc::from(topic);
         if let Some(cluster) = &self.cluster {
-            cluster.forward(&topic, &frame);
+            cluster.forward(&topic, frame.plain());
         }
         self.mailboxes
             .iter()

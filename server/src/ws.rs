@@ -10,16 +10,16 @@
 //! after our close frame: the server keeps no WebSocket state of its own.
 
 use std::ops::Range;
-use std::sync::Arc;
 
 use switchyard_frame::deflate::{DeflateConfig, PermessageDeflate};
 use switchyard_frame::{CloseCode, Decoder, Event, HeaderBytes, OpCode, Progress, Role, Session};
 use switchyard_handshake::DeflateParams;
-use switchyard_netio::{Close, ConnId, SharedBytes};
+use switchyard_netio::{Close, ConnId};
 
 use crate::app::{App, ClosedBy, Connection, Message, SendError, UpgradeRequest};
 use crate::conn::{Bridged, Conn, WsConn, WsParts};
 use crate::metrics::CloseBy;
+use crate::published::{shared_window, Published};
 use crate::reactor::{tag, Core, Cx};
 
 /// Message counts of one handler call or read, added to the metrics once rather than per
@@ -102,6 +102,9 @@ impl<A: App> Core<A> {
             *conn = Conn::Ws(ws);
             self.finish(app, ctx, id, conn);
             return;
+        }
+        if let Some(agreed) = deflate {
+            ws.shared_deflate = shared_window(DeflateConfig::from(agreed), self.shared.compression);
         }
         let mut tally = Tally::default();
         let mut handle = Connection {
@@ -546,12 +549,9 @@ impl<A: App> Core<A> {
     /// One message as a whole frame in shared bytes, encoded once for every subscriber on
     /// every core: written in the reactor's scratch buffer, then copied into the one
     /// reference-counted allocation.
-    pub(crate) fn shared_frame(&mut self, opcode: OpCode, payload: &[u8]) -> SharedBytes {
+    pub(crate) fn shared_frame(&mut self, opcode: OpCode, payload: &[u8]) -> Published {
         let mut out = std::mem::take(&mut self.scratch);
-        out.clear();
-        out.resize(switchyard_frame::shared_frame_len(payload.len()), 0);
-        let len = switchyard_frame::encode_shared_frame(opcode, payload, &mut out).unwrap_or(0);
-        let frame = SharedBytes::new(Arc::from(&out[..len]));
+        let frame = Published::encode(opcode, payload, &mut out);
         self.scratch = recycle(out);
         frame
     }

@@ -157,3 +157,109 @@ fn an_incompressible_message_of_the_largest_size_fits_in_one_compressed_frame() 
     };
     assert!(echoed == message, "the echo differs");
 }
+
+/// A client codec for the agreement of a `server_max_window_bits=10` offer.
+fn deflate_client_window(server_bits: u8) -> Connection {
+    let mut client = Connection::new(Role::Client, Config::default());
+    let agreed = DeflateConfig {
+        server_no_context_takeover: true,
+        client_no_context_takeover: true,
+        server_max_window_bits: server_bits,
+        client_max_window_bits: 15,
+    };
+    let codec = PermessageDeflate::new(Role::Client, agreed, CompressionPolicy::default());
+    client.set_extension(Box::new(codec.unwrap()));
+    client
+}
+
+/// Reads whole messages from `s` through `client` until `count` arrived: (RSV1 set, text).
+fn read_messages(
+    s: &mut std::net::TcpStream,
+    client: &mut Connection,
+    count: usize,
+) -> Vec<(bool, String)> {
+    let mut out = Vec::new();
+    let mut pending: Vec<u8> = Vec::new();
+    let mut buf = [0u8; 8192];
+    while out.len() < count {
+        let n = s.read(&mut buf).unwrap();
+        assert!(n > 0, "server closed");
+        pending.extend_from_slice(&buf[..n]);
+        let mut pos = 0;
+        while pos < pending.len() {
+            let first = pending[pos];
+            let progress = client.handle_bytes(&mut pending[pos..]).unwrap();
+            if progress.consumed == 0 {
+                break;
+            }
+            pos += progress.consumed;
+            match progress.event {
+                Some(Event::Text(t)) => out.push((first & 0x40 != 0, t.into_owned())),
+                Some(other) => panic!("{other:?}"),
+                None => {}
+            }
+        }
+        pending.drain(..pos);
+    }
+    out
+}
+
+/// Issue 17: a broadcast is compressed once per message and window, and the same compressed
+/// frame reaches every subscriber that agreed that window; others get the plain frame.
+#[test]
+fn broadcasts_are_compressed_once_and_shared_by_deflate_subscribers() {
+    let server = TestServer::start(&["--workers", "1"]);
+    let offer = "Sec-WebSocket-Extensions: permessage-deflate\r\n";
+    let offer10 = "Sec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=10\r\n";
+    let mut wide: Vec<_> = (0..3)
+        .map(|_| {
+            (
+                raw_ws_with(server.addr, "/broadcast", offer),
+                deflate_client(),
+            )
+        })
+        .collect();
+    let (mut narrow, head) = raw_ws_head(server.addr, "/broadcast", offer10);
+    assert!(head.contains("server_max_window_bits=10"), "{head}");
+    let mut narrow_client = deflate_client_window(10);
+    let mut plain = raw_ws(server.addr, "/broadcast");
+    let mut plain_client = Connection::new(Role::Client, Config::default());
+    let mut publisher = raw_ws(server.addr, "/broadcast");
+
+    let messages: Vec<String> = (0..4)
+        .map(|i| {
+            format!(
+                "{{\"seq\": {i}, \"text\": \"{}\"}}",
+                "shared frames ".repeat(20)
+            )
+        })
+        .chain(["short".to_owned()])
+        .collect();
+    for m in &messages {
+        publisher
+            .write_all(&client_frame_raw(0x81, m.as_bytes()))
+            .unwrap();
+    }
+    let expect_compressed = |got: Vec<(bool, String)>, compressed: bool| {
+        let texts: Vec<String> = got.iter().map(|(_, t)| t.clone()).collect();
+        assert_eq!(texts, messages);
+        for (i, (rsv1, _)) in got.iter().enumerate() {
+            // The short message goes plain to everyone (below the policy's 64 bytes).
+            assert_eq!(*rsv1, compressed && i < 4, "message {i}");
+        }
+    };
+    for (s, client) in wide.iter_mut() {
+        expect_compressed(read_messages(s, client, messages.len()), true);
+    }
+    expect_compressed(
+        read_messages(&mut narrow, &mut narrow_client, messages.len()),
+        true,
+    );
+    expect_compressed(
+        read_messages(&mut plain, &mut plain_client, messages.len()),
+        false,
+    );
+    // Five messages, two windows (15 and 10): ten compressions (the short one was tried and
+    // found too short once per window), not one per subscriber.
+    assert_eq!(server.metric("switchyard_broadcast_compressions_total"), 10);
+}

@@ -243,6 +243,52 @@ fn bad_input_gets_an_alert_and_a_close() {
     assert_eq!(next_data_tls(&mut ws), Message::text("still here"));
 }
 
+/// A handshake message spread over several records (RFC 8446 section 5.1 allows it; some
+/// clients split their ClientHello on purpose), in one read and one byte per read, and the
+/// same followed by a record that breaks the protocol: the first handshakes, the second gets
+/// an alert, and neither costs the server anything else (rustls keeps such a message in the
+/// caller's buffer between calls; found by the `tls` fuzz target).
+#[test]
+fn handshake_messages_split_across_records() {
+    let (_dir, ca, _server, tls) = setup("fragmented", &[]);
+    // A real client that cuts every handshake message into records of at most 64 bytes.
+    let mut config = (*ca.http_client()).clone();
+    config.max_fragment_size = Some(64);
+    let config = std::sync::Arc::new(config);
+    let hello = client_hello(config.clone());
+    assert!(hello.len() > 3 * 69, "the ClientHello spans records");
+    let mut ws = wss(tls, "/echo", config.clone());
+    ws.send(Message::text("fragmented hello")).unwrap();
+    assert_eq!(next_data_tls(&mut ws), Message::text("fragmented hello"));
+    // One byte per write.
+    let mut s = tcp(tls);
+    s.set_nodelay(true).unwrap();
+    for b in &hello {
+        s.write_all(&[*b]).unwrap();
+    }
+    let mut first = [0u8; 5];
+    s.read_exact(&mut first).unwrap();
+    assert_eq!(first[0], 0x16, "a ServerHello record");
+    // A partial handshake message, then a record of an unknown type.
+    let mut attack = vec![0x16, 0x03, 0x01, 0x00, 0x05, 0x28, 0x28, 0x28, 0x28, 0x28];
+    attack.extend_from_slice(&[0x28; 80]);
+    let got = raw_to_tls(tls, &attack, false);
+    assert!(is_one_alert(&got), "got {got:?}");
+    // The same message cut in the middle of the second record header, over two reads.
+    let mut s = tcp(tls);
+    s.set_nodelay(true).unwrap();
+    s.write_all(&attack[..12]).unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    s.write_all(&attack[12..]).unwrap();
+    assert!(is_one_alert(&read_to_close(&mut s)));
+    // Every reactor still serves.
+    for _ in 0..4 {
+        let mut ws = wss(tls, "/echo", ca.http_client());
+        ws.send(Message::text("still here")).unwrap();
+        assert_eq!(next_data_tls(&mut ws), Message::text("still here"));
+    }
+}
+
 /// A handshake that stalls half way is closed by the head timeout, and counted.
 #[test]
 fn a_stalled_handshake_is_closed_by_the_head_timeout() {
@@ -257,6 +303,19 @@ fn a_stalled_handshake_is_closed_by_the_head_timeout() {
     assert!(eventually(Duration::from_secs(5), || server.metric(
         "switchyard_tls_failures_total{reason=\"handshake_timeout\"}"
     ) == 1));
+    // The same with a ClientHello spread over records, stalled after its first record
+    // (rustls then holds that record in the server's buffer while the 408 is written).
+    let mut config = (*ca.http_client()).clone();
+    config.max_fragment_size = Some(64);
+    let hello = client_hello(std::sync::Arc::new(config));
+    let first_record = 5 + usize::from(u16::from_be_bytes([hello[3], hello[4]]));
+    assert!(first_record < hello.len());
+    let mut s = tcp(tls);
+    s.write_all(&hello[..first_record + 3]).unwrap();
+    assert!(read_to_close(&mut s).is_empty());
+    assert!(eventually(Duration::from_secs(5), || server.metric(
+        "switchyard_tls_failures_total{reason=\"handshake_timeout\"}"
+    ) == 2));
     // A completed handshake that sends no request is answered with the 408, encrypted.
     let mut s = connect(tls, "localhost", ca.http_client()).unwrap();
     let mut response = Vec::new();

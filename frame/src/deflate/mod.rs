@@ -45,6 +45,8 @@
 //!   capacity past the limit: a zip bomb is refused (close 1009) after at most that much memory.
 //!   Corrupt data is close 1007; RSV1 on a continuation or control frame is close 1002 (the
 //!   frame decoder checks that).
+//! - Broadcasts: [`SharedCompression`] compresses a message once for every connection that
+//!   agreed no server context takeover with the same window; the frame is shared.
 //! - Contexts: kept across messages unless the agreement says `*_no_context_takeover` for that
 //!   direction, in which case the (de)compressor is dropped after each message.
 //!
@@ -101,8 +103,10 @@
 mod compress;
 mod config;
 mod decompress;
+mod shared;
 
 pub use config::{CompressionPolicy, DeflateConfig, DeflateConfigError};
+pub use shared::SharedCompression;
 
 use crate::config::Role;
 use crate::extension::{Extension, ExtensionError};

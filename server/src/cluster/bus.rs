@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::RecvTimeoutError;
 use redis::RedisResult;
-use switchyard_netio::{Mailbox, SharedBytes};
+use switchyard_netio::Mailbox;
+
+use crate::published::Published;
 
 use super::{wire, Engine, Outgoing, Stats};
 use crate::reactor::Message;
@@ -259,13 +261,8 @@ fn deliver(
     if message.origin == engine.node {
         return;
     }
-    frame.clear();
-    frame.resize(switchyard_frame::shared_frame_len(message.payload.len()), 0);
-    let Ok(n) = switchyard_frame::encode_shared_frame(message.opcode, message.payload, frame)
-    else {
-        return malformed(engine, &wire::Malformed::Kind(0));
-    };
-    let bytes = SharedBytes::new(Arc::from(&frame[..n]));
+    // `wire::decode` gives only data opcodes.
+    let bytes = Published::encode(message.opcode, message.payload, frame);
     for mailbox in mailboxes {
         let _ = mailbox.send(Message::Publish {
             topic: Arc::clone(topic),

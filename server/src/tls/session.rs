@@ -104,6 +104,11 @@ pub struct TlsSession {
     conn: UnbufferedServerConnection,
     server_name: Option<Box<str>>,
     sent_close_notify: bool,
+    /// rustls holds part of a handshake message in the caller's buffer: the front of what
+    /// `on_bytes` left unconsumed is records it has read but not released. Until a later
+    /// `on_bytes` releases them, rustls must not be called without that buffer (it indexes
+    /// into it and panics on a shorter one), so `encrypt` and `close_notify` refuse.
+    holds_input: bool,
 }
 
 impl TlsSession {
@@ -114,6 +119,7 @@ impl TlsSession {
             conn: UnbufferedServerConnection::new(config).map_err(TlsError::Protocol)?,
             server_name: None,
             sent_close_notify: false,
+            holds_input: false,
         })
     }
 
@@ -127,6 +133,24 @@ impl TlsSession {
     /// consumed, so the caller sees one contiguous plaintext in its own buffer, now and after
     /// rustls drops the copy.
     pub fn on_bytes(&mut self, buf: &mut [u8], out: &mut Vec<u8>) -> Result<Received, TlsError> {
+        // rustls parses what the peer sends; whatever it does with hostile bytes must cost
+        // this connection only, never the reactor thread that serves thousands of others.
+        let result =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.process(buf, out)));
+        let result = result.unwrap_or_else(|_| {
+            log::warn!("tls: rustls panicked on a peer's bytes; the connection is closed");
+            Err(TlsError::Protocol(rustls::Error::General(
+                "rustls panicked".to_owned(),
+            )))
+        });
+        self.holds_input = match &result {
+            Ok(got) => starts_with_whole_record(&buf[got.consumed..]),
+            Err(_) => false,
+        };
+        result
+    }
+
+    fn process(&mut self, buf: &mut [u8], out: &mut Vec<u8>) -> Result<Received, TlsError> {
         enum Next {
             Again,
             Read,
@@ -142,7 +166,13 @@ impl TlsSession {
             let discard = status.discard;
             let next = match status.state {
                 Err(e) => {
-                    self.flush_alert(out);
+                    // rustls may still count records of half a handshake message in the
+                    // input: asked for its alert without that input, it would index past the
+                    // end of an empty buffer, and given it, read the records again and fail
+                    // twice. Then the caller sends its own alert (see `TlsTransport`).
+                    if !starts_with_whole_record(&buf[got.consumed + discard..]) {
+                        self.flush_alert(out);
+                    }
                     return Err(TlsError::Protocol(e));
                 }
                 // The record's data waits in rustls; read it once `buf` is ours again.
@@ -238,6 +268,18 @@ impl TlsSession {
         if self.sent_close_notify {
             return Err(TlsError::Closed);
         }
+        if self.holds_input {
+            // Half a handshake message waits in the driver's buffer: during the handshake
+            // nothing can be sent anyway; after it (a client that splits a post-handshake
+            // message across records and reads) the connection cannot go on.
+            return Err(if self.conn.is_handshaking() {
+                TlsError::Handshaking
+            } else {
+                TlsError::Protocol(rustls::Error::General(
+                    "a handshake message is incomplete".to_owned(),
+                ))
+            });
+        }
         let mut nothing = [0u8; 0];
         loop {
             match self.conn.process_tls_records(&mut nothing).state {
@@ -316,6 +358,15 @@ impl TlsSession {
 impl fmt::Debug for TlsSession {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "TlsSession({})", self.describe())
+    }
+}
+
+/// Whether `bytes` starts with a whole TLS record (a 5-byte header and the length it gives):
+/// after `on_bytes`, such a record was read by rustls and kept in the buffer.
+fn starts_with_whole_record(bytes: &[u8]) -> bool {
+    match bytes {
+        [_, _, _, hi, lo, rest @ ..] => rest.len() >= usize::from(u16::from_be_bytes([*hi, *lo])),
+        _ => false,
     }
 }
 

@@ -11,8 +11,8 @@ use switchyard_netio::{Decoded, Transport};
 use super::session::{TlsError, TlsSession};
 
 /// A fatal `decode_error` alert in a plaintext record (RFC 8446 section 6: level 2, description
-/// 50), for a ClientHello cut short: rustls only sends alerts for records it could parse, and a
-/// truncated record never is one. Sent only before the server has answered anything, while no
+/// 50), for a ClientHello cut short (rustls only sends alerts for records it could parse, and a
+/// truncated record never is one) and for failures rustls gives no alert for. Sent only before the server has answered anything, while no
 /// keys exist and alerts are plaintext.
 const DECODE_ERROR_ALERT: [u8; 7] = [0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x32];
 
@@ -189,7 +189,14 @@ impl Transport for TlsTransport {
                 data: got.plaintext,
                 end: got.peer_closed,
             }),
-            Err(e) => Err(failed(TlsFailure::classify(&e, first), &e)),
+            Err(e) => {
+                // rustls answers most failures with an alert; where it gave none and we have
+                // sent nothing yet (no keys, so alerts are plaintext), say decode_error.
+                if out.len() == before && !self.answered {
+                    out.extend_from_slice(&DECODE_ERROR_ALERT);
+                }
+                Err(failed(TlsFailure::classify(&e, first), &e))
+            }
         }
     }
 

@@ -4,14 +4,20 @@ use std::net::SocketAddr;
 
 use clap::{Args, Parser, Subcommand};
 
-/// WebSocket load generator for loopback benchmarks: one mio thread, pinnable, bounded runs.
+/// WebSocket load generator for loopback benchmarks: mio threads (--threads, pinnable with
+/// --cpus), one report, bounded runs.
 ///
 /// Every scenario speaks real WebSocket (upgrade request, accept value checked, masked frames,
 /// payloads checked byte for byte). With --server-pid it reports the server's CPU time per
 /// operation (utime+stime from /proc) and, for `idle`, its resident memory per connection.
+/// The target is `--addr` and `--path`, or a URL: `switchyard-load ws://127.0.0.1:8080/broadcast
+/// broadcast -c 1000` (`wss://` implies --tls).
 #[derive(Debug, Parser)]
 #[command(name = "switchyard-load", version)]
 pub struct Cli {
+    /// Target URL, `ws://HOST:PORT/PATH` or `wss://...` (HOST an IP literal); same as --url.
+    #[arg(value_name = "URL")]
+    pub target: Option<String>,
     /// What to measure.
     #[command(subcommand)]
     pub scenario: Scenario,
@@ -20,28 +26,95 @@ pub struct Cli {
     pub common: Common,
 }
 
+impl Cli {
+    /// Applies the target URL (positional or --url) and the defaults that depend on it: the
+    /// address (default the server's, 127.0.0.1:8080), Host, path, and TLS for `wss://`.
+    pub fn resolve(&mut self) -> Result<(), String> {
+        let common = &mut self.common;
+        let url = match (self.target.take(), common.url.take()) {
+            (Some(_), Some(_)) => return Err("give the URL once (positional or --url)".into()),
+            (a, b) => a.or(b),
+        };
+        if let Some(url) = url {
+            let target = crate::target::parse_url(&url).map_err(|e| format!("{url}: {e}"))?;
+            if !common.addr.is_empty() {
+                return Err("give --addr or a URL, not both".into());
+            }
+            common.addr = vec![target.addr];
+            common.host.get_or_insert(target.host);
+            common.path.get_or_insert(target.path);
+            common.tls |= target.tls;
+        }
+        if common.addr.is_empty() {
+            common.addr = vec![crate::target::DEFAULT_ADDR
+                .parse()
+                .expect("a valid address")];
+        }
+        if common.threads == 0 {
+            return Err("--threads must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
 /// Options shared by every scenario.
 #[derive(Debug, Args)]
 pub struct Common {
     /// Server address (loopback only: 127.0.0.0/8 or ::1). `broadcast` takes several (repeat
     /// the flag, or a comma-separated list: the nodes of a cluster) and spreads its subscribers
     /// over them round-robin; the other scenarios use the first.
-    #[arg(
-        long,
-        global = true,
-        default_value = "127.0.0.1:9001",
-        value_delimiter = ','
-    )]
+    /// Default: the server's default listen address, 127.0.0.1:8080.
+    #[arg(long, global = true, value_delimiter = ',')]
     pub addr: Vec<SocketAddr>,
+    /// Target URL, `ws://HOST:PORT/PATH` or `wss://...`: sets the address, the Host header and
+    /// the path (an explicit --host or --path wins), and `wss://` turns on --tls.
+    #[arg(long, global = true, value_name = "URL")]
+    pub url: Option<String>,
     /// Host header (default: the address).
     #[arg(long, global = true)]
     pub host: Option<String>,
-    /// Request path of the upgrade.
-    #[arg(long, global = true, default_value = "/")]
-    pub path: String,
-    /// Pin the generator's thread to this CPU (or run it under `taskset`).
+    /// Request path of the upgrade (default `/`, or the URL's).
+    #[arg(long, global = true)]
+    pub path: Option<String>,
+    /// Pin the generator's thread to this CPU (or run it under `taskset`); with --threads, the
+    /// same as `--cpus N`.
     #[arg(long, global = true)]
     pub cpu: Option<usize>,
+    /// Event-loop threads sharing the run: connections are spread over them round-robin,
+    /// counters and latency histograms merged into one report. Default 1.
+    #[arg(long, global = true, default_value_t = 1)]
+    pub threads: usize,
+    /// CPUs to pin the threads to, comma-separated: thread i runs on the (i mod len)-th.
+    #[arg(long, global = true, value_delimiter = ',')]
+    pub cpus: Vec<usize>,
+    /// Offer this subprotocol (Sec-WebSocket-Protocol); repeat for several, in order of
+    /// preference. The server's choice must be one of them; connections that got none are
+    /// counted (`subprotocol_none`).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub subprotocol: Vec<String>,
+    /// Offer `permessage-deflate; server_no_context_takeover; client_no_context_takeover`,
+    /// check the answer, and decompress compressed messages before checking them (the
+    /// generator sends uncompressed). Payloads become compressible JSON-like text.
+    #[arg(long, global = true)]
+    pub deflate: bool,
+    /// Open loop: send this many messages per second in total (echo: over all connections;
+    /// broadcast: over all publishers) on a fixed schedule, replies or not; latency counts from
+    /// each message's intended send time. Default: closed loop (`-w` in flight).
+    #[arg(long, global = true, value_name = "MSGS_PER_S")]
+    pub rate: Option<f64>,
+    /// With --rate: raise the rate linearly from 0 over this many seconds before the warm-up
+    /// and the measurement (which run at the full rate). Without --rate: open the connections
+    /// linearly over this many seconds (echo, broadcast subscribers, idle).
+    #[arg(long, global = true, default_value_t = 0.0, value_name = "SECS")]
+    pub ramp_up: f64,
+    /// Write one record per second of the run to FILE: time, ops/s, latency p50/p99/p99.9 of
+    /// that second, open connections, server RSS and CPU (with --server-pid), generator CPU per
+    /// thread. JSON lines, or CSV with --timeline-format csv. `bench/chart.py` draws them.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub timeline: Option<std::path::PathBuf>,
+    /// Format of --timeline.
+    #[arg(long, global = true, value_enum, default_value_t = TimelineFormat::Json)]
+    pub timeline_format: TimelineFormat,
     /// Measurement time in seconds (after warm-up); every run stops by itself.
     #[arg(long, global = true, default_value_t = 5.0)]
     pub duration: f64,
@@ -79,6 +152,15 @@ pub struct Common {
     /// starts with the post-quantum hybrid X25519MLKEM768, as current browsers do.
     #[arg(long, global = true)]
     pub x25519: bool,
+}
+
+/// Format of the `--timeline` file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TimelineFormat {
+    /// One JSON object per line.
+    Json,
+    /// A header line, then one comma-separated row per second.
+    Csv,
 }
 
 /// The scenarios.
@@ -135,11 +217,13 @@ pub enum Scenario {
         release_on_eof: bool,
     },
     /// One publisher, N subscribers on the same path; fan-out rate and publish-to-receive latency.
+    /// With --all-publish, N clients that each publish and subscribe (N x N).
     Broadcast {
-        /// Subscribers.
+        /// Subscribers (with --all-publish: clients, each publisher and subscriber).
         #[arg(short = 'c', long, default_value_t = 100)]
         subscribers: usize,
-        /// Messages in flight (published but not yet received by every subscriber).
+        /// Messages in flight (published but not yet received by every subscriber; with
+        /// --all-publish, per client: its own messages not yet back to it).
         #[arg(short = 'w', long, default_value_t = 4)]
         in_flight: usize,
         /// Payload size in bytes.
@@ -164,6 +248,15 @@ pub enum Scenario {
         /// with several addresses or a --publish-addr, else 0.
         #[arg(long)]
         settle: Option<f64>,
+        /// N x N: every client publishes to every other (and, on a route without
+        /// exclude-sender, to itself: its own message coming back closes its window).
+        #[arg(long)]
+        all_publish: bool,
+        /// The route is `broadcast:exclude-sender`: a client never gets its own messages, so a
+        /// message makes N - 1 deliveries. With --all-publish it needs --rate (the closed loop
+        /// counts on a client's own messages coming back).
+        #[arg(long)]
+        exclude_sender: bool,
     },
 }
 
@@ -176,5 +269,54 @@ impl Scenario {
             Self::Idle { .. } => "idle",
             Self::Broadcast { .. } => "broadcast",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    fn parsed(args: &[&str]) -> Result<Cli, String> {
+        let mut cli = Cli::try_parse_from(args).map_err(|e| e.to_string())?;
+        cli.resolve()?;
+        Ok(cli)
+    }
+
+    #[test]
+    fn a_url_sets_address_host_path_and_tls() {
+        let cli = parsed(&["load", "wss://127.0.0.1:8443/chat?x=1", "echo"]).unwrap();
+        assert_eq!(cli.common.addr, vec!["127.0.0.1:8443".parse().unwrap()]);
+        assert_eq!(cli.common.path.as_deref(), Some("/chat?x=1"));
+        assert_eq!(cli.common.host.as_deref(), Some("127.0.0.1"));
+        assert!(cli.common.tls);
+        let cli = parsed(&[
+            "load",
+            "echo",
+            "--url",
+            "ws://127.0.0.1:9/b",
+            "--path",
+            "/own",
+        ])
+        .unwrap();
+        assert_eq!(cli.common.path.as_deref(), Some("/own"), "--path wins");
+        assert!(!cli.common.tls);
+        let cli = parsed(&["load", "idle"]).unwrap();
+        assert_eq!(cli.common.addr, vec!["127.0.0.1:8080".parse().unwrap()]);
+        assert!(parsed(&[
+            "load",
+            "ws://127.0.0.1:1/",
+            "--url",
+            "ws://127.0.0.1:2/",
+            "idle"
+        ])
+        .is_err());
+        assert!(parsed(&["load", "ws://127.0.0.1:1/", "--addr", "127.0.0.1:2", "idle"]).is_err());
+        assert!(parsed(&["load", "ws://localhost:1/", "idle"]).is_err());
     }
 }

@@ -3,20 +3,24 @@
 
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
-use std::time::{Duration, Instant};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
 
 use hdrhistogram::Histogram;
 use mio::event::Event;
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
-use switchyard_bench::wire::{ClientHandshake, FastRng};
+use switchyard_bench::wire::{Agreement, ClientHandshake, FastRng, ResponseError};
 use switchyard_frame::{Config, Connection, Event as Message, OpCode, Role as CodecRole};
+use switchyard_handshake::ClientRequest;
 
 use crate::counters::{connect_error_kind, handshake_error_kind, Counters};
 use crate::net::Connector;
 use crate::output::{push_frame, write_batch, Unsent};
-use crate::payload::{pattern, payload_for};
+use crate::payload::{compressible_pattern, pattern, payload_for, stamp};
+use crate::shared::{CountingDeflate, DeflateStats, Offer, Shared};
 use crate::tls::TlsClient;
 
 /// What the engine does with open connections.
@@ -37,17 +41,22 @@ pub enum Mode {
     Idle,
     /// Subscribers check each broadcast; the publisher keeps `in_flight` messages undelivered.
     Broadcast {
-        /// Messages published but not yet received by every subscriber.
+        /// Messages published but not yet received by every subscriber (with `all_publish`: per
+        /// client, its own messages not yet back to it).
         in_flight: usize,
-        /// Payload bytes.
+        /// Payload bytes (at least [`stamp::OVERHEAD`]).
         size: usize,
         /// Text or binary.
         opcode: OpCode,
+        /// Every connection publishes and subscribes (N x N).
+        all_publish: bool,
+        /// The route does not send a message back to its sender (`broadcast:exclude-sender`).
+        exclude_sender: bool,
     },
 }
 
-/// A time stamp: nanoseconds since the engine was made (`u64` lasts 584 years).
-type Nanos = u64;
+/// A time stamp: nanoseconds since the run's shared start (`u64` lasts 584 years).
+pub type Nanos = u64;
 
 /// Which side of a broadcast a connection is on (everything else is `Plain`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,8 +92,14 @@ struct Conn {
     received: u64,
     /// Messages sent.
     sent: u64,
-    /// Send times of the messages in flight, oldest first (echo).
+    /// Send times of the messages in flight, oldest first (echo; intended times in open loop).
     sent_at: VecDeque<Nanos>,
+    /// Broadcast: this connection's publisher number (with --all-publish; the publisher is 0).
+    publisher_id: u64,
+    /// Broadcast: the sequence number expected next from each publisher (in order, none lost).
+    expect: Vec<u64>,
+    /// Broadcast with --all-publish: own messages received back.
+    own_back: u64,
     /// The TLS session with --tls: frames are written into it, records read from the socket
     /// go through it (boxed: about 1 KiB, and absent without --tls).
     tls: Option<Box<rustls::ClientConnection>>,
@@ -96,21 +111,39 @@ struct Conn {
 /// frames cut by the end of a read are still correct, only slower.
 const READ_BUFFER: usize = 1 << 20;
 
-/// Broadcast bookkeeping: per message in flight, its publish time and how many subscribers got it.
+/// Broadcast bookkeeping of this thread (the counts per message are in [`Shared`]).
 #[derive(Default)]
 struct Fanout {
-    /// Sequence number of the front of the queues.
+    /// The oldest message not yet received by every subscriber (the publisher's thread).
     base: u64,
-    published_at: VecDeque<Nanos>,
-    delivered: VecDeque<usize>,
-    live_subscribers: usize,
+    /// Messages published.
+    published: u64,
+    /// The publisher, if it is on this thread.
     publisher: Option<usize>,
 }
 
+/// Token of the publisher thread's waker (never a connection's: the slab stays far below).
+const WAKER: Token = Token(usize::MAX);
+
 /// The load generator's event loop.
 pub struct Engine {
-    /// The origin of every [`Nanos`] time stamp.
-    epoch: Instant,
+    /// What the threads share, `epoch` (the origin of every [`Nanos`]) first.
+    shared: Arc<Shared>,
+    /// What each upgrade request offers.
+    offer: Offer,
+    /// Compressed messages received (with --deflate).
+    pub deflate_stats: Arc<DeflateStats>,
+    /// Open loop: the sending schedule and the next message's number.
+    schedule: Option<(Schedule, u64)>,
+    /// Open loop: the connections that send, in turn.
+    senders: Vec<usize>,
+    /// This thread's number and the number of threads: connection i of this thread gets
+    /// publisher number `thread + i * threads`.
+    thread: usize,
+    threads: usize,
+    opened_ids: u64,
+    /// The stamped payload being built (broadcast).
+    stamped: Vec<u8>,
     poll: Poll,
     events: Events,
     conns: Slab<Conn>,
@@ -150,26 +183,65 @@ pub struct Engine {
     pub counters: Counters,
     /// Latencies in nanoseconds: connect-to-101, echo round trip, or publish-to-receive.
     pub latency: Histogram<u64>,
+    /// The same latencies since the last per-second reading (`--timeline`).
+    pub interval: Histogram<u64>,
+}
+
+/// How an engine is set up: what every connection offers and its place among the threads.
+pub struct Setup {
+    /// Host header.
+    pub host: &'static str,
+    /// Request path.
+    pub path: &'static str,
+    /// What the scenario does.
+    pub mode: Mode,
+    /// With --tls.
+    pub tls: Option<TlsClient>,
+    /// Shared with the other threads.
+    pub shared: Arc<Shared>,
+    /// Subprotocols and extensions offered.
+    pub offer: Offer,
+    /// This thread's number and the number of threads.
+    pub thread: usize,
+    /// Threads of the run.
+    pub threads: usize,
 }
 
 impl Engine {
-    /// An engine talking to the connector's server with `Host: host` and `GET path`.
-    pub fn new(
-        connector: Connector,
-        host: &'static str,
-        path: &'static str,
-        mode: Mode,
-        tls: Option<TlsClient>,
-    ) -> io::Result<Self> {
+    /// An engine talking to the connector's server as `setup` says.
+    pub fn new(connector: Connector, setup: Setup) -> io::Result<Self> {
+        let Setup {
+            host,
+            path,
+            mode,
+            tls,
+            shared,
+            offer,
+            thread,
+            threads,
+        } = setup;
         let size = match mode {
             Mode::Echo { size, .. } | Mode::Broadcast { size, .. } => size,
             Mode::Upgrade | Mode::Idle => 0,
         };
         let seed = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
-            .map_or(1, |d| d.as_nanos() as u64);
+            .map_or(1, |d| d.as_nanos() as u64)
+            .wrapping_add(thread as u64 * 0x9e37_79b9_7f4a_7c15);
+        let pattern = match offer.deflate {
+            Some(_) => compressible_pattern(size),
+            None => pattern(size),
+        };
         Ok(Self {
-            epoch: Instant::now(),
+            shared,
+            offer,
+            deflate_stats: Arc::default(),
+            schedule: None,
+            senders: Vec::new(),
+            thread,
+            threads: threads.max(1),
+            opened_ids: 0,
+            stamped: Vec::new(),
             poll: Poll::new()?,
             events: Events::with_capacity(1024),
             conns: Slab::new(),
@@ -185,7 +257,7 @@ impl Engine {
             host,
             path,
             mode,
-            pattern: pattern(size),
+            pattern,
             scratch: vec![0; READ_BUFFER],
             batch: Vec::new(),
             batch_owner: None,
@@ -197,7 +269,21 @@ impl Engine {
             sending: true,
             counters: Counters::default(),
             latency: Histogram::new_with_bounds(1, 120_000_000_000, 3).expect("valid bounds"),
+            interval: Histogram::new_with_bounds(1, 120_000_000_000, 3).expect("valid bounds"),
         })
+    }
+
+    /// Registers this thread as the broadcast publisher's: other threads wake it when a message
+    /// has reached every subscriber.
+    pub fn register_publisher_waker(&self) -> io::Result<()> {
+        let waker = mio::Waker::new(self.poll.registry(), WAKER)?;
+        let _ = self.shared.publisher_waker.set(waker);
+        Ok(())
+    }
+
+    /// The time now, in nanoseconds since the run's shared start.
+    pub fn now(&self) -> Nanos {
+        self.shared.epoch.elapsed().as_nanos() as Nanos
     }
 
     /// Broadcast over several servers: subscribers connect through `nodes` round-robin, the
@@ -215,6 +301,7 @@ impl Engine {
     /// Clears the latency histograms (the end of the warm-up).
     pub fn reset_latency(&mut self) {
         self.latency.reset();
+        self.interval.reset();
         for h in &mut self.node_latency {
             h.reset();
         }
@@ -245,7 +332,14 @@ impl Engine {
                 return false;
             }
         };
-        let handshake = match ClientHandshake::new(self.host, self.path, &mut self.rng) {
+        let mut request = ClientRequest::new(self.host, self.path);
+        if !self.offer.subprotocols.is_empty() {
+            request = request.subprotocols(self.offer.subprotocols);
+        }
+        if let Some((value, _)) = self.offer.deflate {
+            request = request.extensions(value);
+        }
+        let handshake = match ClientHandshake::with_request(request, &mut self.rng) {
             Ok(handshake) => handshake,
             Err(_) => {
                 self.error("invalid host or path for a request");
@@ -319,6 +413,9 @@ impl Engine {
             received: 0,
             sent: 0,
             sent_at: VecDeque::new(),
+            publisher_id: 0,
+            expect: Vec::new(),
+            own_back: 0,
             tls: session,
         });
         self.in_progress += 1;
@@ -337,22 +434,19 @@ impl Engine {
             self.on_event(event, now);
         }
         self.events = events;
-        result
-    }
-
-    /// Broadcast: the publisher starts publishing (`in_flight` messages).
-    pub fn start_publishing(&mut self) {
-        if let Mode::Broadcast { in_flight, .. } = self.mode {
-            let now = self.now();
-            self.batch_owner = self.fanout.publisher;
-            for _ in 0..in_flight {
-                self.publish(now);
-            }
+        if self.fanout.publisher.is_some() && self.schedule.is_none() {
+            // Messages other threads' subscribers completed (they woke us).
+            self.retire_broadcasts(now);
             if let Some(key) = self.fanout.publisher {
-                self.flush(key);
+                if self.conns.contains(key) {
+                    self.flush(key);
+                }
             }
-            self.batch_owner = None;
         }
+        if self.schedule.is_some() {
+            self.send_due();
+        }
+        result
     }
 
     /// Echo: every open connection starts its `in_flight` messages (connections are all opened
@@ -376,7 +470,12 @@ impl Engine {
         self.batch_owner = None;
     }
 
-    /// Whether the broadcast publisher is open.
+    /// Messages published by every thread's clients so far (--all-publish).
+    pub fn published_total(&self) -> u64 {
+        self.shared.published.load(Ordering::Relaxed)
+    }
+
+    /// Whether the broadcast publisher is open on this thread.
     pub fn publisher_open(&self) -> bool {
         self.fanout
             .publisher
@@ -453,6 +552,7 @@ impl Engine {
                 None => &mut scratch[..n],
             };
             let len = data.len();
+            self.counters.wire_bytes += len as u64;
             let mut pending = std::mem::take(&mut conn.pending);
             let result = if pending.is_empty() {
                 self.process(key, data, now).map(|used| {
@@ -498,11 +598,41 @@ impl Engine {
         let mut used = 0;
         let conn = &mut self.conns[key];
         if conn.phase == Phase::Upgrading {
-            match conn.handshake.read_response(data) {
+            let offer = self.offer.deflate.as_ref().map(|(_, offer)| offer);
+            let agreement = match conn.handshake.read_agreement(data, offer) {
                 Ok(None) => return Ok(0),
-                Ok(Some(n)) => used = n,
-                Err(e) => return Err(handshake_error_kind(&e)),
+                Ok(Some(agreement)) => agreement,
+                Err(ResponseError::Handshake(e)) => return Err(handshake_error_kind(&e)),
+                Err(ResponseError::Deflate(_)) => {
+                    return Err("handshake: bad permessage-deflate answer")
+                }
+            };
+            let Agreement {
+                head_len,
+                subprotocol,
+                deflate,
+            } = agreement;
+            used = head_len;
+            if !self.offer.subprotocols.is_empty() {
+                match subprotocol {
+                    Some(name) => {
+                        *self.counters.subprotocols.entry(name).or_default() += 1;
+                    }
+                    None => self.counters.subprotocol_none += 1,
+                }
             }
+            if let Some(params) = deflate {
+                let extension =
+                    CountingDeflate::new(params.into(), Arc::clone(&self.deflate_stats))
+                        .ok_or("handshake: unusable permessage-deflate parameters")?;
+                let mut codec = Connection::new(CodecRole::Client, Config::default());
+                codec.set_extension(Box::new(extension));
+                conn.codec = Some(codec);
+                self.counters.deflate_agreed += 1;
+            } else if self.offer.deflate.is_some() {
+                self.counters.deflate_declined += 1;
+            }
+            let conn = &mut self.conns[key];
             conn.phase = Phase::Open;
             let resumed = conn.tls.as_ref().and_then(|tls| tls.handshake_kind());
             if resumed == Some(rustls::HandshakeKind::Resumed) {
@@ -545,16 +675,25 @@ impl Engine {
                 false
             }
             Mode::Echo { in_flight, .. } => {
-                if self.sending {
+                if self.sending && self.schedule.is_none() {
                     for _ in 0..in_flight {
                         self.send_echo(key, now);
                     }
                 }
                 true
             }
-            Mode::Broadcast { .. } => {
-                if self.conns[key].role == Role::Plain {
-                    self.fanout.live_subscribers += 1;
+            Mode::Broadcast { all_publish, .. } => {
+                let id = self.thread as u64 + self.opened_ids * self.threads as u64;
+                let conn = &mut self.conns[key];
+                if all_publish {
+                    conn.publisher_id = id;
+                    self.opened_ids += 1;
+                    conn.expect = vec![0; self.shared.clients];
+                } else {
+                    conn.expect = vec![0];
+                }
+                if conn.role == Role::Plain {
+                    self.shared.live.fetch_add(1, Ordering::AcqRel);
                 }
                 true
             }
@@ -596,31 +735,44 @@ impl Engine {
                 self.record_latency(now.saturating_sub(sent));
                 self.counters.ops += 1;
                 self.counters.payload_bytes += payload.len() as u64;
-                if self.sending {
+                if self.sending && self.schedule.is_none() {
                     self.send_echo(key, now);
                 }
             }
-            Mode::Broadcast { size, opcode, .. } => {
+            Mode::Broadcast {
+                size,
+                opcode,
+                all_publish,
+                exclude_sender,
+                ..
+            } => {
                 let conn = &mut self.conns[key];
                 if conn.role == Role::Publisher {
                     return Ok(());
                 }
-                let seq = conn.received;
-                if op != opcode || payload != payload_for(&self.pattern, seq, size) {
+                if op != opcode {
                     return Err("broadcast payload mismatch or out of order");
                 }
+                let stamp = stamp::check(payload, &self.pattern, size)
+                    .ok_or("broadcast payload mismatch or out of order")?;
+                let expected = conn
+                    .expect
+                    .get_mut(stamp.publisher as usize)
+                    .ok_or("broadcast from an unknown publisher")?;
+                if stamp.seq != *expected {
+                    return Err("broadcast payload mismatch or out of order");
+                }
+                *expected += 1;
                 conn.received += 1;
-                let index = seq
-                    .checked_sub(self.fanout.base)
-                    .ok_or("broadcast received twice")? as usize;
-                let published = *self
-                    .fanout
-                    .published_at
-                    .get(index)
-                    .ok_or("broadcast never published")?;
-                self.fanout.delivered[index] += 1;
                 let node = conn.node;
-                let latency = now.saturating_sub(published);
+                let own = all_publish && stamp.publisher == conn.publisher_id;
+                if own && exclude_sender {
+                    return Err("own message back although --exclude-sender");
+                }
+                if own {
+                    conn.own_back += 1;
+                }
+                let latency = now.saturating_sub(stamp.sent);
                 self.record_latency(latency);
                 if let Some(h) = self.node_latency.get_mut(node) {
                     h.saturating_record(latency);
@@ -628,55 +780,21 @@ impl Engine {
                 }
                 self.counters.ops += 1;
                 self.counters.payload_bytes += payload.len() as u64;
-                self.retire_broadcasts(now);
+                if all_publish {
+                    if own && self.sending && self.schedule.is_none() {
+                        self.publish_from(key, now);
+                    }
+                } else if self.schedule.is_none() && self.shared.deliver(stamp.seq) {
+                    if self.fanout.publisher.is_some() {
+                        self.retire_broadcasts(now);
+                    } else {
+                        self.shared.wake_publisher();
+                    }
+                }
             }
             Mode::Upgrade | Mode::Idle => {}
         }
         Ok(())
-    }
-
-    /// Pops messages every live subscriber has received; publishes one more for each.
-    fn retire_broadcasts(&mut self, now: Nanos) {
-        while self
-            .fanout
-            .delivered
-            .front()
-            .is_some_and(|&n| n >= self.fanout.live_subscribers)
-        {
-            self.fanout.delivered.pop_front();
-            self.fanout.published_at.pop_front();
-            self.fanout.base += 1;
-            self.counters.broadcasts_complete += 1;
-            if self.sending {
-                self.publish(now);
-            }
-        }
-    }
-
-    fn publish(&mut self, now: Nanos) {
-        let Mode::Broadcast { size, opcode, .. } = self.mode else {
-            return;
-        };
-        let Some(key) = self.fanout.publisher else {
-            return;
-        };
-        let Some(conn) = self.conns.get_mut(key) else {
-            return;
-        };
-        let seq = conn.sent;
-        conn.sent += 1;
-        let codec = conn
-            .codec
-            .get_or_insert_with(|| Connection::new(CodecRole::Client, Config::default()));
-        push_frame(
-            codec,
-            opcode,
-            payload_for(&self.pattern, seq, size),
-            output(&mut self.batch, self.batch_owner, key, &mut conn.unsent),
-        )
-        .expect("a text or binary message can always be sent while open");
-        self.fanout.published_at.push_back(now);
-        self.fanout.delivered.push_back(0);
     }
 
     fn send_echo(&mut self, key: usize, now: Nanos) {
@@ -700,12 +818,7 @@ impl Engine {
 
     fn record_latency(&mut self, nanos: Nanos) {
         self.latency.saturating_record(nanos);
-    }
-
-    /// The time now, in nanoseconds since the engine was made: read once per batch of events,
-    /// stored per message in flight, and subtracted per echo as plain integers.
-    fn now(&self) -> Nanos {
-        self.epoch.elapsed().as_nanos() as Nanos
+        self.interval.saturating_record(nanos);
     }
 
     /// Writes what is queued: the connection's unsent bytes, then the batch if it is this
@@ -772,7 +885,8 @@ impl Engine {
             Phase::Open => {
                 self.open -= 1;
                 if matches!(self.mode, Mode::Broadcast { .. }) && conn.role == Role::Plain {
-                    self.fanout.live_subscribers -= 1;
+                    self.shared.live.fetch_sub(1, Ordering::AcqRel);
+                    self.shared.wake_publisher();
                 }
             }
         }
@@ -831,5 +945,9 @@ fn output<'a>(
     }
 }
 
+mod broadcast;
+mod open_loop;
 #[cfg(test)]
 mod tests;
+
+pub use open_loop::Schedule;

@@ -1,7 +1,8 @@
 //! `switchyard-load`: the WebSocket load generator of the Switchyard benchmarks.
 //!
-//! One mio thread (pin it with `--cpu N` or `taskset`), real WebSocket on the wire (accept values
-//! and every payload checked), loopback only, every run bounded in time. See `--help`.
+//! mio threads (`--threads N`, pinned with `--cpus LIST`) sharing one run and one report, real
+//! WebSocket on the wire (accept values and every payload checked), loopback only, every run
+//! bounded in time. See `--help`.
 
 mod cli;
 mod counters;
@@ -11,16 +12,19 @@ mod output;
 mod payload;
 mod report;
 mod run;
+mod shared;
+mod target;
+mod timeline;
 mod tls;
+mod workers;
 
 use clap::Parser;
 
 fn main() {
-    let cli = cli::Cli::parse();
-    if let Some(cpu) = cli.common.cpu {
-        if !switchyard_bench::sys::pin_to_cpu(cpu) {
-            eprintln!("warning: could not pin to CPU {cpu}");
-        }
+    let mut cli = cli::Cli::parse();
+    if let Err(e) = cli.resolve() {
+        eprintln!("switchyard-load: {e}");
+        std::process::exit(2);
     }
     if let Err(e) = switchyard_bench::sys::raise_nofile_limit() {
         eprintln!("warning: could not raise RLIMIT_NOFILE: {e}");

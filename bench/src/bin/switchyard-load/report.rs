@@ -50,14 +50,6 @@ impl Report {
         self.push(name, Value::Text(value.into()), 0, "");
     }
 
-    /// The measurement window's length (`duration_s`), once measured (0 before).
-    pub fn seconds(&self) -> f64 {
-        match self.get("duration_s") {
-            Some(Value::Num(s)) => *s,
-            _ => 0.0,
-        }
-    }
-
     /// The operations of the measurement window (`ops`), once measured (0 before).
     pub fn ops(&self) -> u64 {
         match self.get("ops") {

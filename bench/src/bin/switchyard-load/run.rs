@@ -1,53 +1,584 @@
-//! Running a scenario: opening connections, warm-up, the measurement window, and the report.
+//! Running a scenario: the threads, opening connections, warm-up, the measurement window, and
+//! the report. The threads are in `workers.rs`; each runs one engine (`engine.rs`).
 
 use std::io::{self, Write as _};
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use switchyard_bench::procfs;
+use switchyard_bench::wire::no_takeover_offer;
 use switchyard_frame::OpCode;
 
 use crate::cli::{Common, Scenario};
-use crate::engine::{Engine, Mode, Role};
-use crate::net::Connector;
+use crate::engine::Mode;
+use crate::payload::stamp;
 use crate::report::{Held, Report};
+use crate::shared::{Offer, Shared, RING};
+use crate::timeline::Timeline;
 use crate::tls::TlsClient;
+use crate::workers::{Control, ThreadResult, Tick};
 
-/// How long one poll waits at most: the progress line and deadlines are checked this often.
-const TICK: Duration = Duration::from_millis(50);
-/// Longest wait for connections to open before a scenario gives up on the missing ones.
-const OPEN_TIMEOUT: Duration = Duration::from_secs(60);
-/// Connection attempts failing at once, in a row, after which `open_all` stops trying.
-const GIVE_UP_AFTER: u32 = 200;
+mod figures;
+mod phases;
 
-/// Counters and CPU times at one instant.
-struct Snapshot {
-    at: Instant,
-    ops: u64,
-    bytes: u64,
-    server_cpu: Option<Duration>,
-    self_cpu: Duration,
+use figures::finish;
+use phases::{worker, RELEASED};
+
+/// What every thread needs to build its engine and play its part.
+struct Plan<'a> {
+    scenario: &'a Scenario,
+    common: &'a Common,
+    mode: Mode,
+    host: &'static str,
+    path: &'static str,
+    offer: Offer,
+    tls: Option<TlsClient>,
+    shared: Arc<Shared>,
+    threads: usize,
+    nodelay: bool,
+    /// Broadcast: where the publisher connects, and whether there are several addresses.
+    publish_addr: SocketAddr,
+    several: bool,
 }
 
-fn snapshot(engine: &Engine, server_pids: &[u32]) -> Snapshot {
-    // Several servers (a cluster's nodes): their CPU times added up; none if any is unreadable.
-    let server_cpu = (!server_pids.is_empty())
-        .then(|| {
-            server_pids
-                .iter()
-                .map(|&pid| procfs::cpu_time(pid).ok())
-                .sum::<Option<Duration>>()
-        })
-        .flatten();
-    Snapshot {
-        at: Instant::now(),
-        ops: engine.counters.ops,
-        bytes: engine.counters.payload_bytes,
-        server_cpu,
-        self_cpu: procfs::self_cpu_time().unwrap_or_default(),
+/// Runs `scenario` and returns its report.
+pub fn run(scenario: &Scenario, common: &Common) -> io::Result<Report> {
+    let threads = common.threads.max(1);
+    let nodelay = !matches!(scenario, Scenario::Upgrade { .. } | Scenario::Idle { .. });
+    let first = common.addr[0];
+    // Leaked once: every connection's handshake borrows them for the whole run.
+    let host: &'static str = common
+        .host
+        .clone()
+        .unwrap_or_else(|| first.to_string())
+        .leak();
+    let path: &'static str = common.path.clone().unwrap_or_else(|| "/".into()).leak();
+    let text_or_binary = |binary: bool| if binary { OpCode::Binary } else { OpCode::Text };
+    let mut clients = 0;
+    let mut ring = false;
+    let mut publish_addr = first;
+    let mut several = false;
+    let mode = match *scenario {
+        Scenario::Upgrade { .. } => Mode::Upgrade,
+        Scenario::Echo {
+            in_flight,
+            size,
+            binary,
+            ..
+        } => Mode::Echo {
+            in_flight,
+            size,
+            opcode: text_or_binary(binary),
+        },
+        Scenario::Idle { .. } => Mode::Idle,
+        Scenario::Broadcast {
+            subscribers,
+            in_flight,
+            size,
+            binary,
+            all_publish,
+            exclude_sender,
+            publish_addr: to,
+            ..
+        } => {
+            if all_publish && exclude_sender && common.rate.is_none() {
+                return Err(invalid(
+                    "--all-publish with --exclude-sender needs --rate (open loop)".into(),
+                ));
+            }
+            if size < stamp::OVERHEAD {
+                return Err(invalid(format!(
+                    "broadcast messages carry a {}-byte stamp: -s must be at least that",
+                    stamp::OVERHEAD
+                )));
+            }
+            if in_flight == 0 || in_flight > RING / 2 {
+                return Err(invalid(format!("-w must be from 1 to {}", RING / 2)));
+            }
+            clients = if all_publish { subscribers } else { 1 };
+            ring = !all_publish && common.rate.is_none();
+            publish_addr = to.unwrap_or(first);
+            several = common.addr.len() > 1 || publish_addr != first;
+            Mode::Broadcast {
+                in_flight,
+                size,
+                opcode: text_or_binary(binary),
+                all_publish,
+                exclude_sender,
+            }
+        }
+    };
+    if common.rate.is_some_and(|r| !(r > 0.0 && r.is_finite())) {
+        return Err(invalid("--rate must be a positive number".into()));
+    }
+    let subprotocols: &'static [&'static str] = common
+        .subprotocol
+        .iter()
+        .map(|s| &*s.clone().leak())
+        .collect::<Vec<&'static str>>()
+        .leak();
+    let deflate = common.deflate.then(|| {
+        let offer = no_takeover_offer();
+        let mut buf = [0u8; 128];
+        let value: &'static str = offer
+            .write(&mut buf)
+            .expect("128 bytes hold any offer")
+            .to_owned()
+            .leak();
+        (value, offer)
+    });
+    let tls = match common.tls {
+        true => Some(TlsClient::new(
+            &common.server_name,
+            common.ca.as_deref(),
+            common.insecure,
+            !common.no_resumption,
+            common.x25519,
+        )?),
+        false => None,
+    };
+    let plan = Plan {
+        scenario,
+        common,
+        mode,
+        host,
+        path,
+        offer: Offer {
+            subprotocols,
+            deflate,
+        },
+        tls,
+        shared: Shared::new(ring, clients),
+        threads,
+        nodelay,
+        publish_addr,
+        several,
+    };
+
+    let mut report = Report::default();
+    report.text("scenario", scenario.name());
+    let addrs: Vec<String> = common.addr.iter().map(ToString::to_string).collect();
+    report.text("server", addrs.join(","));
+    report.count("threads", threads as u64, "");
+    if common.tls {
+        let resumption = if common.no_resumption { "off" } else { "on" };
+        let groups = if common.x25519 {
+            "X25519"
+        } else {
+            "X25519MLKEM768 first"
+        };
+        report.text("tls", format!("rustls, resumption {resumption}, {groups}"));
+    }
+    if let Some(rate) = common.rate {
+        report.num("rate", rate, 0, "messages/s (open loop, intended)");
+        report.num("ramp_up_s", common.ramp_up, 1, "s");
+    }
+
+    let control = Control::new(threads);
+    let (tick_tx, tick_rx) = mpsc::channel::<Tick>();
+    let mut timeline = match &common.timeline {
+        Some(path) => Some(Timeline::create(
+            path,
+            common.timeline_format,
+            threads,
+            &common.server_pid,
+        )?),
+        None => None,
+    };
+    let cpus: Vec<usize> = if common.cpus.is_empty() {
+        common.cpu.into_iter().collect()
+    } else {
+        common.cpus.clone()
+    };
+    let start = plan.shared.epoch;
+    let outcome = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|i| {
+                let plan = &plan;
+                let control = &control;
+                let ticks = timeline.is_some().then(|| tick_tx.clone());
+                let cpu = (!cpus.is_empty()).then(|| cpus[i % cpus.len()]);
+                std::thread::Builder::new()
+                    .name(format!("load-{i}"))
+                    .spawn_scoped(scope, move || {
+                        if let Some(cpu) = cpu {
+                            if !switchyard_bench::sys::pin_to_cpu(cpu) {
+                                eprintln!("warning: could not pin thread {i} to CPU {cpu}");
+                            }
+                        }
+                        let _stop_on_panic = StopOnPanic(control);
+                        let result = worker(plan, control, i, ticks, start);
+                        if let Err(e) = &result {
+                            eprintln!("switchyard-load: thread {i}: {e}");
+                            control.stop.store(true, Ordering::Release);
+                        }
+                        result
+                    })
+                    .expect("spawn a load thread")
+            })
+            .collect();
+        let mut main = Main {
+            control: &control,
+            progress: Progress::new(common.quiet),
+            timeline: timeline.as_mut(),
+            ticks: &tick_rx,
+        };
+        let coordinated = coordinate(&plan, &mut main, &mut report);
+        if coordinated.is_err() {
+            control.stop.store(true, Ordering::Release);
+        }
+        let results: Vec<io::Result<ThreadResult>> = handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(io::Error::other("a load thread panicked")))
+            })
+            .collect();
+        main.drain();
+        main.progress.finish();
+        (coordinated, results)
+    });
+    let (coordinated, results) = outcome;
+    let results = results.into_iter().collect::<io::Result<Vec<_>>>()?;
+    let window = coordinated?;
+    finish(&plan, &results, window, &mut report)?;
+    Ok(report)
+}
+
+/// Stops the run if its thread panics, so that the main thread does not wait for it forever.
+struct StopOnPanic<'a>(&'a Control);
+
+impl Drop for StopOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.stop.store(true, Ordering::Release);
+        }
     }
 }
 
-/// The once-a-second progress line on stderr.
+fn invalid(message: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, message)
+}
+
+/// The measurement window as the main thread saw it: its length and the servers' CPU over it.
+#[derive(Default)]
+struct Window {
+    seconds: f64,
+    server_cpu: Option<Duration>,
+    /// Broadcast: Redis's CPU over the window.
+    redis_cpu: Option<Duration>,
+    /// This process's CPU over the window.
+    self_cpu: Duration,
+    /// Idle: figures measured by the main thread, added to the report at the end.
+    idle: Option<IdleFigures>,
+    /// Broadcast with --all-publish: clients that receive each message.
+    receivers: u64,
+}
+
+struct IdleFigures {
+    opened_in: Duration,
+    server_cpu_open: Option<Duration>,
+    rss: Option<(u64, u64)>,
+    held: usize,
+    hold: Option<f64>,
+}
+
+fn server_cpu(pids: &[u32]) -> Option<Duration> {
+    if pids.is_empty() {
+        return None;
+    }
+    pids.iter()
+        .map(|&pid| procfs::cpu_time(pid).ok())
+        .sum::<Option<Duration>>()
+}
+
+/// The main thread's view while the workers run: progress line, timeline, waiting.
+struct Main<'a> {
+    control: &'a Control,
+    progress: Progress,
+    timeline: Option<&'a mut Timeline>,
+    ticks: &'a mpsc::Receiver<Tick>,
+}
+
+impl Main<'_> {
+    /// Writes the timeline's complete seconds.
+    fn drain(&mut self) {
+        while let Ok(tick) = self.ticks.try_recv() {
+            if let Some(timeline) = self.timeline.as_deref_mut() {
+                if let Err(e) = timeline.add(tick) {
+                    eprintln!("warning: --timeline: {e}");
+                    self.timeline = None;
+                }
+            }
+        }
+    }
+
+    /// Waits (20 ms at a time, progress and timeline kept up) until `done`; an error if the
+    /// run was stopped (a worker failed) first.
+    fn wait_for(&mut self, phase: &str, mut done: impl FnMut(&Control) -> bool) -> io::Result<()> {
+        loop {
+            if done(self.control) {
+                return Ok(());
+            }
+            if self.control.stop.load(Ordering::Acquire) {
+                return Err(io::Error::other("a load thread stopped early"));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+            self.drain();
+            self.progress.tick(self.control, phase);
+        }
+    }
+
+    /// Waits until `deadline`.
+    fn sleep_until(&mut self, phase: &str, deadline: Instant) -> io::Result<()> {
+        loop {
+            let now = Instant::now();
+            if now >= deadline {
+                return Ok(());
+            }
+            if self.control.stop.load(Ordering::Acquire) {
+                return Err(io::Error::other("a load thread stopped early"));
+            }
+            std::thread::sleep((deadline - now).min(Duration::from_millis(20)));
+            self.drain();
+            self.progress.tick(self.control, phase);
+        }
+    }
+
+    /// Open connections over all threads.
+    fn open(&self) -> usize {
+        self.control
+            .live
+            .iter()
+            .map(|l| l.open.load(Ordering::Relaxed))
+            .sum()
+    }
+}
+
+/// The main thread's part: opens the gates at the right times and reads the servers' CPU at
+/// the window's edges.
+fn coordinate(plan: &Plan<'_>, main: &mut Main<'_>, report: &mut Report) -> io::Result<Window> {
+    let common = plan.common;
+    let pids = &common.server_pid;
+    let duration = Duration::from_secs_f64(common.duration);
+    // With --rate, the ramp comes before the warm-up; without, it is spent opening connections.
+    let ramp = match common.rate {
+        Some(_) => Duration::from_secs_f64(common.ramp_up),
+        None => Duration::ZERO,
+    };
+    match *plan.scenario {
+        Scenario::Upgrade { concurrency, count } => {
+            report.count("concurrency", concurrency as u64, "");
+            let _ = count;
+            let start = Instant::now();
+            let cpu_before = server_cpu(pids);
+            let self_before = procfs::self_cpu_time().unwrap_or_default();
+            main.wait_for("upgrading", |c| c.all_arrived(1))?;
+            let elapsed = start.elapsed();
+            let self_cpu = procfs::self_cpu_time().unwrap_or_default() - self_before;
+            // Let the server finish closing the last connections before reading its CPU time.
+            std::thread::sleep(Duration::from_millis(300));
+            let server = server_cpu(pids)
+                .zip(cpu_before)
+                .map(|(a, b)| a.saturating_sub(b));
+            main.control.open_gate(1);
+            Ok(Window {
+                seconds: elapsed.as_secs_f64(),
+                server_cpu: server,
+                self_cpu,
+                ..Window::default()
+            })
+        }
+        Scenario::Echo {
+            connections,
+            in_flight,
+            size,
+            binary,
+            warmup,
+        } => {
+            report.count("connections", connections as u64, "");
+            report.count("in_flight", in_flight as u64, "per connection");
+            report.count("size", size as u64, "bytes");
+            report.text("kind", if binary { "binary" } else { "text" });
+            main.wait_for("opening", |c| c.all_arrived(1))?;
+            report.count("open", main.open() as u64, "connections");
+            let go = main.control.open_gate(1);
+            let from = go + ramp + Duration::from_secs_f64(warmup);
+            window(main, pids, from, duration, None)
+        }
+        Scenario::Broadcast {
+            subscribers,
+            in_flight,
+            size,
+            binary,
+            warmup,
+            redis_pid,
+            settle,
+            all_publish,
+            exclude_sender,
+            ..
+        } => {
+            if plan.several {
+                report.text("publish_addr", plan.publish_addr.to_string());
+            }
+            if all_publish {
+                report.count(
+                    "clients",
+                    subscribers as u64,
+                    "each publishing and subscribing",
+                );
+            } else {
+                report.count("subscribers", subscribers as u64, "");
+            }
+            report.count(
+                "in_flight",
+                in_flight as u64,
+                if all_publish {
+                    "messages per client"
+                } else {
+                    "messages"
+                },
+            );
+            report.count("size", size as u64, "bytes");
+            report.text("kind", if binary { "binary" } else { "text" });
+            main.wait_for("opening", |c| c.all_arrived(1))?;
+            report.count("open", main.open() as u64, "connections");
+            let go = main.control.open_gate(1);
+            let settle = settle.unwrap_or(if plan.several { 0.5 } else { 0.0 });
+            let from =
+                go + Duration::from_secs_f64(settle) + ramp + Duration::from_secs_f64(warmup);
+            let mut window = window(main, pids, from, duration, redis_pid)?;
+            if all_publish {
+                main.wait_for("draining", |c| c.all_arrived(2))?;
+                window.receivers = main.open() as u64 - u64::from(exclude_sender);
+                main.control.open_gate(2);
+            }
+            Ok(window)
+        }
+        Scenario::Idle {
+            connections,
+            hold,
+            release_on_eof,
+            ..
+        } => {
+            report.count("connections", connections as u64, "requested");
+            let rss_before = pids.first().and_then(|&pid| procfs::rss_bytes(pid).ok());
+            let start = Instant::now();
+            let cpu_before = server_cpu(pids);
+            main.wait_for("opening", |c| c.all_arrived(1))?;
+            let opened_in = start.elapsed();
+            let server_cpu_open = server_cpu(pids)
+                .zip(cpu_before)
+                .map(|(a, b)| a.saturating_sub(b));
+            main.control.open_gate(1);
+            main.wait_for("holding", |c| c.all_arrived(2))?;
+            let held = main.open();
+            let rss = match (pids.first(), rss_before) {
+                (Some(&pid), Some(before)) => Some((before, procfs::rss_bytes(pid)?)),
+                _ => None,
+            };
+            let hold = Duration::from_secs_f64(hold);
+            if !hold.is_zero() {
+                announce_hold(common, main, hold, release_on_eof)?;
+            }
+            let until = main.control.open_gate(2) + hold;
+            if !hold.is_zero() {
+                // Until the hold's end, or stdin's (the workers watch RELEASED too).
+                let _ = main.wait_for("holding", |_| {
+                    Instant::now() >= until || RELEASED.load(Ordering::Acquire)
+                });
+            }
+            Ok(Window {
+                idle: Some(IdleFigures {
+                    opened_in,
+                    server_cpu_open,
+                    rss,
+                    held,
+                    hold: (!hold.is_zero()).then_some(hold.as_secs_f64()),
+                }),
+                ..Window::default()
+            })
+        }
+    }
+}
+
+/// Waits for the window `[from, from + duration)` and reads the servers' CPU at its edges.
+fn window(
+    main: &mut Main<'_>,
+    pids: &[u32],
+    from: Instant,
+    duration: Duration,
+    redis_pid: Option<u32>,
+) -> io::Result<Window> {
+    main.sleep_until("warm-up", from)?;
+    let cpu_before = server_cpu(pids);
+    let redis_before = redis_pid.and_then(|pid| procfs::cpu_time(pid).ok());
+    let self_before = procfs::self_cpu_time().unwrap_or_default();
+    let at = Instant::now();
+    main.sleep_until("measuring", from + duration)?;
+    let seconds = at.elapsed().as_secs_f64();
+    let self_cpu = procfs::self_cpu_time().unwrap_or_default() - self_before;
+    Ok(Window {
+        seconds,
+        server_cpu: server_cpu(pids)
+            .zip(cpu_before)
+            .map(|(a, b)| a.saturating_sub(b)),
+        redis_cpu: redis_pid
+            .and_then(|pid| procfs::cpu_time(pid).ok())
+            .zip(redis_before)
+            .map(|(a, b)| a.saturating_sub(b)),
+        self_cpu,
+        idle: None,
+        receivers: 0,
+    })
+}
+
+/// `--hold`: announces the connections held on stdout and, with `release_on_eof`, stops the
+/// run when stdin closes.
+fn announce_hold(
+    common: &Common,
+    main: &Main<'_>,
+    hold: Duration,
+    release_on_eof: bool,
+) -> io::Result<()> {
+    let pid = std::process::id();
+    let open = main.open();
+    let errors: u64 = main
+        .control
+        .live
+        .iter()
+        .map(|l| l.errors.load(Ordering::Relaxed))
+        .sum();
+    if common.json {
+        let held = Held {
+            event: "held",
+            pid,
+            open: open as u64,
+            errors,
+            hold_s: hold.as_secs_f64(),
+        };
+        println!("{}", held.json());
+    } else {
+        println!(
+            "holding {open} connections for up to {:.1} s",
+            hold.as_secs_f64()
+        );
+    }
+    io::stdout().flush()?;
+    if release_on_eof {
+        std::thread::spawn(|| {
+            // Read (and discard) until end of file or an error: either means "release".
+            let _ = io::copy(&mut io::stdin().lock(), &mut io::sink());
+            RELEASED.store(true, Ordering::Release);
+        });
+    }
+    Ok(())
+}
+
+/// The once-a-second progress line on stderr, from the threads' live figures.
 struct Progress {
     quiet: bool,
     start: Instant,
@@ -68,24 +599,27 @@ impl Progress {
         }
     }
 
-    fn tick(&mut self, engine: &Engine, phase: &str) {
+    fn tick(&mut self, control: &Control, phase: &str) {
         let now = Instant::now();
         if self.quiet || now - self.last < Duration::from_secs(1) {
             return;
         }
-        let rate = (engine.counters.ops - self.last_ops) as f64 / (now - self.last).as_secs_f64();
+        let sum =
+            |f: &dyn Fn(&crate::workers::Live) -> u64| -> u64 { control.live.iter().map(f).sum() };
+        let ops = sum(&|l| l.ops.load(Ordering::Relaxed));
+        let rate = (ops - self.last_ops.min(ops)) as f64 / (now - self.last).as_secs_f64();
         eprint!(
             "\r[{:6.1}s] {phase:<9} open {:>6}  opening {:>5}  ops {:>10}  {:>10.0}/s  errors {}   ",
             (now - self.start).as_secs_f64(),
-            engine.open,
-            engine.in_progress,
-            engine.counters.ops,
+            sum(&|l| l.open.load(Ordering::Relaxed) as u64),
+            sum(&|l| l.in_progress.load(Ordering::Relaxed) as u64),
+            ops,
             rate,
-            engine.counters.error_count()
+            sum(&|l| l.errors.load(Ordering::Relaxed)),
         );
         let _ = io::stderr().flush();
         self.last = now;
-        self.last_ops = engine.counters.ops;
+        self.last_ops = ops;
         self.printed = true;
     }
 
@@ -94,549 +628,4 @@ impl Progress {
             eprintln!();
         }
     }
-}
-
-/// Runs `scenario` and returns its report.
-pub fn run(scenario: &Scenario, common: &Common) -> io::Result<Report> {
-    let nodelay = !matches!(scenario, Scenario::Upgrade { .. } | Scenario::Idle { .. });
-    let first = common.addr[0];
-    let connector = Connector::new(first, common.sources, nodelay)?;
-    // Leaked once: every connection's handshake borrows them for the whole run.
-    let host: &'static str = common
-        .host
-        .clone()
-        .unwrap_or_else(|| first.to_string())
-        .leak();
-    let path: &'static str = common.path.clone().leak();
-    let text_or_binary = |binary: bool| if binary { OpCode::Binary } else { OpCode::Text };
-    let mode = match *scenario {
-        Scenario::Upgrade { .. } => Mode::Upgrade,
-        Scenario::Echo {
-            in_flight,
-            size,
-            binary,
-            ..
-        } => Mode::Echo {
-            in_flight,
-            size,
-            opcode: text_or_binary(binary),
-        },
-        Scenario::Idle { .. } => Mode::Idle,
-        Scenario::Broadcast {
-            in_flight,
-            size,
-            binary,
-            ..
-        } => Mode::Broadcast {
-            in_flight,
-            size,
-            opcode: text_or_binary(binary),
-        },
-    };
-    let tls = match common.tls {
-        true => Some(TlsClient::new(
-            &common.server_name,
-            common.ca.as_deref(),
-            common.insecure,
-            !common.no_resumption,
-            common.x25519,
-        )?),
-        false => None,
-    };
-    let mut engine = Engine::new(connector, host, path, mode, tls)?;
-    let mut progress = Progress::new(common.quiet);
-    let duration = Duration::from_secs_f64(common.duration);
-    let mut report = Report::default();
-    report.text("scenario", scenario.name());
-    let addrs: Vec<String> = common.addr.iter().map(ToString::to_string).collect();
-    report.text("server", addrs.join(","));
-    if common.tls {
-        let resumption = if common.no_resumption { "off" } else { "on" };
-        let groups = if common.x25519 {
-            "X25519"
-        } else {
-            "X25519MLKEM768 first"
-        };
-        report.text("tls", format!("rustls, resumption {resumption}, {groups}"));
-    }
-
-    let result = match *scenario {
-        Scenario::Upgrade { concurrency, count } => {
-            report.count("concurrency", concurrency as u64, "");
-            upgrade(
-                &mut engine,
-                &mut progress,
-                common,
-                concurrency,
-                count,
-                &mut report,
-            )
-        }
-        Scenario::Echo {
-            connections,
-            in_flight,
-            size,
-            binary,
-            warmup,
-        } => {
-            report.count("connections", connections as u64, "");
-            report.count("in_flight", in_flight as u64, "per connection");
-            report.count("size", size as u64, "bytes");
-            report.text("kind", if binary { "binary" } else { "text" });
-            engine.sending = false;
-            open_all(&mut engine, &mut progress, connections, 256, Role::Plain)?;
-            engine.start_echo();
-            measure(
-                &mut engine,
-                &mut progress,
-                common,
-                Duration::from_secs_f64(warmup),
-                duration,
-                "messages",
-                &mut report,
-            )
-        }
-        Scenario::Idle {
-            connections,
-            concurrency,
-            settle,
-            hold,
-            release_on_eof,
-        } => idle(
-            &mut engine,
-            &mut progress,
-            common,
-            connections,
-            concurrency,
-            Duration::from_secs_f64(settle),
-            &mut report,
-        )
-        .and_then(|()| {
-            hold_open(
-                &mut engine,
-                &mut progress,
-                common,
-                Duration::from_secs_f64(hold),
-                release_on_eof,
-                &mut report,
-            )
-        }),
-        Scenario::Broadcast {
-            subscribers,
-            in_flight,
-            size,
-            binary,
-            warmup,
-            publish_addr,
-            redis_pid,
-            settle,
-        } => {
-            let publish_addr = publish_addr.unwrap_or(first);
-            let several = common.addr.len() > 1 || publish_addr != first;
-            if several {
-                let nodes = common
-                    .addr
-                    .iter()
-                    .map(|&a| Connector::new(a, common.sources, nodelay))
-                    .collect::<io::Result<Vec<_>>>()?;
-                engine.set_nodes(
-                    nodes,
-                    Connector::new(publish_addr, common.sources, nodelay)?,
-                );
-                report.text("publish_addr", publish_addr.to_string());
-            }
-            report.count("subscribers", subscribers as u64, "");
-            report.count("in_flight", in_flight as u64, "messages");
-            report.count("size", size as u64, "bytes");
-            report.text("kind", if binary { "binary" } else { "text" });
-            open_all(&mut engine, &mut progress, subscribers, 256, Role::Plain)?;
-            open_all(&mut engine, &mut progress, 1, 1, Role::Publisher)?;
-            let settle = settle.unwrap_or(if several { 0.5 } else { 0.0 });
-            let settle_until = Instant::now() + Duration::from_secs_f64(settle);
-            while Instant::now() < settle_until {
-                engine.step(TICK)?;
-                progress.tick(&engine, "settling");
-            }
-            if engine.publisher_open() {
-                engine.start_publishing();
-            } else {
-                engine.error("publisher did not open");
-            }
-            let redis_before = redis_pid.and_then(|pid| procfs::cpu_time(pid).ok());
-            let node_ops_before = std::cell::RefCell::new(Vec::new());
-            let result = measure_with(
-                &mut engine,
-                &mut progress,
-                common,
-                Duration::from_secs_f64(warmup),
-                duration,
-                "deliveries",
-                &mut report,
-                |engine| *node_ops_before.borrow_mut() = engine.node_ops.clone(),
-            );
-            if several {
-                let seconds = report.seconds();
-                per_node(
-                    &engine,
-                    &common.addr,
-                    &node_ops_before.borrow(),
-                    seconds,
-                    &mut report,
-                );
-            }
-            if let (Some(pid), Some(before)) = (redis_pid, redis_before) {
-                if let Ok(after) = procfs::cpu_time(pid) {
-                    let cpu = (after - before).as_secs_f64();
-                    let seconds = report.seconds();
-                    let ops = report.ops();
-                    report.num("redis_cpu_pct", 100.0 * cpu / seconds, 1, "% of one core");
-                    if ops > 0 {
-                        report.num("redis_cpu_us_per_op", cpu * 1e6 / ops as f64, 3, "us");
-                    }
-                }
-            }
-            report.count(
-                "broadcasts_complete",
-                engine.counters.broadcasts_complete,
-                "messages",
-            );
-            result
-        }
-    };
-    progress.finish();
-    result?;
-    if common.tls {
-        // Upgrades whose TLS handshake resumed a session (all but the first few, with
-        // resumption on and a server that issues tickets).
-        report.count("tls_resumed", engine.counters.tls_resumed, "handshakes");
-    }
-    report.count("errors", engine.counters.error_count(), "");
-    if !engine.counters.errors.is_empty() {
-        let kinds: Vec<String> = engine
-            .counters
-            .errors
-            .iter()
-            .map(|(kind, count)| format!("{count} x {kind}"))
-            .collect();
-        report.text("error_kinds", kinds.join("; "));
-    }
-    Ok(report)
-}
-
-/// Opens `count` connections, `concurrency` at a time, and waits until they are open (or failed,
-/// or OPEN_TIMEOUT passed).
-fn open_all(
-    engine: &mut Engine,
-    progress: &mut Progress,
-    count: usize,
-    concurrency: usize,
-    role: Role,
-) -> io::Result<()> {
-    let start = Instant::now();
-    let target_attempts = engine.counters.attempted + count as u64;
-    // Connections that could not even be started (no free port, no descriptor) in a row: past
-    // this many, the resource is exhausted and the rest are given up rather than retried.
-    let mut failed_in_a_row = 0;
-    while Instant::now() - start < OPEN_TIMEOUT {
-        while engine.in_progress < concurrency
-            && engine.counters.attempted < target_attempts
-            && failed_in_a_row < GIVE_UP_AFTER
-        {
-            if engine.connect(role) {
-                failed_in_a_row = 0;
-            } else {
-                failed_in_a_row += 1;
-            }
-        }
-        let done = engine.counters.attempted >= target_attempts || failed_in_a_row >= GIVE_UP_AFTER;
-        if done && engine.in_progress == 0 {
-            break;
-        }
-        engine.step(TICK)?;
-        progress.tick(engine, "opening");
-    }
-    Ok(())
-}
-
-fn upgrade(
-    engine: &mut Engine,
-    progress: &mut Progress,
-    common: &Common,
-    concurrency: usize,
-    count: Option<u64>,
-    report: &mut Report,
-) -> io::Result<()> {
-    let start = snapshot(engine, &common.server_pid);
-    let deadline = start.at + Duration::from_secs_f64(common.duration);
-    loop {
-        let now = Instant::now();
-        let enough = match count {
-            Some(count) => engine.counters.attempted >= count,
-            None => now >= deadline,
-        };
-        if !enough {
-            while engine.in_progress < concurrency {
-                if !engine.connect(Role::Plain) {
-                    break;
-                }
-                if count.is_some_and(|c| engine.counters.attempted >= c) {
-                    break;
-                }
-            }
-        } else if engine.in_progress == 0 || now >= deadline.max(start.at) + OPEN_TIMEOUT {
-            break;
-        }
-        engine.step(TICK)?;
-        progress.tick(engine, "upgrading");
-    }
-    let elapsed = Instant::now() - start.at;
-    // Let the server finish closing the last connections before reading its CPU time.
-    std::thread::sleep(Duration::from_millis(300));
-    let mut end = snapshot(engine, &common.server_pid);
-    end.at = start.at + elapsed;
-    figures(engine, &start, &end, "upgrades", report);
-    Ok(())
-}
-
-/// Warm-up, then the measurement window of `duration`.
-fn measure(
-    engine: &mut Engine,
-    progress: &mut Progress,
-    common: &Common,
-    warmup: Duration,
-    duration: Duration,
-    unit: &'static str,
-    report: &mut Report,
-) -> io::Result<()> {
-    measure_with(
-        engine,
-        progress,
-        common,
-        warmup,
-        duration,
-        unit,
-        report,
-        |_| {},
-    )
-}
-
-/// [`measure`], calling `at_start` when the window opens.
-#[allow(clippy::too_many_arguments)]
-fn measure_with(
-    engine: &mut Engine,
-    progress: &mut Progress,
-    common: &Common,
-    warmup: Duration,
-    duration: Duration,
-    unit: &'static str,
-    report: &mut Report,
-    at_start: impl FnOnce(&Engine),
-) -> io::Result<()> {
-    report.count("open", engine.open as u64, "connections");
-    let warm_until = Instant::now() + warmup;
-    while Instant::now() < warm_until {
-        engine.step(TICK)?;
-        progress.tick(engine, "warm-up");
-    }
-    engine.reset_latency();
-    at_start(engine);
-    let start = snapshot(engine, &common.server_pid);
-    let deadline = start.at + duration;
-    while Instant::now() < deadline {
-        engine.step(TICK.min(deadline.saturating_duration_since(Instant::now())))?;
-        progress.tick(engine, "measuring");
-    }
-    let end = snapshot(engine, &common.server_pid);
-    engine.sending = false;
-    figures(engine, &start, &end, unit, report);
-    let mib = (end.bytes - start.bytes) as f64 / (1 << 20) as f64;
-    report.num(
-        "payload_mib_per_s",
-        mib / (end.at - start.at).as_secs_f64(),
-        2,
-        "MiB/s (payload, one way)",
-    );
-    Ok(())
-}
-
-/// Throughput, latency percentiles and CPU per operation over a window.
-fn figures(
-    engine: &Engine,
-    start: &Snapshot,
-    end: &Snapshot,
-    unit: &'static str,
-    report: &mut Report,
-) {
-    let seconds = (end.at - start.at).as_secs_f64();
-    let ops = end.ops - start.ops;
-    report.num("duration_s", seconds, 3, "s");
-    report.count("ops", ops, unit);
-    report.num("ops_per_s", ops as f64 / seconds, 0, "/s");
-    let us = |q: f64| engine.latency.value_at_quantile(q) as f64 / 1000.0;
-    report.num("latency_p50_us", us(0.5), 1, "us");
-    report.num("latency_p99_us", us(0.99), 1, "us");
-    report.num("latency_p999_us", us(0.999), 1, "us");
-    report.num(
-        "latency_max_us",
-        engine.latency.max() as f64 / 1000.0,
-        1,
-        "us",
-    );
-    if let (Some(before), Some(after)) = (start.server_cpu, end.server_cpu) {
-        let cpu = (after - before).as_secs_f64();
-        report.num("server_cpu_s", cpu, 2, "s (utime+stime)");
-        report.num("server_cpu_pct", 100.0 * cpu / seconds, 1, "% of one core");
-        report.num(
-            "server_cpu_us_per_op",
-            if ops > 0 {
-                cpu * 1e6 / ops as f64
-            } else {
-                f64::NAN
-            },
-            3,
-            "us",
-        );
-    }
-    let load_cpu = (end.self_cpu - start.self_cpu).as_secs_f64();
-    report.num(
-        "load_cpu_pct",
-        100.0 * load_cpu / seconds,
-        1,
-        "% of one core",
-    );
-}
-
-/// Broadcast over several servers: deliveries/s and latency per subscriber address.
-fn per_node(
-    engine: &Engine,
-    addrs: &[std::net::SocketAddr],
-    ops_before: &[u64],
-    seconds: f64,
-    report: &mut Report,
-) {
-    for (i, (ops, h)) in engine.node_ops.iter().zip(&engine.node_latency).enumerate() {
-        let ops = ops - ops_before.get(i).copied().unwrap_or(0);
-        let addr = addrs.get(i).map_or_else(String::new, ToString::to_string);
-        // Leaked: a handful of names per run, for a report keyed by static names.
-        let name = |what: &str| -> &'static str { format!("node{i}_{what}").leak() };
-        report.text(name("addr"), addr);
-        report.num(name("ops_per_s"), ops as f64 / seconds, 0, "/s");
-        report.num(
-            name("latency_p50_us"),
-            h.value_at_quantile(0.5) as f64 / 1000.0,
-            1,
-            "us",
-        );
-        report.num(
-            name("latency_p99_us"),
-            h.value_at_quantile(0.99) as f64 / 1000.0,
-            1,
-            "us",
-        );
-    }
-}
-
-fn idle(
-    engine: &mut Engine,
-    progress: &mut Progress,
-    common: &Common,
-    connections: usize,
-    concurrency: usize,
-    settle: Duration,
-    report: &mut Report,
-) -> io::Result<()> {
-    report.count("connections", connections as u64, "requested");
-    let rss_before = common
-        .server_pid
-        .first()
-        .and_then(|&pid| procfs::rss_bytes(pid).ok());
-    let start = snapshot(engine, &common.server_pid);
-    open_all(engine, progress, connections, concurrency, Role::Plain)?;
-    let opened_in = Instant::now() - start.at;
-    let end = snapshot(engine, &common.server_pid);
-    let settle_until = Instant::now() + settle;
-    while Instant::now() < settle_until {
-        engine.step(TICK)?;
-        progress.tick(engine, "holding");
-    }
-    let held = engine.open;
-    report.count("open", held as u64, "connections");
-    report.num("open_time_s", opened_in.as_secs_f64(), 2, "s");
-    report.num(
-        "upgrades_per_s",
-        engine.counters.upgraded as f64 / opened_in.as_secs_f64(),
-        0,
-        "/s",
-    );
-    if let (Some(before), Some(after)) = (start.server_cpu, end.server_cpu) {
-        report.num(
-            "server_cpu_us_per_conn",
-            (after - before).as_secs_f64() * 1e6 / engine.counters.upgraded.max(1) as f64,
-            2,
-            "us (open only)",
-        );
-    }
-    if let (Some(&pid), Some(before)) = (common.server_pid.first(), rss_before) {
-        let after = procfs::rss_bytes(pid)?;
-        report.num("server_rss_before_kib", before as f64 / 1024.0, 0, "KiB");
-        report.num("server_rss_after_kib", after as f64 / 1024.0, 0, "KiB");
-        report.num(
-            "server_rss_per_conn_bytes",
-            (after as f64 - before as f64) / held.max(1) as f64,
-            1,
-            "bytes",
-        );
-    }
-    Ok(())
-}
-
-/// `--hold`: announces the connections held, then keeps them open (answering pings) until
-/// `hold` has passed or, with `release_on_eof`, stdin is closed. Reports how many were still
-/// open at the end.
-fn hold_open(
-    engine: &mut Engine,
-    progress: &mut Progress,
-    common: &Common,
-    hold: Duration,
-    release_on_eof: bool,
-    report: &mut Report,
-) -> io::Result<()> {
-    if hold.is_zero() {
-        return Ok(());
-    }
-    let pid = std::process::id();
-    let (open, errors) = (engine.open, engine.counters.error_count());
-    if common.json {
-        let held = Held {
-            event: "held",
-            pid,
-            open: open as u64,
-            errors,
-            hold_s: hold.as_secs_f64(),
-        };
-        println!("{}", held.json());
-    } else {
-        println!(
-            "holding {open} connections for up to {:.1} s",
-            hold.as_secs_f64()
-        );
-    }
-    io::stdout().flush()?;
-    let released = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    if release_on_eof {
-        let flag = std::sync::Arc::clone(&released);
-        std::thread::spawn(move || {
-            // Read (and discard) until end of file or an error: either means "release".
-            let _ = io::copy(&mut io::stdin().lock(), &mut io::sink());
-            flag.store(true, std::sync::atomic::Ordering::Release);
-        });
-    }
-    let until = Instant::now() + hold;
-    while Instant::now() < until && !released.load(std::sync::atomic::Ordering::Acquire) {
-        engine.step(TICK.min(until.saturating_duration_since(Instant::now())))?;
-        progress.tick(engine, "holding");
-    }
-    report.num("hold_s", hold.as_secs_f64(), 1, "s (at most)");
-    report.count("open_after_hold", engine.open as u64, "connections");
-    Ok(())
 }

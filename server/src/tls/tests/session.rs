@@ -236,3 +236,44 @@ fn garbage_and_plain_http_get_an_alert_and_an_error() {
     assert_eq!((got.consumed, got.plaintext, out.len()), (0, 0, 0));
     assert!(session.is_handshaking());
 }
+
+/// A ClientHello spread over records leaves its first records in the caller's buffer, held
+/// by rustls: writing then must refuse (rustls, asked without that buffer, would index past
+/// the end of an empty one), and the rest of the hello completes the handshake.
+#[test]
+fn a_handshake_message_held_in_the_buffer_blocks_writes_without_a_panic() {
+    let dir = Scratch::new("session-held");
+    let (ca, store) = localhost(&dir);
+    let mut config = (*ca.client(&[ALPN_HTTP_1_1], false)).clone();
+    config.max_fragment_size = Some(64);
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let mut client = rustls::ClientConnection::new(std::sync::Arc::new(config), name).unwrap();
+    let mut hello = Vec::new();
+    while client.wants_write() {
+        client.write_tls(&mut hello).unwrap();
+    }
+    let first_record = 5 + usize::from(u16::from_be_bytes([hello[3], hello[4]]));
+    assert!(first_record < hello.len(), "the hello spans records");
+    let mut server = TlsSession::new(store.server_config()).unwrap();
+    let mut rx = hello[..first_record + 2].to_vec();
+    let mut out = Vec::new();
+    let got = server.on_bytes(&mut rx, &mut out).unwrap();
+    assert_eq!(got.consumed, 0, "the record is held, not released");
+    assert!(out.is_empty());
+    for _ in 0..2 {
+        assert!(matches!(
+            server.encrypt(b"408", &mut out),
+            Err(TlsError::Handshaking)
+        ));
+        assert!(matches!(
+            server.close_notify(&mut out),
+            Err(TlsError::Handshaking)
+        ));
+    }
+    assert!(out.is_empty());
+    // The rest arrives: the server answers with its flight.
+    rx.extend_from_slice(&hello[first_record + 2..]);
+    let got = server.on_bytes(&mut rx, &mut out).unwrap();
+    assert_eq!(got.consumed, rx.len());
+    assert_eq!(out[0], 0x16, "ServerHello");
+}

@@ -10,9 +10,10 @@ use std::time::{Duration, Instant};
 use switchyard_bench::accept::accept_value;
 use switchyard_frame::{Config, Connection, Event, OpCode, Role as CodecRole};
 
-use super::{Engine, Mode, Role};
+use super::{Engine, Mode, Role, Schedule, Setup};
 use crate::counters::Counters;
 use crate::net::Connector;
+use crate::shared::{Offer, Shared};
 
 /// What a test server does on each connection.
 #[derive(Clone, Copy)]
@@ -25,6 +26,8 @@ struct Behaviour {
     chunk: usize,
     /// Pause after each read: the client's socket fills up and its writes come back short.
     read_pause: Duration,
+    /// Once this many messages were echoed, stop reading for this long (a server that stalls).
+    stall: Option<(u64, Duration)>,
 }
 
 const PLAIN: Behaviour = Behaviour {
@@ -32,6 +35,7 @@ const PLAIN: Behaviour = Behaviour {
     corrupt: None,
     chunk: 1000,
     read_pause: Duration::ZERO,
+    stall: None,
 };
 
 /// A server on 127.0.0.1 for `connections` connections, each served by a thread that stops when
@@ -90,6 +94,13 @@ fn serve(mut stream: TcpStream, behaviour: Behaviour) {
             Ok(n) => n,
         };
         thread::sleep(behaviour.read_pause);
+        if let Some((after, pause)) = behaviour.stall {
+            if echoed >= after && echoed < after + 1_000_000 {
+                thread::sleep(pause);
+                // Once only.
+                echoed += 1_000_000;
+            }
+        }
         let mut used = 0;
         let mut reply = Vec::new();
         while used < n {
@@ -120,8 +131,7 @@ fn serve(mut stream: TcpStream, behaviour: Behaviour) {
 
 /// Opens `connections` echo connections to `addr` and runs until `ops` echoes, an error, or 30 s.
 fn echo(addr: SocketAddr, connections: usize, mode: Mode, ops: u64) -> (Counters, usize) {
-    let connector = Connector::new(addr, 1, true).unwrap();
-    let mut engine = Engine::new(connector, "localhost", "/", mode, None).unwrap();
+    let mut engine = engine(addr, mode);
     engine.sending = false;
     for _ in 0..connections {
         assert!(engine.connect(Role::Plain));
@@ -140,6 +150,22 @@ fn echo(addr: SocketAddr, connections: usize, mode: Mode, ops: u64) -> (Counters
         engine.step(Duration::from_millis(10)).unwrap();
     }
     (engine.counters.clone(), open)
+}
+
+/// An engine alone (thread 0 of 1) talking to `addr`.
+fn engine(addr: SocketAddr, mode: Mode) -> Engine {
+    let connector = Connector::new(addr, 1, true).unwrap();
+    let setup = Setup {
+        host: "localhost",
+        path: "/",
+        mode,
+        tls: None,
+        shared: Shared::new(false, 0),
+        offer: Offer::default(),
+        thread: 0,
+        threads: 1,
+    };
+    Engine::new(connector, setup).unwrap()
 }
 
 fn binary(in_flight: usize, size: usize) -> Mode {
@@ -214,4 +240,87 @@ fn a_wrong_accept_value_is_an_error() {
         counters.errors.get("handshake: wrong accept value"),
         Some(&3)
     );
+}
+
+/// Latencies above `floor` recorded so far.
+fn above(engine: &Engine, floor: Duration) -> u64 {
+    let floor = floor.as_nanos() as u64;
+    engine
+        .latency
+        .iter_recorded()
+        .filter(|v| v.value_iterated_to() > floor)
+        .map(|v| v.count_at_value())
+        .sum()
+}
+
+#[test]
+fn open_loop_latency_counts_from_the_intended_time_through_a_stall() {
+    // The server stops reading for 300 ms after 100 echoes. At 1,000 messages/s the open loop
+    // keeps sending on schedule, and every message due during the stall is timed from when it
+    // was due: about 300 of them wait over 100 ms, against one in a closed loop (which would
+    // just stop sending: coordinated omission).
+    let stalling = Behaviour {
+        stall: Some((100, Duration::from_millis(300))),
+        ..PLAIN
+    };
+    let addr = server(1, stalling);
+    let mut engine = engine(addr, binary(1, 16));
+    engine.sending = false;
+    assert!(engine.connect(Role::Plain));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while engine.open == 0 && Instant::now() < deadline {
+        engine.step(Duration::from_millis(10)).unwrap();
+    }
+    let start = engine.now();
+    engine.start_open_loop(Schedule {
+        start,
+        rate: 1000.0,
+        ramp: 0,
+    });
+    let run_until = Instant::now() + Duration::from_millis(1200);
+    while Instant::now() < run_until {
+        let wait = engine.until_due().unwrap().min(Duration::from_millis(10));
+        engine.step(wait).unwrap();
+    }
+    engine.sending = false;
+    let drain_until = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < drain_until && engine.counters.ops < 1150 {
+        engine.step(Duration::from_millis(10)).unwrap();
+    }
+    assert_eq!(engine.counters.error_count(), 0, "{:?}", engine.counters);
+    // Sending kept to the schedule: about 1,200 messages in 1.2 s, all echoed in the end.
+    assert!(engine.counters.ops >= 1150, "{:?}", engine.counters);
+    let slow = above(&engine, Duration::from_millis(100));
+    assert!(
+        (150..=400).contains(&slow),
+        "{slow} messages over 100 ms; p99 {} us",
+        engine.latency.value_at_quantile(0.99) / 1000
+    );
+    assert!(
+        engine.latency.max() >= 250_000_000,
+        "the first one waited the whole stall"
+    );
+}
+
+#[test]
+fn the_schedule_ramps_up_linearly_then_keeps_the_rate() {
+    let s = Schedule {
+        start: 1_000,
+        rate: 1000.0,
+        ramp: 2_000_000_000,
+    };
+    // During a 2 s ramp to 1,000/s, 1,000 messages are due (the area under the ramp).
+    assert_eq!(s.due(0), 1_000);
+    let at_ramp_end = s.due(1000);
+    assert!(
+        (at_ramp_end as i64 - 2_000_001_000).abs() < 1_000,
+        "{at_ramp_end}"
+    );
+    // Half the ramp's messages are due at 1/sqrt(2) of it.
+    let half = s.due(500) as f64 / 1e9;
+    assert!((half - 2.0 / 2f64.sqrt()).abs() < 1e-3, "{half}");
+    // Then one every millisecond.
+    assert_eq!(s.due(1001) - s.due(1000), 1_000_000);
+    let flat = Schedule { ramp: 0, ..s };
+    assert_eq!(flat.due(10), 1_000 + 10_000_000);
 }
