@@ -105,6 +105,12 @@ pub(crate) struct Core<H: Handler> {
     encoded: Vec<u8>,
     /// Several pieces of one write copied together before they are encoded.
     gather: Vec<u8>,
+    /// A transport's answer to a read that also gave the handler data (a TLS handshake's last
+    /// flight: the client's Finished with its first request behind it), held for the handler's
+    /// reply to that data: both leave in one `send`, the answer first (see `Core::decode`).
+    /// `held_key` is the connection it is for; the buffer is reused, trimmed like the cork.
+    held: Vec<u8>,
+    held_key: Option<usize>,
 }
 
 /// What a read gave, through a connection's transport.
@@ -183,6 +189,8 @@ impl<H: Handler> Core<H> {
             carried_total: 0,
             encoded: Vec::new(),
             gather: Vec::new(),
+            held: Vec::new(),
+            held_key: None,
         }
     }
 
@@ -311,6 +319,8 @@ impl<H: Handler> Core<H> {
     #[inline(never)]
     fn write_encoded<P: Piece>(&mut self, key: usize, pieces: &mut [P]) {
         let mut out = std::mem::take(&mut self.encoded);
+        out.clear();
+        self.take_held(key, &mut out);
         match self.encode(key, &[], pieces, &mut out) {
             Ok(()) => self.send_pieces(key, &mut [out.as_slice()]),
             Err(e) => self.fail(key, &e),
@@ -318,7 +328,7 @@ impl<H: Handler> Core<H> {
         self.keep_encoded(out);
     }
 
-    /// Encodes `pieces` through the transport of `key` into `out` (cleared first).
+    /// Encodes `pieces` through the transport of `key`, appended to `out`.
     fn encode<P: Piece>(
         &mut self,
         key: usize,
@@ -326,7 +336,6 @@ impl<H: Handler> Core<H> {
         pieces: &[P],
         out: &mut Vec<u8>,
     ) -> io::Result<()> {
-        out.clear();
         match self.transports.get_mut(&key) {
             Some(attached) => encode_pieces(attached, &mut self.gather, stage, pieces, out),
             None => Err(io::Error::other(
@@ -459,11 +468,20 @@ impl<H: Handler> Core<H> {
             .is_some_and(|c| c.has(flag::TRANSPORT) && !c.has(flag::FINISHING));
         if transport {
             // The callback's writes, encoded together: as few records as their size allows,
-            // and one `send`.
+            // and one `send`, behind the transport's held answer to the data the callback got,
+            // and followed by the transport's end of stream if the callback closed after
+            // flush (no write can follow it: the connection takes none once closing).
             let mut out = std::mem::take(&mut self.encoded);
+            out.clear();
+            self.take_held(key, &mut out);
             let stage = std::mem::take(&mut self.stage);
             match self.encode(key, &stage, &pieces, &mut out) {
-                Ok(()) => self.send_pieces(key, &mut [out.as_slice()]),
+                Ok(()) => {
+                    if self.slab[key].has(flag::CLOSE_AFTER_FLUSH | flag::SHUT_WR_PENDING) {
+                        self.close_transport_into(key, &mut out);
+                    }
+                    self.send_pieces(key, &mut [out.as_slice()]);
+                }
                 Err(e) => self.fail(key, &e),
             }
             self.stage = stage;
@@ -533,6 +551,8 @@ impl<H: Handler> Core<H> {
     #[cold]
     #[inline(never)]
     fn defer_encoded<P: Piece>(&mut self, key: usize, piece: P) {
+        // The held answer was encoded first: it goes first.
+        self.release_held(key);
         let mut out = Vec::new();
         match self.encode(key, &[], &[piece], &mut out) {
             Ok(()) => self.defer_bytes(key, out),
@@ -801,15 +821,55 @@ impl<H: Handler> Core<H> {
             }
         };
         if !out.is_empty() {
-            self.send_pieces(key, &mut [out.as_slice()]);
+            match decode {
+                // The handler gets data and will likely answer it: the transport's answer
+                // waits for that answer, to leave in the same `send` (in front of it), or is
+                // sent when the handler's callback returns without writing.
+                Decode::Data {
+                    data, end: false, ..
+                } if data > 0 => {
+                    self.held.clear();
+                    self.held.extend_from_slice(&out);
+                    self.held_key = Some(key);
+                }
+                _ => self.send_pieces(key, &mut [out.as_slice()]),
+            }
         }
         self.keep_encoded(out);
         decode
     }
 
+    /// Moves the answer held for `key` (see `Core::decode`), if any, to the end of `out`.
+    fn take_held(&mut self, key: usize, out: &mut Vec<u8>) {
+        if self.held_key == Some(key) {
+            self.held_key = None;
+            out.extend_from_slice(&self.held);
+            self.held.clear();
+            if self.held.capacity() > self.limits.stage_keep {
+                self.held.shrink_to(self.limits.stage_keep);
+            }
+        }
+    }
+
+    /// Sends the answer held for `key`, if any: its handler's callback wrote nothing, or
+    /// something else is about to be encoded for it (which must follow the answer).
+    pub(crate) fn release_held(&mut self, key: usize) {
+        if self.held_key != Some(key) {
+            return;
+        }
+        let mut out = std::mem::take(&mut self.encoded);
+        out.clear();
+        self.take_held(key, &mut out);
+        if !self.slab.get(key).is_some_and(|c| c.has(flag::FINISHING)) {
+            self.send_pieces(key, &mut [out.as_slice()]);
+        }
+        self.keep_encoded(out);
+    }
+
     /// The peer's FIN on `key`, which has a transport: `Err` if the transport calls the
     /// stream truncated (its answer sent).
     pub(crate) fn transport_eof(&mut self, key: usize) -> io::Result<()> {
+        self.release_held(key);
         let Some(attached) = self.transports.get_mut(&key) else {
             return Ok(());
         };
@@ -833,6 +893,16 @@ impl<H: Handler> Core<H> {
         if !self.slab[key].has(flag::TRANSPORT) {
             return;
         }
+        self.release_held(key);
+        let mut out = Vec::new();
+        self.close_transport_into(key, &mut out);
+        if !out.is_empty() {
+            self.send_pieces(key, &mut [out.as_slice()]);
+        }
+    }
+
+    /// Appends the transport's end of stream of `key` to `out`, once.
+    fn close_transport_into(&mut self, key: usize, out: &mut Vec<u8>) {
         let Some(attached) = self.transports.get_mut(&key) else {
             return;
         };
@@ -840,11 +910,7 @@ impl<H: Handler> Core<H> {
             return;
         }
         attached.ended = true;
-        let mut out = Vec::new();
-        attached.transport.close(&mut out);
-        if !out.is_empty() {
-            self.send_pieces(key, &mut [out.as_slice()]);
-        }
+        attached.transport.close(out);
     }
 
     /// The transport of `id`, if it has one of type `T`.

@@ -339,6 +339,8 @@ impl<H: Handler> Reactor<H> {
                 h.on_data(ctx, id, st, data)
             });
         }
+        // The transport's answer to this read, if the callbacks' writes did not take it.
+        self.core.release_held(key);
         if end {
             // The peer's end of stream inside the transport: as a FIN (nothing after it is
             // read; the socket's own FIN is not waited for).

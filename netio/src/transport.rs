@@ -12,7 +12,13 @@
 //!   of the previous read if there is one (an incomplete record, copied to the front), and
 //!   calls [`Transport::decode`] over that buffer, which decodes in place and leaves the data
 //!   at its front; `on_data` gets that slice, as it gets a plain read. What the transport
-//!   answers (a handshake's records, an alert) is sent at once, before `on_data` runs. The tail
+//!   answers (a handshake's records, an alert) is sent at once, before `on_data` runs, unless
+//!   the same read gave the handler data: then the answer is held for the handler's reply and
+//!   leaves in front of it, in the same `send` (a TLS server's session tickets and its answer
+//!   to the first request: one segment, not two), or alone when the callback returns without
+//!   writing. Anything else encoded for the connection meanwhile (an immediate or deferred
+//!   write, the end of stream) sends the held answer first, so bytes go out in the order they
+//!   were encoded. The tail
 //!   it did not consume is copied out of the read buffer into a buffer held by the connection
 //!   only while a tail exists: a connection between records holds none.
 //! - **Output.** What a callback corks for its connection is encoded in one
@@ -26,8 +32,9 @@
 //! - **Backpressure** sees encoded bytes: the outbound queue, [`crate::Ctx::queued`],
 //!   [`crate::Ctx::queued_total`] and the water marks count what will go to the socket.
 //! - **Close.** A close after flush or a write shutdown appends [`Transport::close`]'s bytes
-//!   (TLS `close_notify`) behind everything queued, then sends FIN as usual; a close now sends
-//!   nothing more. A peer ending its stream inside the transport ([`Decoded::end`], TLS's
+//!   (TLS `close_notify`) behind everything queued, then sends FIN as usual; asked in the
+//!   connection's own callback, they join the callback's corked writes in its one `send` (no
+//!   write can follow them). A close now sends nothing more. A peer ending its stream inside the transport ([`Decoded::end`], TLS's
 //!   `close_notify`) is an end of input, as a FIN is: `on_eof` follows.
 //! - **Failure.** A decode error (a protocol violation), or a stream that ends where the
 //!   transport calls it truncated ([`Transport::eof`]), sends what the transport answered (an

@@ -1,7 +1,8 @@
 //! A connection with a [`Transport`]: a toy length-prefixed, XOR-ed record layer with a
 //! one-record handshake stands for TLS. Input decoded in place with tails carried across reads,
 //! every write encoded (corked, immediate, deferred), the end-of-stream record on a close after
-//! flush, and a failing decode answered, reported and closed.
+//! flush, the answer to a read that also held data ahead of the reply to that data, and a
+//! failing decode answered, reported and closed.
 
 mod common;
 
@@ -95,7 +96,8 @@ struct Log {
     conns: Vec<ConnId>,
 }
 
-/// Echoes; `bye` closes after flushing; `all:` sends the rest to every connection, deferred.
+/// Echoes; `bye` closes after flushing; `quiet` gets no reply; `all:` sends the rest to every
+/// connection, deferred.
 struct Server(Arc<Mutex<Log>>);
 
 impl Handler for Server {
@@ -117,6 +119,8 @@ impl Handler for Server {
         if data == b"bye" {
             ctx.write(id, b"see you").unwrap();
             ctx.close(id, Close::AfterFlush);
+        } else if data == b"quiet" {
+            // No reply.
         } else if let Some(rest) = data.strip_prefix(b"all:") {
             let conns = self.0.lock().unwrap().conns.clone();
             for c in conns {
@@ -234,4 +238,44 @@ fn a_failing_decode_is_answered_reported_and_closed() {
     assert_eq!(rest, b"T");
     let events = log.lock().unwrap().events.clone();
     assert_eq!(events, ["ready", "error garbage", "error truncated"]);
+}
+
+/// Opens a connection whose first write is the handshake record and `first` behind it, and
+/// reads the handshake's answer.
+fn connect_with(addr: std::net::SocketAddr, first: &[u8]) -> TcpStream {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.set_nodelay(true).unwrap();
+    let mut hello = record(b"HELLO");
+    hello.extend(record(first));
+    s.write_all(&hello).unwrap();
+    let mut ok = [0u8; 2];
+    s.read_exact(&mut ok).unwrap();
+    assert_eq!(&ok, b"OK", "the answer comes first");
+    s
+}
+
+#[test]
+fn the_answer_to_a_read_with_data_goes_ahead_of_the_reply() {
+    // The answer is held for the reply to the data read with it (one send for both, as a TLS
+    // server's tickets and its first response): every way of replying keeps the order.
+    let (_server, addr, log) = server();
+    // A corked reply.
+    let mut s = connect_with(addr, b"abcd");
+    assert_eq!(read_decoded(&mut s, 4), b"abcd");
+    // No reply: the answer still goes when the callback returns.
+    let mut quiet = connect_with(addr, b"quiet");
+    // A deferred write, to this connection and the others.
+    let mut all = connect_with(addr, b"all:x");
+    assert_eq!(read_decoded(&mut all, 1), b"x");
+    assert_eq!(read_decoded(&mut s, 1), b"x");
+    assert_eq!(read_decoded(&mut quiet, 1), b"x");
+    // A close after flush: the reply, our end of stream, FIN.
+    let mut bye = connect_with(addr, b"bye");
+    assert_eq!(read_decoded(&mut bye, 7), b"see you");
+    let mut rest = Vec::new();
+    bye.read_to_end(&mut rest).unwrap();
+    assert_eq!(rest, [0]);
+    let events = log.lock().unwrap().events.clone();
+    assert_eq!(events, ["ready", "ready", "ready", "ready"]);
 }

@@ -38,7 +38,10 @@
 //! - **Reads.** netio reads into its per-reactor read buffer and lends it to
 //!   [`TlsSession::on_bytes`], which decrypts the records there and gathers their data at the
 //!   front, where the HTTP parser or the frame decoder works on it as on a plain read
-//!   (unmasking in place included). Handshake records the session answers are sent at once.
+//!   (unmasking in place included). Handshake records the session answers are sent at once,
+//!   except when the same read also held application data (the client's Finished with the
+//!   upgrade request behind it): then the session ticket waits for the answer to that request
+//!   (the 101) and both leave in one `send`.
 //!   The tail of an incomplete record is copied into a buffer of the connection's own that
 //!   exists only while such a tail does, and copied back to the front of the read buffer,
 //!   ahead of the next read; an idle connection, between records, holds none.
@@ -71,8 +74,9 @@
 //! - The negotiated version, cipher suite, ALPN, SNI and handshake kind are logged at debug
 //!   level when a handshake completes, and handshakes counted as full or resumed.
 //! - `close_notify` follows our close frame whenever the server closes after flushing: after
-//!   the close handshake, after 1001 at shutdown, after an HTTP `Connection: close` answer; it
-//!   is not sent on an abrupt close (a reset, the memory budget's shedding).
+//!   the close handshake, after 1001 at shutdown, after an HTTP `Connection: close` answer, in
+//!   the same `send` as that last frame or answer; it is not sent on an abrupt close (a reset,
+//!   the memory budget's shedding).
 //!
 //! # Half-close over TLS
 //! A peer's `close_notify` is its end of data ([`Received::peer_closed`]), reported upward as
