@@ -23,7 +23,44 @@ TIMEOUT = 10
 # With SWITCHYARD_CA (interop/python/run with SWITCHYARD_TLS=1) the shared server's URL is
 # wss://: every client trusts that CA (and only it), so the certificate is checked for real.
 CA = os.environ.get("SWITCHYARD_CA")
-SSL = ssl.create_default_context(cafile=CA) if CA else None
+
+
+class TicketFirstContext(ssl.SSLContext):
+    """A client context whose sockets take in the server's TLS 1.3 session ticket right after
+    the handshake, before `websockets` uses them.
+
+    The `websockets` sync client reads its socket in a background thread while the main thread
+    writes the upgrade request, and Python's SSL sockets are not safe for a read and a write at
+    once (OpenSSL's SSL object is shared; see python-socketio issue 1568, CPython issue 137583):
+    when the ticket arrives during that write, the request sometimes never reaches the wire.
+    Seen here about once in ten runs of this file over wss:// on a loaded machine: the server
+    got the client's Finished and then nothing (no byte queued on either socket) until its
+    head timeout answered 408 ten seconds later. Taking the ticket in first removes the race
+    from the client; the server sends it whatever the client does, so nothing is hidden."""
+
+    def wrap_socket(self, sock, *args, **kw):
+        tls = super().wrap_socket(sock, *args, **kw)
+        timeout = tls.gettimeout()
+        deadline = time.monotonic() + 2
+        tls.settimeout(0.02)
+        try:
+            while time.monotonic() < deadline and not (tls.session and tls.session.has_ticket):
+                try:
+                    got = tls.recv(1)
+                except (TimeoutError, ssl.SSLWantReadError):
+                    continue
+                # The server speaks only after the request: data here would be a server bug.
+                assert not got, f"the server sent {got!r} before any request"
+                break
+        finally:
+            tls.settimeout(timeout)
+        return tls
+
+
+SSL = None
+if CA:
+    SSL = TicketFirstContext(ssl.PROTOCOL_TLS_CLIENT)
+    SSL.load_verify_locations(cafile=CA)
 
 
 def tls_for(url):

@@ -147,6 +147,13 @@ impl TlsSession {
             Ok(got) => starts_with_whole_record(&buf[got.consumed..]),
             Err(_) => false,
         };
+        if self.holds_input {
+            log::debug!(
+                "tls: {} bytes left unread, a whole record first (handshaking: {})",
+                buf.len() - result.as_ref().map_or(0, |got| got.consumed),
+                self.conn.is_handshaking()
+            );
+        }
         result
     }
 
