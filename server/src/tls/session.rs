@@ -144,16 +144,19 @@ impl TlsSession {
             )))
         });
         self.holds_input = match &result {
-            Ok(got) => starts_with_whole_record(&buf[got.consumed..]),
+            Ok(got) => {
+                let held = starts_with_whole_record(&buf[got.consumed..]);
+                if held {
+                    log::debug!(
+                        "tls: {} bytes left unread, a whole record first (handshaking: {})",
+                        buf.len() - got.consumed,
+                        self.conn.is_handshaking()
+                    );
+                }
+                held
+            }
             Err(_) => false,
         };
-        if self.holds_input {
-            log::debug!(
-                "tls: {} bytes left unread, a whole record first (handshaking: {})",
-                buf.len() - result.as_ref().map_or(0, |got| got.consumed),
-                self.conn.is_handshaking()
-            );
-        }
         result
     }
 
